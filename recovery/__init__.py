@@ -1,0 +1,1 @@
+"""Payment-recovery engine: composes the webhook edge, the ML scorer and the data models."""

@@ -1,0 +1,1 @@
+"""The sandbox: simulated Stripe and customers around the real pipeline, on a virtual clock."""
