@@ -1,4 +1,4 @@
-"""The ``webhook_event`` table: the durable inbox of Stripe events, one row per account + event id."""
+"""The ``webhook_event`` table: the durable inbox of Stripe events, one row per account + event."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from sqlmodel import Field, SQLModel
 from models.base import UTCDateTime
 
 
-class InboxStatus(str, enum.Enum):
+class InboxStatus(enum.StrEnum):
     pending = "pending"  # stored, waiting for the ingest job
     processing = "processing"  # claimed by an ingest worker
     processed = "processed"  # its fact reached the engine

@@ -1,4 +1,7 @@
-"""Clocks: the only place the engine reads the time. Pass a ``Clock``; never call ``datetime.now()``."""
+"""Clocks: the only place the engine reads the time.
+
+Pass a ``Clock``; never call ``datetime.now()``.
+"""
 
 from __future__ import annotations
 

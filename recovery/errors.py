@@ -1,4 +1,4 @@
-"""The engine's error tree. Expected outcomes (a card decline, a refused retry) are values, not errors.
+"""The engine's error tree. Expected outcomes (a decline, a refused retry) are values, not errors.
 
     RecoveryError
     ├── ConfigurationError        settings or a stored policy are invalid

@@ -1,0 +1,1 @@
+"""HTTP API routers (FastAPI lives here and in ``recovery/app.py`` only)."""

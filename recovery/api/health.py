@@ -1,0 +1,45 @@
+"""``GET /healthz``: the database answers and the inbox is not falling behind."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from recovery.ingest import inbox_stats
+from recovery.services import Services
+from webhooks.router import ReceiverStats
+
+log = logging.getLogger("recovery.health")
+
+
+def build_health_router(services: Services, receiver_stats: ReceiverStats) -> APIRouter:
+    router = APIRouter()
+    threshold = services.settings.healthz_max_pending_age_seconds
+
+    @router.get("/healthz")
+    def healthz() -> JSONResponse:
+        try:
+            with services.sessions() as session:
+                session.execute(text("SELECT 1"))
+            stats = inbox_stats(services.sessions, services.clock)
+        except SQLAlchemyError as problem:
+            log.error("health check: database unreachable", extra={"error": str(problem)[:200]})
+            return JSONResponse({"status": "error", "database": "unreachable"}, status_code=503)
+        age = stats["oldest_pending_age_seconds"]
+        healthy = age <= threshold
+        body = {
+            "status": "ok" if healthy else "degraded",
+            "database": "ok",
+            "inbox": stats["counts"],
+            "oldest_pending_age_seconds": round(age, 3),
+            "max_pending_age_seconds": threshold,
+            "webhooks": receiver_stats.snapshot(),
+            "sandbox": services.settings.sandbox,
+        }
+        return JSONResponse(body, status_code=200 if healthy else 503)
+
+    return router

@@ -1,0 +1,42 @@
+"""The FastAPI application: webhook receiver, health and API routers, and the in-process worker."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from recovery.accounts import ensure_default_account
+from recovery.api.health import build_health_router
+from recovery.scheduler import start_scheduler
+from recovery.services import Services
+from webhooks.router import ReceiverStats, build_router
+
+
+def create_app(services: Services, *, run_worker: bool | None = None) -> FastAPI:
+    settings = services.settings
+    run_worker = settings.run_worker if run_worker is None else run_worker
+    receiver_stats = ReceiverStats()
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        ensure_default_account(services.sessions, settings, services.clock)
+        scheduler = start_scheduler(services) if run_worker else None
+        try:
+            yield
+        finally:
+            if scheduler is not None:
+                scheduler.shutdown(wait=True)
+
+    app = FastAPI(title="Payment recovery engine", lifespan=lifespan)
+    app.state.services = services
+    app.state.receiver_stats = receiver_stats
+    app.include_router(
+        build_router(
+            services.sessions, services.accounts.secrets_for, services.accounts.resolve_account,
+            services.clock, tolerance_seconds=settings.webhook_tolerance_seconds,
+            max_body_bytes=settings.webhook_max_body_bytes, stats=receiver_stats,
+        )
+    )
+    app.include_router(build_health_router(services, receiver_stats))
+    return app

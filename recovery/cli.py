@@ -1,0 +1,99 @@
+"""The ``recovery`` command: serve, worker, migrate, inbox tools (and more as they arrive)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from recovery import ingest, migrations
+from recovery.logs import configure_logging
+from recovery.services import build_services
+from recovery.settings import Settings
+
+app = typer.Typer(help="Payment-recovery engine for Stripe Billing.", no_args_is_help=True)
+inbox_app = typer.Typer(help="Inspect and re-drive the webhook inbox.", no_args_is_help=True)
+app.add_typer(inbox_app, name="inbox")
+console = Console()
+
+
+def _settings() -> Settings:
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_json)
+    return settings
+
+
+@app.command()
+def migrate(revision: str = typer.Argument("head", help="Target revision (or 'base' to go down)."),
+            down: bool = typer.Option(False, "--down", help="Downgrade to the revision.")) -> None:
+    """Apply (or revert) database migrations."""
+    settings = _settings()
+    (migrations.downgrade if down else migrations.upgrade)(settings.database_url, revision)
+    console.print(f"database at {'revision ' + revision if down else 'head'}")
+
+
+@app.command()
+def serve(worker: bool = typer.Option(None, "--worker/--no-worker",
+                                      help="Run the worker in-process (default: on).")) -> None:
+    """Serve the API and webhook receiver (and the worker, in-process)."""
+    import uvicorn  # noqa: PLC0415 - only this command needs the server
+
+    from recovery.app import create_app  # noqa: PLC0415
+
+    settings = _settings()
+    services = build_services(settings)
+    web_app = create_app(services, run_worker=worker)
+    uvicorn.run(web_app, host=settings.host, port=settings.port, log_config=None)
+
+
+@app.command(name="worker")
+def run_worker() -> None:
+    """Run the scheduler ticks (ingest, due actions) until interrupted. Several may run at once."""
+    from recovery.accounts import ensure_default_account  # noqa: PLC0415
+    from recovery.scheduler import start_scheduler  # noqa: PLC0415
+
+    settings = _settings()
+    services = build_services(settings)
+    ensure_default_account(services.sessions, settings, services.clock)
+    scheduler = start_scheduler(services)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        scheduler.shutdown(wait=True)
+
+
+@inbox_app.command("stats")
+def inbox_stats(as_json: bool = typer.Option(False, "--json")) -> None:
+    """Counts by status and the age of the oldest pending event."""
+    services = build_services(_settings())
+    stats = ingest.inbox_stats(services.sessions, services.clock)
+    if as_json:
+        console.print_json(json.dumps(stats))
+        return
+    table = Table("status", "events")
+    for status, count in sorted(stats["counts"].items()):
+        table.add_row(status, str(count))
+    console.print(table)
+    console.print(f"oldest pending: {stats['oldest_pending_age_seconds']:.0f} s")
+
+
+@inbox_app.command("redrive")
+def inbox_redrive(
+    failed: bool = typer.Option(False, "--failed", help="Re-drive every failed event."),
+    event_id: str = typer.Option(None, "--event-id", help="Re-drive one Stripe event id."),
+) -> None:
+    """Send failed events back to the ingest queue."""
+    if not failed and event_id is None:
+        console.print("say which events: --failed or --event-id evt_...")
+        raise typer.Exit(2)
+    services = build_services(_settings())
+    count = ingest.redrive(services.sessions, failed=failed, event_id=event_id)
+    console.print(f"re-driven: {count}")

@@ -1,0 +1,45 @@
+"""Every recurring job and its schedule. Jobs are plain functions of ``Services``; the scheduler
+only ticks them, and the database is the schedule."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from recovery.ingest import ingest_once, release_stale_claims
+from recovery.services import Services
+
+log = logging.getLogger("recovery.jobs")
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    name: str
+    every_seconds: float
+    run: Callable[[Services], object]
+
+
+def ingest_inbox(services: Services) -> int:
+    """Drain the inbox batch by batch; returns how many rows were handled."""
+    total = 0
+    while True:
+        result = ingest_once(
+            services.sessions, services.clock, services.handler,
+            batch_size=services.settings.ingest_batch_size,
+            max_tries=services.settings.ingest_max_tries,
+        )
+        total += result.total
+        if result.total < services.settings.ingest_batch_size:
+            return total
+
+
+def release_stale_inbox_claims(services: Services) -> int:
+    return release_stale_claims(services.sessions, services.clock)
+
+
+def job_specs(tick_seconds: float) -> list[JobSpec]:
+    return [
+        JobSpec("ingest_inbox", tick_seconds, ingest_inbox),
+        JobSpec("release_stale_inbox_claims", 60, release_stale_inbox_claims),
+    ]

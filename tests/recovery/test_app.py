@@ -1,0 +1,93 @@
+"""The served engine: health, and an event signed with the SDK's helper flowing end to end."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+
+import httpx
+from fastapi.testclient import TestClient
+
+from recovery.app import create_app
+from tests.conftest import WEBHOOK_SECRET
+from tests.webhooks.signing import signed_request
+from webhooks.inbox import entry_from_payload, store_event
+
+
+def paid_event(event_id: str) -> dict:
+    return {"id": event_id, "object": "event", "type": "invoice.paid", "created": 1793973600,
+            "api_version": "2026-10-28.endive", "livemode": False,
+            "data": {"object": {"id": "in_1", "object": "invoice", "customer": "cus_1",
+                                "amount_paid": 900, "currency": "usd", "status": "paid"}}}
+
+
+def test_healthz_reports_ok_then_503_when_the_inbox_falls_behind(services):
+    with TestClient(create_app(services, run_worker=False)) as client:
+        response = client.get("/healthz")
+        assert response.status_code == 200
+        assert response.json()["database"] == "ok"
+        with services.sessions() as session:
+            entry = entry_from_payload(paid_event("evt_old"))
+            store_event(session, "acct_default", entry, services.clock.now())
+            session.commit()
+        limit = services.settings.healthz_max_pending_age_seconds
+        services.clock.advance(timedelta(seconds=limit + 1))
+        response = client.get("/healthz")
+        assert response.status_code == 503
+        assert response.json()["status"] == "degraded"
+
+
+def test_healthz_is_503_when_the_database_is_unreachable(clock):
+    from recovery.services import build_services
+    from recovery.settings import Settings
+
+    settings = Settings(database_url="postgresql://nobody@127.0.0.1:1/none", run_worker=False)
+    app = create_app(build_services(settings, clock), run_worker=False)
+    client = TestClient(app)  # no lifespan: it would need the database
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    assert response.json()["database"] == "unreachable"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_served_engine_stores_and_processes_a_signed_event(tmp_path):
+    port = free_port()
+    env = {**os.environ, "RECOVERY_DATABASE_URL": f"sqlite:///{tmp_path / 'run.db'}",
+           "RECOVERY_PORT": str(port), "RECOVERY_STRIPE_WEBHOOK_SECRETS": WEBHOOK_SECRET,
+           "RECOVERY_TICK_SECONDS": "0.2", "RECOVERY_STRIPE_API_KEY": "sk_test_served"}
+    cli = [sys.executable, "-m", "recovery"]
+    subprocess.run([*cli, "migrate"], env=env, check=True, capture_output=True)
+    server = subprocess.Popen([*cli, "serve"], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: httpx.get(f"{base}/healthz").status_code == 200)
+        body, headers = signed_request(paid_event("evt_served"), WEBHOOK_SECRET, datetime.now(UTC))
+        first = httpx.post(f"{base}/webhooks/stripe", content=body, headers=headers)
+        again = httpx.post(f"{base}/webhooks/stripe", content=body, headers=headers)
+        assert first.status_code == 200 and again.json()["duplicate"] is True
+        wait_until(lambda: httpx.get(f"{base}/healthz").json()["inbox"] == {"processed": 1})
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def wait_until(condition, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if condition():
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError("condition not met in time")
