@@ -5,6 +5,14 @@ Importing this package registers every table on ``metadata`` (Alembic reads it).
 
 from models.account import Account
 from models.base import metadata
+from models.charge_attempt import ChargeAttempt
+from models.message import Message
+from models.recovery_case import CaseStatus, RecoveredBy, RecoveryCase, WaitingFor
+from models.scheduled_action import ActionKind, ActionStatus, ScheduledAction
 from models.webhook_event import InboxStatus, WebhookEvent
 
-__all__ = ["Account", "InboxStatus", "WebhookEvent", "metadata"]
+__all__ = [
+    "Account", "ActionKind", "ActionStatus", "CaseStatus", "ChargeAttempt", "InboxStatus",
+    "Message", "RecoveredBy", "RecoveryCase", "ScheduledAction", "WaitingFor", "WebhookEvent",
+    "metadata",
+]

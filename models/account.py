@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, String
+from sqlalchemy import JSON, Column, String, Text
 from sqlmodel import Field, SQLModel
 
 from models.base import UTCDateTime
@@ -20,4 +20,8 @@ class Account(SQLModel, table=True):
     livemode: bool = False
     # Comma-separated webhook signing secrets (several during a rotation). Kept out of logs.
     webhook_secrets: str = Field(default="")
+    # The account's recovery policy as data (see recovery/policy.py); empty means the defaults.
+    policy: dict | None = Field(default=None, sa_column=Column(JSON))
+    # Set when Stripe refused the account's key: its actions wait until an operator fixes it.
+    paused_reason: str | None = Field(default=None, sa_column=Column(Text))
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))

@@ -51,3 +51,11 @@ class AccountDirectory:
             if account is None:
                 return ()
             return tuple(s.strip() for s in account.webhook_secrets.split(",") if s.strip())
+
+    def stripe_account_of(self, account_id: str) -> str | None:
+        """The ``Stripe-Account`` to act as: None for the settings' own account."""
+        if account_id == self._settings.account_id:
+            return None
+        with self._sessions() as session:
+            account = session.get(Account, account_id)
+            return account.stripe_account_id if account else None

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from recovery.actions import release_stale_actions, run_due_actions
 from recovery.ingest import ingest_once, release_stale_claims
 from recovery.services import Services
 
@@ -38,8 +39,27 @@ def release_stale_inbox_claims(services: Services) -> int:
     return release_stale_claims(services.sessions, services.clock)
 
 
+def run_actions(services: Services) -> int:
+    """Run every due action, batch by batch."""
+    if services.steps is None:
+        return 0
+    total = 0
+    while True:
+        result = run_due_actions(services.sessions, services.clock, services.steps,
+                                 worker_id=services.worker_id)
+        total += result.total
+        if result.total == 0:
+            return total
+
+
+def release_stale_action_claims(services: Services) -> int:
+    return release_stale_actions(services.sessions, services.clock)
+
+
 def job_specs(tick_seconds: float) -> list[JobSpec]:
     return [
         JobSpec("ingest_inbox", tick_seconds, ingest_inbox),
+        JobSpec("run_actions", tick_seconds, run_actions),
         JobSpec("release_stale_inbox_claims", 60, release_stale_inbox_claims),
+        JobSpec("release_stale_action_claims", 60, release_stale_action_claims),
     ]

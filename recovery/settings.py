@@ -7,6 +7,7 @@ the sandbox instead of Stripe when no API key is set, and a local email outbox.
 from __future__ import annotations
 
 from functools import cached_property
+from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -38,6 +39,8 @@ class Settings(BaseSettings):
     ingest_max_tries: int = 8
     tick_seconds: float = 1.0
     healthz_max_pending_age_seconds: int = 600
+
+    outbox_path: Path = Path("var/outbox.jsonl")  # where messages go with no SMTP host
 
     log_level: str = "INFO"
     log_json: bool = False

@@ -1,0 +1,56 @@
+"""The ``charge_attempt`` table: every charge on a failed invoice, Stripe's and ours.
+
+It is the per-card attempt log the network rules count, and the scorer's training log (decline
+details, the feature snapshot and the scorer version used to pick the attempt's time).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, Column, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from models.base import UTCDateTime
+
+
+class ChargeAttempt(SQLModel, table=True):
+    __tablename__ = "charge_attempt"
+    __table_args__ = (
+        # One row per Stripe charge: a webhook and an API answer about the same charge merge.
+        UniqueConstraint("account_id", "stripe_charge_id"),
+        Index("ix_charge_attempt_account_id_card_fingerprint_attempted_at",
+              "account_id", "card_fingerprint", "attempted_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: str = Field(sa_column=Column(String(64), ForeignKey("account.id"), nullable=False))
+    # A charge.failed can arrive before its invoice's event: the case is linked when known.
+    case_id: int | None = Field(
+        default=None, sa_column=Column(ForeignKey("recovery_case.id"), index=True)
+    )
+    stripe_invoice_id: str | None = Field(default=None, max_length=255, index=True)
+    stripe_charge_id: str | None = Field(default=None, max_length=255)
+    stripe_payment_intent_id: str | None = Field(default=None, max_length=255, index=True)
+    attempted_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    by: str = Field(default="stripe", max_length=10)  # stripe | engine
+    succeeded: bool = False
+    card_fingerprint: str | None = Field(default=None, max_length=64)
+    card_brand: str | None = Field(default=None, max_length=20)
+    card_funding: str | None = Field(default=None, max_length=10)
+    card_country: str | None = Field(default=None, max_length=2)
+    failure_code: str | None = Field(default=None, max_length=64)
+    decline_code: str | None = Field(default=None, max_length=64)
+    advice_code: str | None = Field(default=None, max_length=32)
+    network_decline_code: str | None = Field(default=None, max_length=8)
+    network_advice_code: str | None = Field(default=None, max_length=8)
+    outcome_type: str | None = Field(default=None, max_length=32)
+    outcome_reason: str | None = Field(default=None, max_length=64)
+    decline_class: str | None = Field(default=None, max_length=32)
+    reason: str | None = Field(default=None, sa_column=Column(Text))
+    amount: int = 0
+    currency: str = Field(default="usd", max_length=3)
+    features: dict | None = Field(default=None, sa_column=Column(JSON))
+    scorer_version: str | None = Field(default=None, max_length=64)
+    action_id: int | None = Field(default=None)
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))

@@ -1,0 +1,264 @@
+"""Values the Stripe gateway returns, and how they are read from Stripe's response objects.
+
+Readers take the SDK's objects by attribute only (``getattr``), so this module never imports the
+Stripe SDK and callers never see a ``stripe.*`` object. Field names follow API version
+2026-10-28.endive: since basil (2025-03-31) an invoice names its subscription under
+``parent.subscription_details`` and its payments under ``payments``, not ``charge``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from webhooks.facts import CardInfo, DeclineInfo
+
+REQUIRES_ACTION_CODE = "invoice_payment_intent_requires_action"
+
+
+@dataclass(frozen=True)
+class InvoiceState:
+    """An invoice as Stripe holds it now (re-read before every charge)."""
+
+    id: str
+    status: str | None  # draft | open | paid | uncollectible | void
+    customer_id: str | None
+    subscription_id: str | None
+    amount_due: int
+    amount_remaining: int
+    currency: str
+    attempt_count: int
+    next_payment_attempt: datetime | None
+    auto_advance: bool | None
+    default_payment_method_id: str | None
+    hosted_invoice_url: str | None
+
+
+@dataclass(frozen=True)
+class PaymentOutcome:
+    """What one ``pay`` call did. A decline is a value here, never an exception.
+
+    ``paid=False`` with neither ``decline``, ``not_payable`` nor ``requires_action`` means Stripe
+    accepted the attempt but has not settled it yet (an asynchronous payment method).
+    """
+
+    paid: bool
+    decline: DeclineInfo | None
+    card: CardInfo | None
+    charge_id: str | None
+    payment_intent_id: str | None
+    not_payable: str | None = None  # why the invoice can no longer be paid (paid, void, ...)
+    requires_action: bool = False  # the customer must authenticate (3-D Secure) on-session
+
+
+@dataclass(frozen=True)
+class AttemptDetails:
+    """The latest payment attempt on an invoice, with its decline details and card."""
+
+    decline: DeclineInfo | None
+    card: CardInfo | None
+    charge_id: str | None
+    payment_intent_id: str | None
+    succeeded: bool
+
+
+# Legacy Card objects (customer sources) spell brands for display ("American Express");
+# PaymentMethod and Charge details use lowercase ids ("amex"). Keep one spelling.
+_LEGACY_BRANDS = {
+    "American Express": "amex",
+    "Diners Club": "diners",
+    "MasterCard": "mastercard",
+    "UnionPay": "unionpay",
+    "Cartes Bancaires": "cartes_bancaires",
+}
+
+
+def _attr(obj: Any, name: str) -> Any:
+    return None if obj is None else getattr(obj, name, None)
+
+
+def id_of(value: Any) -> str | None:
+    """The id of an expandable field, whether Stripe sent the id or the expanded object."""
+    if value is None or isinstance(value, str):
+        return value
+    return getattr(value, "id", None)
+
+
+def _expanded(value: Any) -> Any:
+    """The expanded object, or None when Stripe sent only an id."""
+    return None if value is None or isinstance(value, str) else value
+
+
+def _timestamp(value: int | None) -> datetime | None:
+    return None if value is None else datetime.fromtimestamp(value, tz=UTC)
+
+
+def read_invoice(invoice: Any) -> InvoiceState:
+    details = _attr(_attr(invoice, "parent"), "subscription_details")
+    return InvoiceState(
+        id=invoice.id,
+        status=_attr(invoice, "status"),
+        customer_id=id_of(_attr(invoice, "customer")),
+        subscription_id=id_of(_attr(details, "subscription")),
+        amount_due=_attr(invoice, "amount_due") or 0,
+        amount_remaining=_attr(invoice, "amount_remaining") or 0,
+        currency=_attr(invoice, "currency") or "",
+        attempt_count=_attr(invoice, "attempt_count") or 0,
+        next_payment_attempt=_timestamp(_attr(invoice, "next_payment_attempt")),
+        auto_advance=_attr(invoice, "auto_advance"),
+        default_payment_method_id=id_of(_attr(invoice, "default_payment_method")),
+        hosted_invoice_url=_attr(invoice, "hosted_invoice_url"),
+    )
+
+
+def read_paid_invoice(invoice: Any) -> PaymentOutcome:
+    """The outcome of a ``pay`` call that returned an invoice (paid, or still processing)."""
+    payment = _settling_payment(invoice)
+    return PaymentOutcome(
+        paid=_attr(invoice, "status") == "paid",
+        decline=None,
+        card=None,
+        charge_id=id_of(_attr(payment, "charge")),
+        payment_intent_id=id_of(_attr(payment, "payment_intent")),
+    )
+
+
+def _settling_payment(invoice: Any) -> Any:
+    """The ``payment`` of the invoice's paid InvoicePayment, else its newest one, if listed."""
+    listed = list(_attr(_attr(invoice, "payments"), "data") or [])
+    if not listed:
+        return None
+    paid = [p for p in listed if _attr(p, "status") == "paid"]
+    chosen = max(paid or listed, key=lambda p: _attr(p, "created") or 0)
+    return _attr(chosen, "payment")
+
+
+def read_declined_payment(error: Any) -> PaymentOutcome:
+    """The outcome of a ``pay`` call that Stripe answered with a card error (HTTP 402)."""
+    intent = _attr(error, "payment_intent")
+    method = _expanded(_attr(error, "payment_method")) or _expanded(
+        _attr(_attr(_expanded(intent), "last_payment_error"), "payment_method")
+    )
+    decline = read_decline(charge=None, error=error, payment_intent_id=id_of(intent))
+    return PaymentOutcome(
+        paid=False,
+        decline=decline,
+        card=read_payment_method_card(method),
+        charge_id=decline.charge_id,
+        payment_intent_id=decline.payment_intent_id,
+        requires_action=_attr(error, "code") == REQUIRES_ACTION_CODE,
+    )
+
+
+def read_refused_payment(error: Any, *, code: str | None, message: str | None) -> PaymentOutcome:
+    """The outcome of a ``pay`` call refused with HTTP 400: the customer must authenticate, or
+    the invoice can no longer be paid (already paid, void, uncollectible, not open)."""
+    intent_id = id_of(_attr(error, "payment_intent"))
+    if code == REQUIRES_ACTION_CODE:
+        return PaymentOutcome(False, None, None, None, intent_id, requires_action=True)
+    return PaymentOutcome(
+        False, None, None, None, intent_id, not_payable=_not_payable_reason(code, message)
+    )
+
+
+def _not_payable_reason(code: str | None, message: str | None) -> str:
+    # Stripe answers a second payment with "Invoice is already paid"; name that case plainly.
+    if message and "already paid" in message.lower():
+        return "already_paid"
+    code = code or "invalid_request"
+    return f"{code}: {message}" if message else code
+
+
+def read_decline(*, charge: Any, error: Any, payment_intent_id: str | None) -> DeclineInfo:
+    """Merge a failed charge's ``outcome`` with a payment error (``last_payment_error`` or an
+    API error body); the error's codes win because they name this exact attempt."""
+    outcome = _attr(charge, "outcome")
+    issuer_reason = (
+        _attr(outcome, "reason") if _attr(outcome, "type") == "issuer_declined" else None
+    )
+    return DeclineInfo(
+        failure_code=_attr(error, "code") or _attr(charge, "failure_code"),
+        decline_code=_attr(error, "decline_code") or issuer_reason,
+        advice_code=_attr(error, "advice_code") or _attr(outcome, "advice_code"),
+        network_decline_code=(
+            _attr(error, "network_decline_code") or _attr(outcome, "network_decline_code")
+        ),
+        network_advice_code=(
+            _attr(error, "network_advice_code") or _attr(outcome, "network_advice_code")
+        ),
+        outcome_type=_attr(outcome, "type"),
+        outcome_reason=_attr(outcome, "reason"),
+        network_status=_attr(outcome, "network_status"),
+        message=_attr(error, "message") or _attr(charge, "failure_message"),
+        charge_id=id_of(charge) or id_of(_attr(error, "charge")),
+        payment_intent_id=payment_intent_id or id_of(_attr(charge, "payment_intent")),
+    )
+
+
+def read_intent_attempt(intent: Any) -> AttemptDetails:
+    """Details of a PaymentIntent's latest attempt; ``latest_charge`` should be expanded."""
+    charge = _expanded(_attr(intent, "latest_charge"))
+    error = _attr(intent, "last_payment_error")
+    succeeded = _attr(intent, "status") == "succeeded"
+    failed = not succeeded and (error is not None or _attr(charge, "status") == "failed")
+    card = read_charge_card(charge) or read_payment_method_card(
+        _expanded(_attr(error, "payment_method"))
+    )
+    return AttemptDetails(
+        decline=read_decline(charge=charge, error=error, payment_intent_id=intent.id)
+        if failed
+        else None,
+        card=card,
+        charge_id=id_of(_attr(intent, "latest_charge")) or id_of(_attr(error, "charge")),
+        payment_intent_id=intent.id,
+        succeeded=succeeded,
+    )
+
+
+def read_charge_attempt(charge: Any) -> AttemptDetails:
+    status = _attr(charge, "status")
+    failed = status == "failed"
+    return AttemptDetails(
+        decline=read_decline(charge=charge, error=None, payment_intent_id=None) if failed else None,
+        card=read_charge_card(charge),
+        charge_id=charge.id,
+        payment_intent_id=id_of(_attr(charge, "payment_intent")),
+        succeeded=status == "succeeded",
+    )
+
+
+def read_charge_card(charge: Any) -> CardInfo | None:
+    card = _attr(_attr(charge, "payment_method_details"), "card")
+    if card is None:
+        return None
+    return _card_info(card, payment_method_id=id_of(_attr(charge, "payment_method")))
+
+
+def read_payment_method_card(method: Any) -> CardInfo | None:
+    """The card of a PaymentMethod object; None for other payment method types."""
+    card = _attr(method, "card")
+    if card is None:
+        return None
+    return _card_info(card, payment_method_id=_attr(method, "id"))
+
+
+def read_source_card(source: Any) -> CardInfo | None:
+    """A legacy ``card_…`` customer source (``customer.default_source``); None for others."""
+    if _attr(source, "object") != "card":
+        return None
+    return _card_info(source, payment_method_id=_attr(source, "id"))
+
+
+def _card_info(card: Any, *, payment_method_id: str | None) -> CardInfo:
+    brand = _attr(card, "brand")
+    return CardInfo(
+        fingerprint=_attr(card, "fingerprint"),
+        brand=_LEGACY_BRANDS.get(brand, brand.lower()) if brand else None,
+        funding=_attr(card, "funding"),
+        country=_attr(card, "country"),
+        exp_month=_attr(card, "exp_month"),
+        exp_year=_attr(card, "exp_year"),
+        last4=_attr(card, "last4"),
+        payment_method_id=payment_method_id,
+    )
