@@ -118,13 +118,16 @@ class ActionSteps:
 
     def _end_dunning(self, action: ScheduledAction, case: RecoveryCase) -> None:
         account = self.engine.stripe_account_of(case.account_id)
-        invoice = self.gateway.retrieve_invoice(case.stripe_invoice_id, stripe_account=account)
-        if invoice.status != "open":
-            self._invoice_not_open(action, case, invoice.status)
-            return
         with self.sessions() as session:
             policy = self.engine.planner.policy(session, case.account_id)
-        done = _end_invoice(self.gateway, case, policy.end_invoice, action, account)
+        invoice = self.gateway.retrieve_invoice(case.stripe_invoice_id, stripe_account=account)
+        # A run cut short after the invoice step finds the invoice already in its end state.
+        finished_before = invoice.status == policy.end_invoice and policy.end_invoice != "open"
+        if invoice.status != "open" and not finished_before:
+            self._invoice_not_open(action, case, invoice.status)
+            return
+        done = [] if finished_before else _end_invoice(self.gateway, case, policy.end_invoice,
+                                                       action, account)
         done += _end_subscription(self.gateway, case, policy.end_subscription, action, account)
         with transaction(self.sessions) as session:
             case = session.get(RecoveryCase, case.id)

@@ -105,7 +105,7 @@ class StripeGateway:
         )
         # None: no client-side pacing. The composition root passes a bucket sized with
         # rate_limit.default_rate(livemode) for real accounts.
-        self._limiter = rate_limiter or TokenBucket(None)
+        self._limiter = rate_limiter if rate_limiter is not None else TokenBucket(None)
         self.api_version = PINNED_API_VERSION
 
     def close(self) -> None:
@@ -213,13 +213,16 @@ class StripeGateway:
         if not listed.data:
             return None
         newest = max(listed.data, key=lambda item: getattr(item, "created", 0) or 0)
-        payment = newest.payment
-        if payment.type == "payment_intent" and payment.payment_intent is not None:
-            return self._intent_attempt(payment.payment_intent, stripe_account)
-        if payment.type == "charge" and payment.charge is not None:
-            return self.charge_details(id_of(payment.charge), stripe_account=stripe_account)
+        payment = getattr(newest, "payment", None)
+        intent = getattr(payment, "payment_intent", None)
+        charge = getattr(payment, "charge", None)
+        if intent is not None:
+            return self._intent_attempt(intent, stripe_account)
+        if charge is not None:
+            return self.charge_details(id_of(charge), stripe_account=stripe_account)
         # A payment_record (paid outside Stripe) carries no charge or decline details.
-        return AttemptDetails(None, None, None, None, succeeded=newest.status == "paid")
+        paid = getattr(newest, "status", None) == "paid"
+        return AttemptDetails(None, None, None, None, succeeded=paid)
 
     def _intent_attempt(self, intent: Any, stripe_account: str | None) -> AttemptDetails:
         """Read a payment intent with its ``latest_charge`` expanded (the charge holds the

@@ -1,0 +1,135 @@
+"""A small stateful Stripe stand-in for engine tests, served through respx at the HTTP edge.
+
+It answers the gateway's calls in Stripe's shapes (built with ``tests/webhooks/payloads``) and
+records every ``pay`` call with its idempotency key.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from dataclasses import dataclass, field
+from urllib.parse import parse_qs
+
+import httpx
+import respx
+
+from tests.webhooks import payloads as p
+
+BASE = "https://api.stripe.com"
+
+
+@dataclass
+class Decline:
+    decline_code: str | None = "insufficient_funds"
+    failure_code: str = "card_declined"
+    network_decline_code: str | None = "51"
+    network_advice_code: str | None = None
+    advice_code: str | None = None
+
+
+@dataclass
+class StripeStub:
+    invoice_id: str = p.INVOICE_ID
+    status: str = "open"
+    first_decline: Decline = field(default_factory=Decline)
+    fingerprint: str = p.FINGERPRINT
+    brand: str = "visa"
+    pay_results: deque = field(default_factory=deque)  # Decline, or "paid"
+    pay_keys: list[str] = field(default_factory=list)
+    charges: int = 0
+    cards: dict[str, tuple[str, str]] = field(default_factory=dict)  # pm id -> (fingerprint, brand)
+    calls: list[str] = field(default_factory=list)
+    outage: tuple[int, dict] | None = None  # (status, error) answered to every call while set
+
+    def install(self, router: respx.MockRouter) -> None:
+        router.route(host="api.stripe.com").mock(side_effect=self._outage)
+        router.get(url__regex=rf"{BASE}/v1/invoices/(?P<inv>in_\w+)$").mock(side_effect=self._invoice)
+        router.post(url__regex=rf"{BASE}/v1/invoices/(?P<inv>in_\w+)$").mock(side_effect=self._update)
+        router.post(url__regex=rf"{BASE}/v1/invoices/(?P<inv>in_\w+)/pay$").mock(side_effect=self._pay)
+        router.post(url__regex=rf"{BASE}/v1/invoices/(?P<inv>in_\w+)/mark_uncollectible$").mock(
+            side_effect=self._uncollectible)
+        router.get(f"{BASE}/v1/invoice_payments").mock(side_effect=self._payments)
+        router.get(url__regex=rf"{BASE}/v1/payment_methods/(?P<pm>pm_\w+)$").mock(
+            side_effect=self._payment_method)
+        router.delete(url__regex=rf"{BASE}/v1/subscriptions/(?P<sub>sub_\w+)(\?.*)?$").mock(
+            side_effect=self._cancel)
+
+    def _outage(self, request):
+        # Falls through to the real routes unless an outage is being simulated.
+        if self.outage is None:
+            return None
+        status, error = self.outage
+        return httpx.Response(status, json={"error": error})
+
+    def _invoice_json(self) -> dict:
+        return p.invoice_object(p.LATEST, invoice_id=self.invoice_id, status=self.status,
+                                include_payments=False)
+
+    def _invoice(self, request, inv):
+        self.calls.append("retrieve")
+        return httpx.Response(200, json=self._invoice_json())
+
+    def _update(self, request, inv):
+        self.calls.append("update:" + request.content.decode())
+        return httpx.Response(200, json=self._invoice_json())
+
+    def _uncollectible(self, request, inv):
+        self.calls.append("mark_uncollectible")
+        self.status = "uncollectible"
+        return httpx.Response(200, json=self._invoice_json())
+
+    def _cancel(self, request, sub):
+        self.calls.append("cancel_subscription")
+        return httpx.Response(200, json=p.subscription_object(p.LATEST, subscription_id=sub,
+                                                              status="canceled"))
+
+    def _payments(self, request):
+        self.calls.append("invoice_payments")
+        charge = self.charge_json(p.CHARGE_ID, self.first_decline)
+        d = self.first_decline
+        intent = p.payment_intent_object(
+            p.LATEST, payment_method=p.PAYMENT_METHOD_ID, code=d.failure_code,
+            decline_code=d.decline_code, advice_code=d.advice_code,
+            network_decline_code=d.network_decline_code,
+            network_advice_code=d.network_advice_code, overrides={"latest_charge": charge})
+        entry = {"id": "inpay_1", "object": "invoice_payment", "invoice": self.invoice_id,
+                 "amount_requested": 2500, "currency": "usd", "created": p.CREATED,
+                 "is_default": True, "livemode": False, "status": "open",
+                 "payment": {"type": "payment_intent", "payment_intent": intent}}
+        return httpx.Response(200, json={"object": "list", "data": [entry], "has_more": False,
+                                         "url": "/v1/invoice_payments"})
+
+    def charge_json(self, charge_id: str, decline: Decline, fingerprint: str | None = None):
+        return p.charge_object(
+            p.LATEST, charge_id=charge_id, failure_code=decline.failure_code,
+            decline_code=decline.decline_code, network_decline_code=decline.network_decline_code,
+            network_advice_code=decline.network_advice_code, advice_code=decline.advice_code,
+            fingerprint=fingerprint or self.fingerprint, brand=self.brand,
+        )
+
+    def _payment_method(self, request, pm):
+        fingerprint, brand = self.cards.get(pm, (self.fingerprint, self.brand))
+        return httpx.Response(200, json=p.payment_method_object(
+            p.LATEST, payment_method_id=pm, fingerprint=fingerprint, brand=brand))
+
+    def _pay(self, request, inv):
+        self.pay_keys.append(request.headers["Idempotency-Key"])
+        assert parse_qs(request.content.decode())["off_session"] == ["true"]
+        if self.status != "open":
+            return httpx.Response(400, json={"error": {
+                "type": "invalid_request_error", "message": "Invoice is already paid"}})
+        result = self.pay_results.popleft() if self.pay_results else "paid"
+        self.charges += 1
+        if result == "paid":
+            self.status = "paid"
+            return httpx.Response(200, json=self._invoice_json())
+        return httpx.Response(402, json={"error": {
+            "type": "card_error", "code": result.failure_code, "decline_code": result.decline_code,
+            "network_decline_code": result.network_decline_code,
+            "network_advice_code": result.network_advice_code, "advice_code": result.advice_code,
+            "charge": f"ch_retry{self.charges}", "message": "Your card was declined."}})
+
+
+def body_of(request: httpx.Request) -> dict:
+    return json.loads(request.content)
