@@ -60,7 +60,9 @@ class ActionSteps:
                                            idempotency_key=action.idempotency_key,
                                            stripe_account=account)
         if outcome.not_payable:
-            self._invoice_not_open(action, case, outcome.not_payable)
+            # Paid, voided or written off meanwhile: the invoice's status says which.
+            invoice = self.gateway.retrieve_invoice(case.stripe_invoice_id, stripe_account=account)
+            self._invoice_not_open(action, case, invoice.status)
             return
         with transaction(self.sessions) as session:
             case = session.get(RecoveryCase, case.id)

@@ -237,8 +237,7 @@ def _outside_quiet_hours(at: datetime, policy: RetryPolicy, zone: ZoneInfo) -> d
     quiet = (local.hour >= start or local.hour < end) if start > end else start <= local.hour < end
     if not quiet:
         return at
-    day = local if local.hour >= end and start > end else local - timedelta(days=0)
-    wake = day.replace(hour=end, minute=0, second=0, microsecond=0)
+    wake = local.replace(hour=end, minute=0, second=0, microsecond=0)
     if wake <= local:
         wake += timedelta(days=1)
     return wake.astimezone(at.tzinfo)
