@@ -22,7 +22,7 @@ run: $(STAMP)
 	$(BIN)/recovery serve
 
 lint: $(STAMP)
-	$(BIN)/ruff check recovery models webhooks ml tests benchmarks
+	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 
 test: lint

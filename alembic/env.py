@@ -6,9 +6,8 @@ and the tests do), otherwise from the engine's settings.
 
 from logging.config import fileConfig
 
-from alembic import context
-
 import models
+from alembic import context
 from recovery.db import make_engine
 from recovery.settings import Settings
 

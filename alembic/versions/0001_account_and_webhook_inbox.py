@@ -1,16 +1,16 @@
 """account and webhook inbox
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-24
 """
 
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-from alembic import op
 
 import models.base
+from alembic import op
 
 revision: str = '0001'
 down_revision: str | None = None
