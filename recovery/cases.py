@@ -124,6 +124,16 @@ def retry_in_flight(session: Session, case_id: int) -> bool:
     ).one() > 0
 
 
+def is_own_retry(session: Session, case_id: int, idempotency_key: str | None) -> bool:
+    """The event came from one of this case's retry calls (Stripe echoes the request's key)."""
+    if not idempotency_key or not idempotency_key.startswith("recovery:"):
+        return False
+    action = session.exec(select(ScheduledAction).where(
+        ScheduledAction.idempotency_key == idempotency_key)).first()
+    return action is not None and action.case_id == case_id and \
+        action.kind == ActionKind.retry.value and action.status in EXECUTED
+
+
 def pending_actions(session: Session, case_id: int, kinds: Sequence[str] | None = None):
     query = select(ScheduledAction).where(ScheduledAction.case_id == case_id,
                                           ScheduledAction.status == ActionStatus.scheduled.value)

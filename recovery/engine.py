@@ -62,6 +62,8 @@ class RecoveryEngine:
         case = cases.case_for_invoice(session, account_id, fact.invoice_id)
         if case is not None and case.status != CaseStatus.open.value:
             return  # a late failure for a case that already ended changes nothing
+        if case is not None and cases.is_own_retry(session, case.id, fact.idempotency_key):
+            return  # our retry's failure: the action runner records it from Stripe's answer
         details = self._attempt_details(account_id, fact)
         if case is None:
             case = self._open_case(session, account_id, fact, details)

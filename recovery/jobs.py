@@ -43,13 +43,13 @@ def run_actions(services: Services) -> int:
     """Run every due action, batch by batch."""
     if services.steps is None:
         return 0
-    total = 0
+    total, batch = 0, services.settings.action_batch_size
     while True:
         result = run_due_actions(services.sessions, services.clock, services.steps,
-                                 worker_id=services.worker_id)
+                                 worker_id=services.worker_id, batch_size=batch)
         total += result.total
-        if result.total == 0:
-            return total
+        if result.total < batch:
+            return total  # what the batch scheduled meanwhile runs on the next tick
 
 
 def release_stale_action_claims(services: Services) -> int:

@@ -156,7 +156,9 @@ def plan_next_retry(policy: RetryPolicy, ctx: RetryContext, scorer: Scorer | Non
     number = ctx.retries_done + 1
     allowed = _allowed_retries(policy, ctx)
     if number > allowed:
-        return Plan("end", ctx.now, f"no retry: {ctx.retries_done} retries made (max {allowed})")
+        # The customer can still fix the card or pay until the window closes.
+        return Plan("end", window_end,
+                    f"no retry: {ctx.retries_done} retries made (max {allowed})")
     target = _target_time(policy, ctx, number)
     candidate = _first_allowed(policy, ctx, target)
     if candidate is None:
@@ -183,9 +185,11 @@ def _waiting_plan(ctx: RetryContext, window_end: datetime) -> Plan | None:
 
 
 def _allowed_retries(policy: RetryPolicy, ctx: RetryContext) -> int:
+    if ctx.card_changed:
+        # A different or updated card always deserves one attempt, whatever was spent before.
+        return max(policy.max_retries, ctx.retries_done + 1)
     label = ctx.classification
-    if label is not None and label.decline_class == DeclineClass.RETRY_LIMITED \
-            and not ctx.card_changed:
+    if label is not None and label.decline_class == DeclineClass.RETRY_LIMITED:
         return min(policy.max_retries, label.max_attempts or 3)
     return policy.max_retries
 

@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     run_worker: bool = True
     ingest_batch_size: int = 100
     ingest_max_tries: int = 8
+    action_batch_size: int = 100
     tick_seconds: float = 1.0
     healthz_max_pending_age_seconds: int = 600
 

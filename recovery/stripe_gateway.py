@@ -208,7 +208,10 @@ class StripeGateway:
     ) -> AttemptDetails | None:
         """The newest payment on an invoice, read through InvoicePayments: since API version
         2025-03-31.basil an invoice no longer names its charge or payment intent."""
-        params = {"invoice": invoice_id, "expand": ["data.payment.payment_intent"]}
+        # Expanding down to the intent's latest charge (Stripe allows four levels) gets the
+        # decline outcome in one request instead of two.
+        params = {"invoice": invoice_id,
+                  "expand": ["data.payment.payment_intent.latest_charge"]}
         listed = self._call(self._client.v1.invoice_payments.list, params, account=stripe_account)
         if not listed.data:
             return None

@@ -62,6 +62,8 @@ class PaymentFailed(Fact):
     charge_id: str | None  # pre-basil invoices name their charge / payment intent directly
     payment_intent_id: str | None
     hosted_invoice_url: str | None = None
+    # Set when our own API call (e.g. a retry's invoices.pay) caused the failure.
+    idempotency_key: str | None = None
 
 
 @dataclass(frozen=True)

@@ -121,6 +121,7 @@ class _Event:
     type: str
     obj: _Reader
     previous: _Reader
+    idempotency_key: str | None = None  # of the API request that caused the event, if any
 
 
 def _brand(value: str | None) -> str | None:
@@ -192,6 +193,7 @@ def _payment_failed(event: _Event) -> PaymentFailed:
         charge_id=charge_id,
         payment_intent_id=intent_id,
         hosted_invoice_url=inv.text("hosted_invoice_url"),
+        idempotency_key=event.idempotency_key,
     )
 
 
@@ -463,7 +465,14 @@ def _event(
         expected = " or ".join(handler.object_kinds)
         raise ParseError(f"{event_type}: data.object.object must be {expected}, got {kind!r}")
     previous = data.child("previous_attributes")
-    return _Event(event_id, occurred_at, event_type, obj, previous)
+    return _Event(event_id, occurred_at, event_type, obj, previous, _request_key(payload.obj))
+
+
+def _request_key(payload: dict) -> str | None:
+    # Old API versions send `request` as a bare id string; newer ones as {id, idempotency_key}.
+    request = payload.get("request")
+    key = request.get("idempotency_key") if isinstance(request, dict) else None
+    return key if isinstance(key, str) and key else None
 
 
 # --- thin events -----------------------------------------------------------------------------

@@ -384,7 +384,7 @@ def test_latest_attempt_reads_the_payment_intent_and_its_latest_charge(stripe_ap
 
     assert query(payments.calls.last.request) == {
         "invoice": ["in_1"],
-        "expand[0]": ["data.payment.payment_intent"],
+        "expand[0]": ["data.payment.payment_intent.latest_charge"],
     }
     assert query(intent_route.calls.last.request) == {"expand[0]": ["latest_charge"]}
     assert attempt == AttemptDetails(
