@@ -13,7 +13,10 @@ from recovery.services import Services
 from webhooks.router import ReceiverStats, build_router
 
 
-def create_app(services: Services, *, run_worker: bool | None = None) -> FastAPI:
+def create_app(services: Services, *, run_worker: bool | None = None,
+               background: list | None = None) -> FastAPI:
+    """``background``: objects with ``start_thread()`` and ``stop()`` run for the app's life
+    (the live sandbox)."""
     settings = services.settings
     run_worker = settings.run_worker if run_worker is None else run_worker
     receiver_stats = ReceiverStats()
@@ -22,9 +25,13 @@ def create_app(services: Services, *, run_worker: bool | None = None) -> FastAPI
     async def lifespan(_app: FastAPI):
         ensure_default_account(services.sessions, settings, services.clock)
         scheduler = start_scheduler(services) if run_worker else None
+        for task in background or ():
+            task.start_thread()
         try:
             yield
         finally:
+            for task in background or ():
+                task.stop()
             if scheduler is not None:
                 scheduler.shutdown(wait=True)
 

@@ -9,11 +9,13 @@ import time
 from pathlib import Path
 
 import typer
+from pydantic import SecretStr
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
 from recovery import case_report, ingest, migrations
+from recovery.accounts import ensure_default_account
 from recovery.errors import NotFound, PolicyError
 from recovery.logs import configure_logging
 from recovery.services import build_services
@@ -52,15 +54,33 @@ def serve(worker: bool = typer.Option(None, "--worker/--no-worker",
     from recovery.app import create_app  # noqa: PLC0415
 
     settings = _settings()
-    services = build_services(settings)
-    web_app = create_app(services, run_worker=worker)
+    if settings.sandbox:
+        services, background = _sandbox_services(settings)
+    else:
+        services, background = build_services(settings), []
+    web_app = create_app(services, run_worker=worker, background=background)
     uvicorn.run(web_app, host=settings.host, port=settings.port, log_config=None)
+
+
+def _sandbox_services(settings: Settings):
+    """No Stripe key: a simulated account on a fast clock stands in for Stripe."""
+    from recovery.clock import ScaledClock, SystemClock  # noqa: PLC0415
+    from recovery.simulation.live import SANDBOX_SECRET, LiveSandbox  # noqa: PLC0415
+
+    if not settings.webhook_secrets:
+        settings = settings.model_copy(update={"stripe_webhook_secrets": SecretStr(SANDBOX_SECRET)})
+    clock = ScaledClock(SystemClock().now(), speed=86400 / settings.sandbox_seconds_per_day)
+    services = build_services(settings, clock)
+    ensure_default_account(services.sessions, settings, clock)
+    url = f"http://{settings.host}:{settings.port}/webhooks/stripe"
+    live = LiveSandbox(services, url, subscribers=settings.sandbox_subscribers,
+                       world=settings.sandbox_world)
+    return services, [live]
 
 
 @app.command(name="worker")
 def run_worker() -> None:
     """Run the scheduler ticks (ingest, due actions) until interrupted. Several may run at once."""
-    from recovery.accounts import ensure_default_account  # noqa: PLC0415
     from recovery.scheduler import start_scheduler  # noqa: PLC0415
 
     settings = _settings()

@@ -48,3 +48,18 @@ class VirtualClock:
                 raise ValueError("a clock cannot go backwards")
             self._now = moment
             return self._now
+
+
+class ScaledClock:
+    """Simulated time that runs ``speed`` times faster than the wall clock (the live sandbox)."""
+
+    def __init__(self, start: datetime, speed: float, wall: Clock | None = None) -> None:
+        if speed <= 0:
+            raise ValueError("speed must be positive")
+        self._wall = wall or SystemClock()
+        self._origin_wall = self._wall.now()
+        self._origin = start.astimezone(UTC)
+        self.speed = speed
+
+    def now(self) -> datetime:
+        return self._origin + (self._wall.now() - self._origin_wall) * self.speed

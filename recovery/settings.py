@@ -6,7 +6,6 @@ the sandbox instead of Stripe when no API key is set, and a local email outbox.
 
 from __future__ import annotations
 
-from functools import cached_property
 from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator
@@ -43,6 +42,11 @@ class Settings(BaseSettings):
 
     outbox_path: Path = Path("var/outbox.jsonl")  # where messages go with no SMTP host
 
+    # The live sandbox (``make run`` with no Stripe key)
+    sandbox_seconds_per_day: float = Field(default=10.0, gt=0)
+    sandbox_subscribers: int = Field(default=200, ge=1)
+    sandbox_world: str = "recovery.simulation.builtin_world:make_world"
+
     log_level: str = "INFO"
     log_json: bool = False
 
@@ -58,7 +62,7 @@ class Settings(BaseSettings):
             raise ValueError("a placeholder secret was given; set the real value or leave it unset")
         return value
 
-    @cached_property
+    @property
     def webhook_secrets(self) -> tuple[str, ...]:
         """The configured signing secrets, newest first as given (comma-separated for rotation)."""
         raw = self.stripe_webhook_secrets.get_secret_value()

@@ -91,3 +91,32 @@ def wait_until(condition, timeout: float = 20.0) -> None:
             pass
         time.sleep(0.1)
     raise AssertionError("condition not met in time")
+
+
+def test_with_no_stripe_key_the_engine_runs_against_the_live_sandbox(tmp_path):
+    """``make run`` offline: simulated customers fail, the engine retries, cases recover."""
+    import sqlite3
+
+    port = free_port()
+    database = tmp_path / "sandbox.db"
+    env = {**os.environ, "RECOVERY_DATABASE_URL": f"sqlite:///{database}",
+           "RECOVERY_PORT": str(port), "RECOVERY_SANDBOX_SECONDS_PER_DAY": "0.3",
+           "RECOVERY_SANDBOX_SUBSCRIBERS": "100", "RECOVERY_TICK_SECONDS": "0.1",
+           "RECOVERY_STRIPE_API_KEY": "", "RECOVERY_STRIPE_WEBHOOK_SECRETS": ""}
+    cli = [sys.executable, "-m", "recovery"]
+    subprocess.run([*cli, "migrate"], env=env, check=True, capture_output=True)
+    server = subprocess.Popen([*cli, "serve"], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+
+    def recovered() -> int:
+        with sqlite3.connect(database) as connection:
+            return connection.execute(
+                "SELECT count(*) FROM recovery_case WHERE status = 'recovered'").fetchone()[0]
+
+    try:
+        wait_until(lambda: httpx.get(f"http://127.0.0.1:{port}/healthz").json()["sandbox"])
+        wait_until(lambda: recovered() > 0, timeout=40)
+    finally:
+        server.terminate()
+        output = server.communicate(timeout=10)[0]
+    assert "SANDBOX MODE" in output
