@@ -43,6 +43,8 @@ def create_app(services: Services, *, run_worker: bool | None = None,
             services.sessions, services.accounts.secrets_for, services.accounts.resolve_account,
             services.clock, tolerance_seconds=settings.webhook_tolerance_seconds,
             max_body_bytes=settings.webhook_max_body_bytes, stats=receiver_stats,
+            # SQLite has one writer: queued inserts beat threads spinning on its busy lock.
+            store_concurrency=1 if services.db_engine.dialect.name == "sqlite" else 8,
         )
     )
     app.include_router(build_health_router(services, receiver_stats))

@@ -8,7 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
@@ -100,20 +99,20 @@ def store_event(
         "status": (InboxStatus.needs_fetch if entry.thin else InboxStatus.pending).value,
         "tries": 0,
     }
-    statement = _insert_ignoring_duplicates(session, values).returning(WebhookEvent.id)
+    statement = _INSERT_IGNORING_DUPLICATES[session.get_bind().dialect.name]
     # A conflict returns no row; rowcount is not reliable across drivers for ON CONFLICT.
-    return session.execute(statement).first() is not None
+    return session.execute(statement, values).first() is not None
 
 
-def _insert_ignoring_duplicates(session: Session, values: dict):
-    dialect = session.get_bind().dialect.name
-    conflict_keys = ["account_id", "stripe_event_id"]
-    if dialect == "postgresql":
-        return pg_insert(WebhookEvent).values(values).on_conflict_do_nothing(
-            index_elements=conflict_keys
-        )
-    if dialect == "sqlite":
-        return sqlite_insert(WebhookEvent).values(values).on_conflict_do_nothing(
-            index_elements=conflict_keys
-        )
-    return insert(WebhookEvent).values(values)
+def _insert_ignoring_duplicates(dialect_insert):
+    # Built once per dialect: building and caching a 13-column statement per request was a
+    # measurable share of the receiver's CPU.
+    return (dialect_insert(WebhookEvent)
+            .on_conflict_do_nothing(index_elements=["account_id", "stripe_event_id"])
+            .returning(WebhookEvent.id))
+
+
+_INSERT_IGNORING_DUPLICATES = {
+    "postgresql": _insert_ignoring_duplicates(pg_insert),
+    "sqlite": _insert_ignoring_duplicates(sqlite_insert),
+}

@@ -14,8 +14,8 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
+import anyio
 from fastapi import APIRouter, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from sqlmodel import Session
 
@@ -60,10 +60,16 @@ def build_router(
     tolerance_seconds: int = 300,
     max_body_bytes: int = 1024 * 1024,
     stats: ReceiverStats | None = None,
+    store_concurrency: int = 8,
 ) -> APIRouter:
-    """The webhook router; ``resolve_account`` maps an event to our account id (Connect-ready)."""
+    """The webhook router; ``resolve_account`` maps an event to our account id (Connect-ready).
+
+    ``store_concurrency`` caps the inserts running at once; keep it within the database pool so
+    a burst of deliveries queues here instead of opening and closing overflow connections.
+    """
     router = APIRouter()
     stats = stats if stats is not None else ReceiverStats()
+    store_limit = anyio.CapacityLimiter(store_concurrency)
 
     def store(account_id: str, entry: InboxEntry) -> bool:
         with sessions() as session:
@@ -90,7 +96,7 @@ def build_router(
             return _reject(stats, 400, refused.code, refused.detail)
         except Rejected as refused:
             return _reject(stats, refused.status, refused.code, refused.detail)
-        stored = await run_in_threadpool(store, account_id, entry)
+        stored = await anyio.to_thread.run_sync(store, account_id, entry, limiter=store_limit)
         stats.count("accepted" if stored else "duplicate")
         return JSONResponse({"received": True, "duplicate": not stored})
 
