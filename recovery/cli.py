@@ -27,6 +27,8 @@ app.add_typer(inbox_app, name="inbox")
 cases_app = typer.Typer(help="Recovery cases: list them, or show one's timeline.",
                         no_args_is_help=True)
 app.add_typer(cases_app, name="cases")
+policy_app = typer.Typer(help="The account's retry policy.", no_args_is_help=True)
+app.add_typer(policy_app, name="policy")
 console = Console()
 
 
@@ -201,3 +203,38 @@ def simulate(
     json_path, chart_path = write_report(report, {**vars(config), "processes": processes},
                                          results, wall)
     console.print(f"report: {json_path}  chart: {chart_path}")
+
+
+@policy_app.command("show")
+def policy_show() -> None:
+    """The default account's policy (defaults filled in)."""
+    from models import Account  # noqa: PLC0415
+    from recovery.engine_planning import policy_of  # noqa: PLC0415
+
+    settings = _settings()
+    services = build_services(settings)
+    ensure_default_account(services.sessions, settings, services.clock)
+    with services.sessions() as session:
+        policy = policy_of(session.get(Account, settings.account_id))
+    console.print_json(json.dumps(policy.to_dict()))
+
+
+@policy_app.command("set")
+def policy_set(policy_json: str = typer.Argument(..., help='e.g. \'{"name": "weekly", '
+                                                 '"offsets_days": [2, 7, 14]}\'')) -> None:
+    """Validate and save the default account's policy (usable by name in ``simulate``)."""
+    from models import Account  # noqa: PLC0415
+    from recovery.policy import RetryPolicy  # noqa: PLC0415
+
+    settings = _settings()
+    try:
+        policy = RetryPolicy.from_dict(json.loads(policy_json))
+    except (json.JSONDecodeError, PolicyError, TypeError, AttributeError) as problem:
+        console.print(f"[red]invalid policy: {problem}[/red]")
+        raise typer.Exit(2) from None
+    services = build_services(settings)
+    ensure_default_account(services.sessions, settings, services.clock)
+    with services.sessions() as session:
+        session.get(Account, settings.account_id).policy = policy.to_dict()
+        session.commit()
+    console.print(f"saved policy {policy.name!r}")

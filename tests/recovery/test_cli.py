@@ -36,3 +36,14 @@ def test_cases_list_and_show(services):
     shown = run(services, "cases", "show", "in_cli")
     assert shown.exit_code == 0 and "retry 1 of 5" in shown.output
     assert run(services, "cases", "show", "in_missing").exit_code == 1
+
+
+def test_policy_set_validates_and_saves_then_show_reads_it(services):
+    saved = run(services, "policy", "set", '{"name": "weekly", "offsets_days": [2, 7, 14], '
+                                           '"max_retries": 3}')
+    assert saved.exit_code == 0, saved.output
+    shown = run(services, "policy", "show")
+    assert '"weekly"' in shown.output and "14.0" in shown.output
+    refused = run(services, "policy", "set", '{"offsets_days": [5, 1]}')
+    assert refused.exit_code == 2 and "offsets_days must increase" in refused.output
+    assert run(services, "policy", "set", "not json").exit_code == 2
