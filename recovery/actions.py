@@ -11,10 +11,11 @@ import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import or_, update
 
 from models import Account, ActionKind, ActionStatus, ScheduledAction
 from recovery.action_steps import ActionSteps
+from recovery.claims import claim_rows
 from recovery.clock import Clock
 from recovery.db import SessionFactory, transaction
 from recovery.errors import AccountAccessRevoked, GatewayUnavailable
@@ -39,27 +40,12 @@ class RunResult:
 def claim_due(sessions: SessionFactory, clock: Clock, worker_id: str, limit: int) -> list[int]:
     now = clock.now()
     with transaction(sessions) as session:
-        due = (
-            select(ScheduledAction.id)
-            .where(ScheduledAction.status == ActionStatus.scheduled.value,
-                   ScheduledAction.due_at <= now)
-            .order_by(ScheduledAction.due_at, ScheduledAction.id)
-            .limit(limit)
-        )
-        if session.get_bind().dialect.name == "postgresql":
-            due = due.with_for_update(skip_locked=True)
-        ids = list(session.execute(due).scalars())
-        if not ids:
-            return []
-        claimed = session.execute(
-            update(ScheduledAction)
-            .where(ScheduledAction.id.in_(ids),
-                   ScheduledAction.status == ActionStatus.scheduled.value)
-            .values(status=ActionStatus.claimed.value, claimed_at=now, lease_until=now + LEASE,
-                    claimed_by=worker_id)
-            .returning(ScheduledAction.id)
-        )
-        return sorted(claimed.scalars())
+        return claim_rows(
+            session, ScheduledAction, from_status=ActionStatus.scheduled.value,
+            filters=[ScheduledAction.due_at <= now],
+            order_by=[ScheduledAction.due_at, ScheduledAction.id], limit=limit,
+            values={"status": ActionStatus.claimed.value, "claimed_at": now,
+                    "lease_until": now + LEASE, "claimed_by": worker_id})
 
 
 def run_due_actions(sessions: SessionFactory, clock: Clock, steps: ActionSteps, *,

@@ -16,6 +16,7 @@ from sqlalchemy import func, or_, select, update
 from sqlmodel import Session
 
 from models import InboxStatus, WebhookEvent
+from recovery.claims import claim_rows
 from recovery.clock import Clock
 from recovery.db import SessionFactory, transaction
 from webhooks.facts import AnyFact
@@ -49,27 +50,12 @@ def claim_batch(sessions: SessionFactory, clock: Clock, limit: int) -> list[int]
     """Move up to ``limit`` due pending rows to ``processing``; return their ids (oldest first)."""
     now = clock.now()
     with transaction(sessions) as session:
-        due = (
-            select(WebhookEvent.id)
-            .where(WebhookEvent.status == InboxStatus.pending.value)
-            .where(or_(WebhookEvent.next_attempt_at.is_(None),
-                       WebhookEvent.next_attempt_at <= now))
-            .order_by(WebhookEvent.id)
-            .limit(limit)
-        )
-        if session.get_bind().dialect.name == "postgresql":
-            due = due.with_for_update(skip_locked=True)
-        ids = list(session.execute(due).scalars())
-        if not ids:
-            return []
-        # Compare-and-set: only rows still pending are taken, so two workers never share one.
-        claimed = session.execute(
-            update(WebhookEvent)
-            .where(WebhookEvent.id.in_(ids), WebhookEvent.status == InboxStatus.pending.value)
-            .values(status=InboxStatus.processing.value, claimed_at=now)
-            .returning(WebhookEvent.id)
-        )
-        return sorted(claimed.scalars())
+        return claim_rows(
+            session, WebhookEvent, from_status=InboxStatus.pending.value,
+            filters=[or_(WebhookEvent.next_attempt_at.is_(None),
+                         WebhookEvent.next_attempt_at <= now)],
+            order_by=[WebhookEvent.id], limit=limit,
+            values={"status": InboxStatus.processing.value, "claimed_at": now})
 
 
 def ingest_once(

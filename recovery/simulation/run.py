@@ -40,6 +40,7 @@ DEFAULT_START = datetime(2026, 1, 5, tzinfo=UTC)
 WEBHOOK_SECRET = "whsec_sandbox_signing_secret"
 TAIL = timedelta(days=30)  # after the last renewal, every failure gets its full 30 days
 WINDOW = timedelta(hours=6)  # how much of the World's time is asked for at once
+ACTION_SLICE = timedelta(minutes=10)
 NEXT_DUE = select(func.min(ScheduledAction.due_at)).where(
     ScheduledAction.status == ActionStatus.scheduled.value)
 # The engine's endpoint subscribes to the events it uses, as a real Stripe endpoint would.
@@ -86,6 +87,8 @@ class Sandbox:
                                enabled_events=ENABLED_EVENTS, hold_webhooks=True)
         self.timezones: dict[str, str] = {}
         self._due_connection = self.services.db_engine.connect()
+        self._due: datetime | None = None
+        self._due_stale = True
         self.rejected_webhooks = 0
         self.invoices = 0  # renewal invoices Stripe made
         self._wire()
@@ -173,17 +176,22 @@ class Sandbox:
             due = self._next_due()
             if due is None or due >= moment:
                 break
-            self.clock.set(max(due, self.clock.now()))
+            # Actions due within the same few minutes run together at the end of that slice:
+            # one claim for the batch, and no issuer behaviour changes within minutes.
+            self.clock.set(min(max(_slice_end(due), self.clock.now()), moment))
             self.fake.tick()
             self._pump()
         self.clock.set(max(moment, self.clock.now()))
         self.fake.tick()
 
     def _next_due(self) -> datetime | None:
-        # Asked after every step, so it runs as one prepared Core statement on a kept connection.
-        due = self._due_connection.execute(NEXT_DUE).scalar()
-        self._due_connection.rollback()  # end the read: a kept snapshot would go stale
-        return due
+        # Asked before and after every step; only ingest and action runs change the queue, so
+        # the answer is kept until one of them has run.
+        if self._due_stale:
+            self._due = self._due_connection.execute(NEXT_DUE).scalar()
+            self._due_connection.rollback()  # end the read: a kept snapshot would go stale
+            self._due_stale = False
+        return self._due
 
     def _pump(self) -> None:
         """Deliver webhooks, ingest them and run what became due, until all is quiet."""
@@ -191,9 +199,11 @@ class Sandbox:
             delivered = self.fake.deliver_pending()
             if delivered:
                 ingest_inbox(self.services)
+                self._due_stale = True
             due = self._next_due()
             if due is not None and due <= self.clock.now():
                 run_actions(self.services)
+                self._due_stale = True
             elif not delivered:
                 return
 
@@ -201,6 +211,12 @@ class Sandbox:
         self._due_connection.close()
         self.client.close()
         self.services.close()
+
+
+def _slice_end(moment: datetime) -> datetime:
+    """The end of the ``ACTION_SLICE`` that contains ``moment``."""
+    offset = (moment - DEFAULT_START) % ACTION_SLICE
+    return moment if not offset else moment + (ACTION_SLICE - offset)
 
 
 def temporary_workdir() -> tempfile.TemporaryDirectory:

@@ -1,0 +1,36 @@
+"""Claiming queue rows for one worker in a single statement, safe with several workers.
+
+``UPDATE .. SET status = <claimed> WHERE id IN (<due ids>) AND status = <from>``: the status
+check is the compare-and-set. On SQLite the due ids are a subquery of the same statement. On
+PostgreSQL they are selected first with ``FOR UPDATE SKIP LOCKED`` so concurrent workers pass
+over each other's rows (inside one statement the planner may re-run a LIMIT subquery and take
+more rows than asked).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import ColumnElement, select, update
+from sqlmodel import Session
+
+
+def claim_rows(session: Session, table, *, from_status: str, filters: Sequence[ColumnElement],
+               order_by: Sequence, limit: int, values: dict) -> list[int]:
+    """Mark up to ``limit`` rows as claimed (``values``); return the ids this call took."""
+    candidates = (select(table.id).where(table.status == from_status, *filters)
+                  .order_by(*order_by).limit(limit))
+    if session.get_bind().dialect.name == "postgresql":
+        ids = list(session.execute(candidates.with_for_update(skip_locked=True)).scalars())
+        if not ids:
+            return []
+        chosen = table.id.in_(ids)
+    else:
+        chosen = table.id.in_(candidates.scalar_subquery())
+    claimed = session.execute(
+        update(table)
+        .where(chosen, table.status == from_status)
+        .values(**values)
+        .returning(table.id)
+    )
+    return sorted(claimed.scalars())
