@@ -58,8 +58,11 @@ def is_postgres(engine: Engine) -> bool:
 
 
 def session_factory(engine: Engine) -> SessionFactory:
+    """Sessions that keep loaded values after commit and flush only when asked (or on commit):
+    code that queries after changing rows calls ``session.flush()`` first."""
+
     def make_session() -> Session:
-        return Session(engine, expire_on_commit=False)
+        return Session(engine, expire_on_commit=False, autoflush=False)
 
     return make_session
 

@@ -84,6 +84,9 @@ class Planner:
         self._notify(session, case, "payment_recovered", "payment recovered")
 
     def replan(self, session: Session, case: RecoveryCase, *, label, card_changed: bool) -> Plan:
+        # Sessions do not autoflush (it cost a flush per query); planning reads the attempt log,
+        # so write out what this unit of work changed first.
+        session.flush()
         policy = self.policy(session, case.account_id)
         context = RetryContext(
             now=self.clock.now(), first_failed_at=case.first_failed_at,
