@@ -52,11 +52,14 @@ def run_many(config: SimulationConfig, policies: Sequence[RetryPolicy], *, proce
             if on_done:
                 on_done(results[-1])
         return results
+    # Longest runs (most retries) start first so the processes finish close together.
+    order = sorted(range(len(policies)), key=lambda n: -policies[n].max_retries)
     context = multiprocessing.get_context("spawn")
+    results: dict[int, RunMetrics] = {}
     with context.Pool(processes) as pool:
-        results = []
-        for metrics in pool.imap(_run_one, [(config, p) for p in policies]):
-            results.append(metrics)
+        jobs = [(n, pool.apply_async(_run_one, ((config, policies[n]),))) for n in order]
+        for n, job in jobs:
+            results[n] = job.get()
             if on_done:
-                on_done(metrics)
-        return results
+                on_done(results[n])
+    return [results[n] for n in range(len(policies))]
