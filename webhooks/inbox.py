@@ -100,8 +100,9 @@ def store_event(
         "tries": 0,
     }
     statement = _INSERT_IGNORING_DUPLICATES[session.get_bind().dialect.name]
-    # A conflict returns no row; rowcount is not reliable across drivers for ON CONFLICT.
-    return session.execute(statement, values).first() is not None
+    # A conflict returns no row; rowcount is not reliable across drivers for ON CONFLICT. The
+    # Core connection skips the ORM's per-statement machinery, which a plain insert never needs.
+    return session.connection().execute(statement, values).first() is not None
 
 
 def _insert_ignoring_duplicates(dialect_insert):
