@@ -8,12 +8,12 @@ again with the same idempotency key. No Stripe call happens inside a database tr
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import or_, update
 
-from models import Account, ActionKind, ActionStatus, ScheduledAction
+from models import Account, ActionStatus, ScheduledAction
 from recovery.action_steps import ActionSteps
 from recovery.claims import claim_rows
 from recovery.clock import Clock
@@ -30,7 +30,6 @@ class RunResult:
     done: int = 0
     deferred: int = 0
     paused: int = 0
-    by_kind: dict[str, int] = field(default_factory=dict)
 
     @property
     def total(self) -> int:
@@ -121,6 +120,3 @@ def release_stale_actions(sessions: SessionFactory, clock: Clock) -> int:
                     claimed_by=None)
         ).rowcount
 
-
-__all__ = ["ActionKind", "claim_due", "release_stale_actions", "resume_account",
-           "run_due_actions"]

@@ -134,14 +134,6 @@ def is_own_retry(session: Session, case_id: int, idempotency_key: str | None) ->
         action.kind == ActionKind.retry.value and action.status in EXECUTED
 
 
-def pending_actions(session: Session, case_id: int, kinds: Sequence[str] | None = None):
-    query = select(ScheduledAction).where(ScheduledAction.case_id == case_id,
-                                          ScheduledAction.status == ActionStatus.scheduled.value)
-    if kinds:
-        query = query.where(ScheduledAction.kind.in_(list(kinds)))
-    return list(session.exec(query.order_by(ScheduledAction.due_at)))
-
-
 def cancel_actions(session: Session, case_id: int, now: datetime,
                    kinds: Sequence[str] | None = None) -> int:
     statement = (
