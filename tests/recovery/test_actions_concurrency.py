@@ -105,10 +105,10 @@ def due_left(built, clock) -> int:
 
 
 def drain(built, clock, worker_id: str, start: threading.Barrier) -> int:
-    """Run due actions until none is left; return how many this worker finished.
+    """Run due actions until none is left unclaimed; return how many this worker finished.
 
-    An empty claim alone does not mean the queue is empty: on SQLite both workers read the same
-    head of the queue and the one whose compare-and-set ``UPDATE`` comes second claims nothing.
+    An empty claim alone is not the end: on PostgreSQL it can mean the other worker's claim holds
+    the last due rows' locks for an instant (``SKIP LOCKED`` passes over them).
     """
     start.wait()
     finished = 0
