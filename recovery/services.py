@@ -18,7 +18,7 @@ from recovery.engine import RecoveryEngine
 from recovery.engine_planning import Planner
 from recovery.ingest import FactHandler
 from recovery.notifier import MessageChannel, OutboxChannel
-from recovery.rate_limit import TokenBucket
+from recovery.rate_limit import TokenBucket, default_rate
 from recovery.settings import Settings
 from recovery.stripe_gateway import StripeGateway
 from webhooks.facts import AnyFact
@@ -52,7 +52,8 @@ class Services:
 
 def build_gateway(settings: Settings, transport=None) -> StripeGateway:
     key = settings.stripe_api_key.get_secret_value() if settings.stripe_api_key else ""
-    rate = settings.stripe_rate_limit_per_second or (80.0 if key.startswith("sk_live") else 25.0)
+    livemode = key.startswith(("sk_live_", "rk_live_"))  # restricted live keys are live too
+    rate = settings.stripe_rate_limit_per_second or default_rate(livemode)
     return StripeGateway(key, api_base=settings.stripe_api_base, transport=transport,
                          rate_limiter=TokenBucket(rate, burst=max(int(rate), 1)))
 
