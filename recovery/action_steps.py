@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 
+from sqlalchemy import update
+
 from models import ActionKind, ActionStatus, CaseStatus, RecoveryCase, ScheduledAction
 from recovery import cases
 from recovery.clock import Clock
@@ -141,10 +143,10 @@ class ActionSteps:
             self._mark(session, action_id, result, status)
 
     def _mark(self, session, action_id: int, result: dict, status=ActionStatus.done) -> None:
-        action = session.get(ScheduledAction, action_id)
-        action.status, action.result = status.value, result
-        action.finished_at = self.clock.now()
-        action.lease_until = None
+        session.execute(
+            update(ScheduledAction).where(ScheduledAction.id == action_id)
+            .values(status=status.value, result=result, finished_at=self.clock.now(),
+                    lease_until=None))
 
 
 def _after_close(action: ScheduledAction) -> bool:
