@@ -7,7 +7,6 @@ jobs, gateway (through an in-process transport) and notifier are the real ones.
 
 from __future__ import annotations
 
-import heapq
 import logging
 import threading
 from datetime import timedelta
@@ -16,9 +15,9 @@ import httpx
 
 from recovery.engine_planning import Planner
 from recovery.services import Services, wire_engine
+from recovery.simulation.customers import Renewals, apply_customer_action
 from recovery.simulation.fake_stripe import FakeStripe
 from recovery.simulation.run import ENABLED_EVENTS, load_world
-from recovery.simulation.world import Cancelled, CardUpdated, PaidOnSession
 from recovery.simulation.world_channel import WorldChannel
 from recovery.stripe_gateway import StripeGateway
 
@@ -40,14 +39,8 @@ class LiveSandbox:
         self.step_seconds = step_seconds
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="sandbox", daemon=True)
-        timezones = {}
-        self._renewals = []
-        for sub in self.world.subscribers():
-            ids = self.fake.add_subscriber(sub)
-            timezones[ids.customer_id] = sub.timezone
-            self._renewals.append((sub.first_renewal_at, sub.id, sub.interval_days))
-        heapq.heapify(self._renewals)
-        planner = Planner(self.clock, timezone_of=lambda customer: timezones.get(customer, "UTC"))
+        self.renewals = Renewals(self.world, self.fake)
+        planner = Planner(self.clock, timezone_of=self.renewals.timezone_of)
         gateway = StripeGateway("sk_test_sandbox", transport=self.fake.transport())
         wire_engine(services, gateway, WorldChannel(self.world, self.fake), planner)
 
@@ -78,9 +71,11 @@ class LiveSandbox:
 
     def _step(self, since) -> object:
         now = self.clock.now()
-        self._renew_until(now)
+        # Renewals due up to now (inclusive): the next step starts just after this one.
+        for at, sub_id, interval in self.renewals.due_before(now + timedelta(microseconds=1)):
+            self.renewals.renew(at, sub_id, interval)
         for action in self.world.actions(since, now):
-            self._apply(action)
+            apply_customer_action(self.fake, action)
         self.fake.tick()
         try:
             self.fake.deliver_pending()
@@ -88,19 +83,3 @@ class LiveSandbox:
             log.warning("sandbox webhook delivery failed; will retry", extra={
                 "error": str(problem)[:200]})
         return now
-
-    def _renew_until(self, now) -> None:
-        while self._renewals and self._renewals[0][0] <= now:
-            at, sub_id, interval = heapq.heappop(self._renewals)
-            invoice = self.fake.renew(sub_id)
-            if invoice is not None:
-                log.info("sandbox renewal", extra={"subscriber": sub_id, "invoice": invoice})
-                heapq.heappush(self._renewals, (at + timedelta(days=interval), sub_id, interval))
-
-    def _apply(self, action) -> None:
-        if isinstance(action, CardUpdated):
-            self.fake.update_card(action.subscriber_id, action.card, action.automatic)
-        elif isinstance(action, PaidOnSession):
-            self.fake.pay_on_session(action.subscriber_id, action.invoice_id)
-        elif isinstance(action, Cancelled):
-            self.fake.cancel_by_customer(action.subscriber_id)

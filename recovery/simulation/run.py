@@ -8,7 +8,6 @@ do to the next: renewals, customers' actions and the engine's due actions, in ti
 
 from __future__ import annotations
 
-import heapq
 import importlib
 import shutil
 import tempfile
@@ -30,8 +29,9 @@ from recovery.policy import RetryPolicy
 from recovery.services import Services, build_services, wire_engine
 from recovery.settings import Settings
 from recovery.simulation.asgi_client import AsgiClient
+from recovery.simulation.customers import Renewals, apply_customer_action
 from recovery.simulation.fake_stripe import FakeStripe
-from recovery.simulation.world import Cancelled, CardUpdated, PaidOnSession, World
+from recovery.simulation.world import World
 from recovery.simulation.world_channel import WorldChannel
 from recovery.stripe_gateway import StripeGateway
 
@@ -85,12 +85,11 @@ class Sandbox:
         self.fake = FakeStripe(self.world, self.clock, webhook_secret=WEBHOOK_SECRET,
                                deliver=self._deliver, emit_success_events=False,
                                enabled_events=ENABLED_EVENTS, hold_webhooks=True)
-        self.timezones: dict[str, str] = {}
+        self.renewals = Renewals(self.world, self.fake)
         self._due_connection = self.services.db_engine.connect()
         self._due: datetime | None = None
         self._due_stale = True
         self.rejected_webhooks = 0
-        self.invoices = 0  # renewal invoices Stripe made
         self._wire()
 
     def _services(self, workdir: Path, template_db: Path | None) -> Services:
@@ -109,7 +108,7 @@ class Sandbox:
         gateway = StripeGateway("sk_test_sandbox", transport=self.fake.transport())
         # Stripe holds no timezone; operators supply one per customer (here: the World's).
         planner = Planner(self.clock, policy_override=self.policy,
-                          timezone_of=lambda customer: self.timezones.get(customer, "UTC"))
+                          timezone_of=self.renewals.timezone_of)
         wire_engine(self.services, gateway, WorldChannel(self.world, self.fake), planner)
 
     def _deliver(self, body: str, signature: str) -> None:
@@ -120,55 +119,34 @@ class Sandbox:
 
     # The loop
 
+    @property
+    def invoices(self) -> int:
+        """Renewal invoices Stripe made."""
+        return self.renewals.invoices
+
     def run(self, on_day: Callable[[int], None] | None = None) -> None:
-        renewals = self._add_subscribers()
         end = self.config.start + timedelta(days=self.config.days)
         horizon, moment, day = end + TAIL, self.config.start, 0
         while moment < horizon:
             window_end = min(moment + WINDOW, horizon)
-            self._run_window(moment, window_end, renewals, end)
+            self._run_window(moment, window_end, end)
             moment = window_end
             if on_day and (moment - self.config.start).days > day:
                 day = (moment - self.config.start).days
                 on_day(day)
 
-    def _add_subscribers(self) -> list:
-        heap = []
-        for sub in self.world.subscribers():
-            ids = self.fake.add_subscriber(sub)
-            self.timezones[ids.customer_id] = sub.timezone
-            heap.append((sub.first_renewal_at, sub.id, sub.interval_days))
-        heapq.heapify(heap)
-        return heap
-
-    def _run_window(self, start: datetime, end: datetime, renewals: list, last: datetime):
+    def _run_window(self, start: datetime, end: datetime, last_renewal: datetime) -> None:
         todo = [(a.at, 1, n, a) for n, a in enumerate(self.world.actions(start, end))]
-        while renewals and renewals[0][0] < end:
-            at, sub_id, interval = heapq.heappop(renewals)
-            if at < last:
-                todo.append((at, 0, sub_id, interval))
+        todo += [(at, 0, sub_id, interval)
+                 for at, sub_id, interval in self.renewals.due_before(end) if at < last_renewal]
         for at, kind, key, payload in sorted(todo, key=lambda item: (item[0], item[1], item[2])):
             self._advance_to(at)
             if kind == 0:
-                self._renew(at, key, payload, renewals)
+                self.renewals.renew(at, key, payload)
             else:
-                self._apply(payload)
+                apply_customer_action(self.fake, payload)
             self._pump()
         self._advance_to(end)
-
-    def _renew(self, at: datetime, sub_id: str, interval: int, renewals: list) -> None:
-        if self.fake.renew(sub_id) is not None:
-            self.invoices += 1
-            heapq.heappush(renewals, (at + timedelta(days=interval), sub_id, interval))
-
-    def _apply(self, action) -> None:
-        if isinstance(action, CardUpdated):
-            self.fake.update_card(action.subscriber_id, action.card, action.automatic)
-        elif isinstance(action, PaidOnSession):
-            self.fake.pay_on_session(action.subscriber_id, action.invoice_id)
-        elif isinstance(action, Cancelled):
-            self.fake.cancel_by_customer(action.subscriber_id)
-        # OfferAccepted: the engine makes no offers yet, so none can be accepted.
 
     def _advance_to(self, moment: datetime) -> None:
         """Run every engine action due before ``moment``, each at its own time."""
