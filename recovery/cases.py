@@ -5,10 +5,11 @@ Small queries the engine and the action runner share; no decisions are made here
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, update
+from sqlalchemy import String, cast, func, insert, literal, update
 from sqlmodel import Session, select
 
 from models import (
@@ -75,18 +76,43 @@ def case_attempts(session: Session, case_id: int) -> list[ChargeAttempt]:
     ))
 
 
+# The attempt columns the network rules and the decline classifier read.
+HISTORY_COLUMNS = (
+    ChargeAttempt.account_id, ChargeAttempt.card_fingerprint, ChargeAttempt.attempted_at,
+    ChargeAttempt.succeeded, ChargeAttempt.by, ChargeAttempt.card_brand,
+    ChargeAttempt.failure_code, ChargeAttempt.decline_code, ChargeAttempt.advice_code,
+    ChargeAttempt.network_decline_code, ChargeAttempt.network_advice_code,
+    ChargeAttempt.outcome_type, ChargeAttempt.outcome_reason,
+)
+IN_LIST_CHUNK = 500  # ids per IN (...) list: well inside every database's parameter limit
+
+
 def card_history(session: Session, account_id: str, fingerprint: str | None) -> list[AttemptRecord]:
     """Every attempt on this card at this merchant (all invoices, Stripe's own included)."""
     if not fingerprint:
         return []
-    rows = session.exec(
-        select(ChargeAttempt).where(ChargeAttempt.account_id == account_id,
-                                    ChargeAttempt.card_fingerprint == fingerprint)
-    )
-    return [to_record(row) for row in rows]
+    return card_histories(session, [(account_id, fingerprint)]).get((account_id, fingerprint), [])
 
 
-def to_record(row: ChargeAttempt) -> AttemptRecord:
+def card_histories(session: Session, cards: Collection[tuple[str, str]]
+                   ) -> dict[tuple[str, str], list[AttemptRecord]]:
+    """``card_history`` for many (account, fingerprint) pairs in a few queries."""
+    by_account: dict[str, list[str]] = {}
+    for account_id, fingerprint in set(cards):
+        by_account.setdefault(account_id, []).append(fingerprint)
+    histories: dict[tuple[str, str], list[AttemptRecord]] = {}
+    for account_id, fingerprints in by_account.items():
+        for chunk in _chunks(sorted(fingerprints)):
+            rows = session.execute(
+                select(*HISTORY_COLUMNS).where(ChargeAttempt.account_id == account_id,
+                                               ChargeAttempt.card_fingerprint.in_(chunk)))
+            for row in rows:
+                histories.setdefault((account_id, row.card_fingerprint), []).append(to_record(row))
+    return histories
+
+
+def to_record(row) -> AttemptRecord:
+    """An attempt row (entity or selected columns) as the network rules see it."""
     return AttemptRecord(
         card_fingerprint=row.card_fingerprint or "", at=row.attempted_at,
         succeeded=row.succeeded, classification=None if row.succeeded else classify_row(row),
@@ -94,11 +120,11 @@ def to_record(row: ChargeAttempt) -> AttemptRecord:
     )
 
 
-def classify_row(row: ChargeAttempt) -> Classification:
+def classify_row(row) -> Classification:
     return classify_decline(decline_of(row), row.card_brand)
 
 
-def decline_of(row: ChargeAttempt) -> DeclineInfo:
+def decline_of(row) -> DeclineInfo:
     return DeclineInfo(
         failure_code=row.failure_code, decline_code=row.decline_code, advice_code=row.advice_code,
         network_decline_code=row.network_decline_code, network_advice_code=row.network_advice_code,
@@ -108,11 +134,20 @@ def decline_of(row: ChargeAttempt) -> DeclineInfo:
 
 def retries_done(session: Session, case_id: int) -> int:
     """Retries the engine has started (claimed or finished) for this case."""
-    return session.exec(
-        select(func.count()).select_from(ScheduledAction)
-        .where(ScheduledAction.case_id == case_id, ScheduledAction.kind == ActionKind.retry.value,
-               ScheduledAction.status.in_(EXECUTED))
-    ).one()
+    return retries_done_by_case(session, [case_id]).get(case_id, 0)
+
+
+def retries_done_by_case(session: Session, case_ids: Sequence[int]) -> dict[int, int]:
+    """``retries_done`` for many cases in one query per chunk; cases without any are absent."""
+    counts: dict[int, int] = {}
+    for chunk in _chunks(case_ids):
+        counts.update(session.execute(
+            select(ScheduledAction.case_id, func.count()).select_from(ScheduledAction)
+            .where(ScheduledAction.case_id.in_(chunk),
+                   ScheduledAction.kind == ActionKind.retry.value,
+                   ScheduledAction.status.in_(EXECUTED))
+            .group_by(ScheduledAction.case_id)).all())
+    return counts
 
 
 def retry_in_flight(session: Session, case_id: int) -> bool:
@@ -136,15 +171,35 @@ def is_own_retry(session: Session, case_id: int, idempotency_key: str | None) ->
 
 def cancel_actions(session: Session, case_id: int, now: datetime,
                    kinds: Sequence[str] | None = None) -> int:
-    statement = (
-        update(ScheduledAction)
-        .where(ScheduledAction.case_id == case_id,
-               ScheduledAction.status == ActionStatus.scheduled.value)
-        .values(status=ActionStatus.canceled.value, finished_at=now)
-    )
-    if kinds:
-        statement = statement.where(ScheduledAction.kind.in_(list(kinds)))
-    return session.execute(statement).rowcount
+    return cancel_actions_of(session, [case_id], now, kinds)
+
+
+def cancel_actions_of(session: Session, case_ids: Sequence[int], now: datetime,
+                      kinds: Sequence[str] | None = None) -> int:
+    """Cancel the still-scheduled actions (of ``kinds``, or all) of these cases."""
+    canceled = 0
+    for chunk in _chunks(case_ids):
+        statement = (
+            update(ScheduledAction)
+            .where(ScheduledAction.case_id.in_(chunk),
+                   ScheduledAction.status == ActionStatus.scheduled.value)
+            .values(status=ActionStatus.canceled.value, finished_at=now)
+        )
+        if kinds:
+            statement = statement.where(ScheduledAction.kind.in_(list(kinds)))
+        canceled += session.execute(statement).rowcount
+    return canceled
+
+
+@dataclass(frozen=True)
+class ActionDraft:
+    """An action to schedule for a case; ``schedule_many`` writes many in one statement."""
+
+    case: RecoveryCase
+    kind: ActionKind
+    due_at: datetime
+    reason: str
+    params: dict | None = None
 
 
 def schedule(session: Session, case: RecoveryCase, kind: ActionKind, due_at: datetime,
@@ -158,13 +213,39 @@ def schedule(session: Session, case: RecoveryCase, kind: ActionKind, due_at: dat
     return action
 
 
+def schedule_many(session: Session, drafts: Sequence[ActionDraft], now: datetime) -> list[int]:
+    """Insert the drafts as scheduled actions (one multi-row insert) and give each its key
+    ``recovery:<id>``, as ``schedule`` does; returns the new ids in draft order."""
+    if not drafts:
+        return []
+    table = ScheduledAction.__table__
+    rows = [dict(account_id=d.case.account_id, case_id=d.case.id, kind=d.kind.value,
+                 due_at=d.due_at, status=ActionStatus.scheduled.value, params=d.params,
+                 reason=d.reason, tries=0, created_at=now) for d in drafts]
+    ids = list(session.execute(
+        insert(table).returning(table.c.id, sort_by_parameter_order=True), rows).scalars())
+    for chunk in _chunks(ids):
+        session.execute(update(table).where(table.c.id.in_(chunk)).values(
+            idempotency_key=literal("recovery:") + cast(table.c.id, String)))
+    return ids
+
+
 def already_notified(session: Session, case_id: int, template: str) -> bool:
-    actions = session.exec(
-        select(ScheduledAction).where(ScheduledAction.case_id == case_id,
-                                      ScheduledAction.kind == ActionKind.notify.value,
-                                      ScheduledAction.status != ActionStatus.canceled.value)
-    )
-    return any((a.params or {}).get("template") == template for a in actions)
+    return template in notified_templates(session, [case_id]).get(case_id, set())
+
+
+def notified_templates(session: Session, case_ids: Sequence[int]) -> dict[int, set[str]]:
+    """The message templates already scheduled or sent for each case (canceled ones aside)."""
+    templates: dict[int, set[str]] = {}
+    for chunk in _chunks(case_ids):
+        rows = session.execute(
+            select(ScheduledAction.case_id, ScheduledAction.params)
+            .where(ScheduledAction.case_id.in_(chunk),
+                   ScheduledAction.kind == ActionKind.notify.value,
+                   ScheduledAction.status != ActionStatus.canceled.value))
+        for case_id, params in rows:
+            templates.setdefault(case_id, set()).add((params or {}).get("template"))
+    return templates
 
 
 def close_case(session: Session, case: RecoveryCase, status: CaseStatus, now: datetime,
@@ -186,3 +267,8 @@ def record_message(session: Session, case: RecoveryCase, action_id: int, message
                         channel=message.channel, subject=message.subject,
                         sent_at=message.sent_at))
     return True
+
+
+def _chunks(values: Sequence) -> list[Sequence]:
+    values = list(values)
+    return [values[n:n + IN_LIST_CHUNK] for n in range(0, len(values), IN_LIST_CHUNK)]

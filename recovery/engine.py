@@ -3,12 +3,17 @@
 Each fact is handled inside the ingest transaction. Facts are idempotent: attempts are keyed by
 their Stripe charge, closed cases ignore late events, and a retry re-reads the invoice before it
 charges, so duplicated or reordered events can never charge a paid invoice.
+
+The ingest job handles a batch of facts in one transaction (``batch``): the Stripe reads the
+facts need are made first, outside it (``prefetch``), and failures are planned together at the
+end of the batch.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 from sqlmodel import Session
@@ -18,6 +23,7 @@ from recovery import cases
 from recovery.clock import Clock
 from recovery.engine_attempts import AttemptFacts, record_attempt
 from recovery.engine_planning import Planner
+from recovery.errors import GatewayUnavailable
 from recovery.gateway_results import AttemptDetails, PaymentOutcome
 from webhooks.facts import (
     ActionRequired,
@@ -33,6 +39,8 @@ from webhooks.facts import (
 
 log = logging.getLogger("recovery.engine")
 STRIPE_PAID_WINDOW = timedelta(hours=1)
+PREFETCHED = "recovery.prefetched_attempts"  # session.info key: attempt details read ahead
+FAILURE_FACTS = (PaymentFailed, ChargeFailed)
 
 
 class RecoveryEngine:
@@ -54,7 +62,36 @@ class RecoveryEngine:
 
     def handle(self, session: Session, account_id: str, fact: AnyFact) -> None:
         """The ingest job's fact handler."""
+        if not isinstance(fact, FAILURE_FACTS):
+            # Other facts read or replace a case's plan: make the queued plans first.
+            self.planner.plan_deferred(session)
         self._handlers[type(fact)](session, account_id, fact)
+
+    # Batches (the ingest job's)
+
+    def prefetch(self, facts: Sequence[tuple[str, AnyFact]]) -> dict:
+        """Read from Stripe, before the batch's transaction opens, the decline details the
+        failures will need; a read that fails is simply made again by the handler."""
+        found = {}
+        for account_id, fact in facts:
+            own_retry = (getattr(fact, "idempotency_key", None) or "").startswith("recovery:")
+            if isinstance(fact, PaymentFailed) and not own_retry and \
+                    _details_key(fact) not in found:
+                try:
+                    found[_details_key(fact)] = self._fetch_details(account_id, fact)
+                except GatewayUnavailable:
+                    continue
+        return found
+
+    @contextmanager
+    def batch(self, session: Session, prefetched: dict) -> Iterator[None]:
+        """Handle many facts in this transaction; failures are planned together at the end."""
+        session.info[PREFETCHED] = prefetched
+        try:
+            with self.planner.deferring(session):
+                yield
+        finally:
+            session.info.pop(PREFETCHED, None)
 
     # Failures
 
@@ -64,7 +101,7 @@ class RecoveryEngine:
             return  # a late failure for a case that already ended changes nothing
         if case is not None and cases.is_own_retry(session, case.id, fact.idempotency_key):
             return  # our retry's failure: the action runner records it from Stripe's answer
-        details = self._attempt_details(account_id, fact)
+        details = self._attempt_details(session, account_id, fact)
         if case is None:
             case = self._open_case(session, account_id, fact, details)
         case.stripe_next_payment_attempt = fact.next_payment_attempt
@@ -76,7 +113,14 @@ class RecoveryEngine:
         if is_new:
             self.planner.after_failure(session, case, attempt)
 
-    def _attempt_details(self, account_id: str, fact: PaymentFailed) -> AttemptDetails | None:
+    def _attempt_details(self, session: Session, account_id: str,
+                         fact: PaymentFailed) -> AttemptDetails | None:
+        prefetched = session.info.get(PREFETCHED, {})
+        if _details_key(fact) in prefetched:
+            return prefetched[_details_key(fact)]
+        return self._fetch_details(account_id, fact)
+
+    def _fetch_details(self, account_id: str, fact: PaymentFailed) -> AttemptDetails | None:
         """An endive ``invoice.payment_failed`` has no decline details: ask Stripe for them."""
         stripe_account = self.stripe_account_of(account_id)
         if fact.charge_id:
@@ -207,3 +251,7 @@ class RecoveryEngine:
     def _card_expiring(self, session: Session, account_id: str, fact: CardExpiring) -> None:
         log.info("card expiring", extra={"account": account_id, "customer": fact.customer_id})
 
+
+
+def _details_key(fact: PaymentFailed) -> tuple[str, str]:
+    return (fact.charge_id, "") if fact.charge_id else ("", fact.invoice_id)

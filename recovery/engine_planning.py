@@ -1,21 +1,28 @@
 """Turning a case's state into its next scheduled steps, with the account's policy.
 
 The pure decision is ``policy.plan_next_retry``; this module gathers its inputs from the
-database (attempt history per card, retries made) and writes the resulting actions.
+database (attempt history per card, retries made) and writes the resulting actions. Planning is
+set-based: ``replan_many`` reads the inputs of many cases in a few queries and writes their
+actions in one insert. Inside ``deferring(session)`` (the ingest job's batches) failures are
+queued and planned together when the block ends, so a burst of failed renewals costs a handful
+of statements instead of a dozen per case.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from datetime import timedelta
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
 from models import Account, ActionKind, ChargeAttempt, RecoveryCase, WaitingFor
 from recovery import cases
+from recovery.cases import ActionDraft
 from recovery.clock import Clock
-from recovery.declines import DeclineClass
+from recovery.declines import Classification, DeclineClass
 from recovery.errors import PolicyError
 from recovery.policy import BaselineScorer, Plan, RetryContext, RetryPolicy, Scorer, plan_next_retry
 from webhooks.facts import CardInfo
@@ -24,6 +31,7 @@ log = logging.getLogger("recovery.planning")
 REPLANNED_KINDS = (ActionKind.retry.value, ActionKind.end_dunning.value)
 NOTICE_FOR_WAIT = {"wait_new_card": "card_update_request",
                    "wait_authentication": "authentication_required"}
+DEFERRED_PLANS = "recovery.deferred_plans"  # session.info key of the queued plan requests
 WAITING_FOR_PLAN = {"retry": WaitingFor.retry, "wait_new_card": WaitingFor.new_card,
                     "wait_authentication": WaitingFor.authentication, "end": WaitingFor.end}
 
@@ -36,6 +44,15 @@ def policy_of(account: Account | None) -> RetryPolicy:
         # with the defaults rather than stopping every case of the account.
         log.error("stored policy is invalid; using defaults", extra={"error": str(problem)})
         return RetryPolicy()
+
+
+@dataclass(frozen=True)
+class PlanRequest:
+    """Plan this case's next step, given its latest decline."""
+
+    case: RecoveryCase
+    label: Classification | None
+    card_changed: bool = False
 
 
 class Planner:
@@ -61,7 +78,35 @@ class Planner:
         label = cases.classify_row(attempt) if (attempt.failure_code or attempt.decline_code
                                                or attempt.outcome_type) else None
         case.last_decline_class = label.decline_class.value if label else None
-        self.replan(session, case, label=label, card_changed=False)
+        request = PlanRequest(case, label)
+        queue = session.info.get(DEFERRED_PLANS)
+        if queue is None:
+            self.replan_many(session, [request])
+            return
+        if case.id in queue:
+            self.plan_deferred(session)  # a second failure of one case: plan the first one first
+        queue[case.id] = request
+
+    @contextmanager
+    def deferring(self, session: Session) -> Iterator[None]:
+        """Queue failures met inside the block and plan them together when it ends.
+
+        Whoever handles other facts inside the block calls ``plan_deferred`` first, so nothing
+        reads a case's plan before it is made."""
+        session.info[DEFERRED_PLANS] = {}
+        try:
+            yield
+            self.plan_deferred(session)
+        finally:
+            session.info.pop(DEFERRED_PLANS, None)
+
+    def plan_deferred(self, session: Session) -> None:
+        queue = session.info.get(DEFERRED_PLANS)
+        if not queue:
+            return
+        requests = list(queue.values())
+        queue.clear()
+        self.replan_many(session, requests)
 
     def after_card_change(self, session: Session, case: RecoveryCase, card: CardInfo | None,
                           payment_method_id: str | None) -> None:
@@ -77,50 +122,84 @@ class Planner:
     def wait_for_authentication(self, session: Session, case: RecoveryCase) -> None:
         policy = self.policy(session, case.account_id)
         window_end = case.first_failed_at + timedelta(days=policy.window_days)
-        self._apply(session, case, Plan("wait_authentication", window_end,
-                                        "no retry: the customer must authenticate the payment"))
+        plan = Plan("wait_authentication", window_end,
+                    "no retry: the customer must authenticate the payment")
+        self._write(session, [(case, plan, self._notices(plan, None, False))])
 
     def on_recovered(self, session: Session, case: RecoveryCase) -> None:
-        self._notify(session, case, "payment_recovered", "payment recovered")
+        self._write(session, [(case, None, [("payment_recovered", "payment recovered")])])
 
     def replan(self, session: Session, case: RecoveryCase, *, label, card_changed: bool) -> Plan:
+        return self.replan_many(session, [PlanRequest(case, label, card_changed)])[0]
+
+    def replan_many(self, session: Session, requests: Sequence[PlanRequest]) -> list[Plan]:
+        """Plan every requested case: a few set-based reads, the pure policy per case, then one
+        cancel and one insert for all of them."""
+        if not requests:
+            return []
         # Sessions do not autoflush (it cost a flush per query); planning reads the attempt log,
         # so write out what this unit of work changed first.
         session.flush()
-        policy = self.policy(session, case.account_id)
-        context = RetryContext(
-            now=self.clock.now(), first_failed_at=case.first_failed_at,
-            retries_done=cases.retries_done(session, case.id), classification=label,
-            card_fingerprint=case.card_fingerprint, card_brand=case.card_brand,
-            history=cases.card_history(session, case.account_id, case.card_fingerprint),
-            timezone=case.customer_timezone, card_changed=card_changed,
-            stripe_next_attempt=case.stripe_next_payment_attempt,
-        )
-        plan = plan_next_retry(policy, context, self.scorer)
-        self._apply(session, case, plan)
+        now = self.clock.now()
+        retries = cases.retries_done_by_case(session, [r.case.id for r in requests])
+        histories = cases.card_histories(session, {(r.case.account_id, r.case.card_fingerprint)
+                                                   for r in requests if r.case.card_fingerprint})
+        planned = []
+        for request in requests:
+            case = request.case
+            context = RetryContext(
+                now=now, first_failed_at=case.first_failed_at,
+                retries_done=retries.get(case.id, 0), classification=request.label,
+                card_fingerprint=case.card_fingerprint, card_brand=case.card_brand,
+                history=histories.get((case.account_id, case.card_fingerprint), ()),
+                timezone=case.customer_timezone, card_changed=request.card_changed,
+                stripe_next_attempt=case.stripe_next_payment_attempt,
+            )
+            plan = plan_next_retry(self.policy(session, case.account_id), context, self.scorer)
+            planned.append((case, plan, self._notices(plan, request.label, request.card_changed)))
+        self._write(session, planned)
+        return [plan for _case, plan, _notices in planned]
+
+    @staticmethod
+    def _notices(plan: Plan, label: Classification | None,
+                 card_changed: bool) -> list[tuple[str, str]]:
+        """The messages a plan sends: (template, reason)."""
+        notices = []
+        if plan.kind in NOTICE_FOR_WAIT:
+            notices.append((NOTICE_FOR_WAIT[plan.kind], plan.reason))
         if plan.kind == "retry" and label is not None and \
                 label.decline_class == DeclineClass.RETRY and not card_changed:
-            self._notify(session, case, "payment_failed", "tell the customer the payment failed")
-        return plan
+            notices.append(("payment_failed", "tell the customer the payment failed"))
+        return notices
 
-    def _apply(self, session: Session, case: RecoveryCase, plan: Plan) -> None:
+    def _write(self, session: Session,
+               planned: Sequence[tuple[RecoveryCase, Plan | None, list[tuple[str, str]]]]) -> None:
+        """Replace each case's retry/end step with its new plan and schedule its notices (once
+        per template and case)."""
         now = self.clock.now()
-        cases.cancel_actions(session, case.id, now, REPLANNED_KINDS)
+        replanned = [case.id for case, plan, _notices in planned if plan is not None]
+        cases.cancel_actions_of(session, replanned, now, REPLANNED_KINDS)
+        notified = cases.notified_templates(session, [case.id for case, _p, _n in planned])
+        drafts = []
+        for case, plan, notices in planned:
+            if plan is not None:
+                drafts.append(self._step(case, plan, now))
+            sent = notified.setdefault(case.id, set())
+            for template, reason in notices:
+                if template not in sent:
+                    sent.add(template)
+                    drafts.append(ActionDraft(case, ActionKind.notify, now, reason,
+                                              {"template": template}))
+        cases.schedule_many(session, drafts, now)
+
+    @staticmethod
+    def _step(case: RecoveryCase, plan: Plan, now: datetime) -> ActionDraft:
         case.waiting_for = WAITING_FOR_PLAN[plan.kind].value
         case.last_reason, case.updated_at = plan.reason, now
-        kind = ActionKind.retry if plan.kind == "retry" else ActionKind.end_dunning
-        cases.schedule(session, case, kind, plan.at or now, plan.reason, now)
-        notice = NOTICE_FOR_WAIT.get(plan.kind)
-        if notice:
-            cases.cancel_actions(session, case.id, now, (ActionKind.retry.value,))
-            self._notify(session, case, notice, plan.reason)
         log.info("planned", extra={"invoice": case.stripe_invoice_id, "plan": plan.kind,
                                    "at": plan.at, "reason": plan.reason})
-
-    def _notify(self, session: Session, case: RecoveryCase, template: str, reason: str) -> None:
-        if not cases.already_notified(session, case.id, template):
-            cases.schedule(session, case, ActionKind.notify, self.clock.now(), reason,
-                           self.clock.now(), params={"template": template})
+        kind = ActionKind.retry if plan.kind == "retry" else ActionKind.end_dunning
+        return ActionDraft(case, kind, plan.at or now, plan.reason)
 
     def latest_label(self, session: Session, case: RecoveryCase):
         failed = [a for a in cases.case_attempts(session, case.id) if not a.succeeded]

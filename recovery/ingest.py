@@ -1,16 +1,21 @@
 """Ingest: claim pending inbox rows, parse them into facts, hand each fact to the handler.
 
-Each event is handled in its own transaction together with its inbox status, so "processed" is
-stamped only when the handler's work committed. A handler that raises leaves the row pending with
-backoff, then ``failed`` after ``max_tries`` (payload and error kept, re-drivable).
+A claimed batch is handled in one transaction together with its inbox statuses, so "processed"
+is stamped only when the handler's work committed; a handler that offers batches
+(``BatchHandler``) reads what it needs from Stripe first, outside the transaction. If anything in
+the batch fails, the transaction rolls back and each event is handled again alone, in its own
+transaction: a handler that raises there leaves its row pending with backoff, then ``failed``
+after ``max_tries`` (payload and error kept, re-drivable).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy import func, or_, select, update
 from sqlmodel import Session
@@ -25,6 +30,18 @@ from webhooks.parse import ParseError, parse_event
 log = logging.getLogger("recovery.ingest")
 
 FactHandler = Callable[[Session, str, AnyFact], None]
+
+
+class BatchHandler(Protocol):
+    """What a fact handler offers to take many facts in one transaction."""
+
+    def prefetch(self, facts: Sequence[tuple[str, AnyFact]]) -> dict:
+        """Outside any transaction: the remote reads the facts will need."""
+
+    def batch(self, session: Session, prefetched: dict) -> AbstractContextManager[None]:
+        """Around the handler's calls for one batch, inside its transaction."""
+
+
 CLAIM_LEASE = timedelta(minutes=5)
 MAX_BACKOFF = timedelta(hours=1)
 
@@ -60,14 +77,50 @@ def claim_batch(sessions: SessionFactory, clock: Clock, limit: int) -> list[int]
 
 def ingest_once(
     sessions: SessionFactory, clock: Clock, handler: FactHandler, *,
-    batch_size: int = 100, max_tries: int = 8,
+    batch_size: int = 100, max_tries: int = 8, batches: BatchHandler | None = None,
 ) -> IngestResult:
     """Claim one batch and process it; returns what happened to each row."""
     result = IngestResult()
-    for event_id in claim_batch(sessions, clock, batch_size):
+    alone = claim_batch(sessions, clock, batch_size)
+    if batches is not None and len(alone) > 1:
+        alone = process_together(sessions, clock, handler, batches, alone, result)
+    for event_id in alone:
         outcome = process_event(sessions, clock, handler, event_id, max_tries=max_tries)
         setattr(result, outcome, getattr(result, outcome) + 1)
     return result
+
+
+def process_together(sessions: SessionFactory, clock: Clock, handler: FactHandler,
+                     batches: BatchHandler, event_ids: list[int],
+                     result: IngestResult) -> list[int]:
+    """Handle the events in one transaction; returns those left to handle alone (all of them
+    if the batch failed, else the ones that do not parse, whose error is recorded alone)."""
+    with sessions() as session:
+        rows = session.execute(select(WebhookEvent.id, WebhookEvent.account_id,
+                                      WebhookEvent.payload)
+                               .where(WebhookEvent.id.in_(event_ids))
+                               .order_by(WebhookEvent.id)).all()
+    facts, unparsed = [], []
+    for row in rows:
+        try:
+            facts.append((row.id, row.account_id, parse_event(row.payload)))
+        except ParseError:
+            unparsed.append(row.id)
+    prefetched = batches.prefetch([(account, fact) for _id, account, fact in facts if fact])
+    try:
+        with transaction(sessions) as session, batches.batch(session, prefetched):
+            for _id, account_id, fact in facts:
+                if fact is not None:
+                    handler(session, account_id, fact)
+            now = clock.now()
+            _finish_all(session, [i for i, _a, fact in facts if fact], "processed", now)
+            _finish_all(session, [i for i, _a, fact in facts if not fact], "ignored", now)
+    except Exception:  # noqa: BLE001 - each event alone then finds and records the culprit
+        log.warning("handling a batch failed; handling its events one by one", exc_info=True)
+        return event_ids
+    result.processed += sum(1 for _i, _a, fact in facts if fact)
+    result.ignored += sum(1 for _i, _a, fact in facts if not fact)
+    return unparsed
 
 
 def process_event(
@@ -103,6 +156,17 @@ def _finish(row: WebhookEvent, outcome: str, now: datetime) -> None:
     row.processed_at = now
     row.claimed_at = None
     row.last_error = None
+
+
+def _finish_all(session: Session, event_ids: list[int], outcome: str, now: datetime) -> None:
+    """``_finish`` for many rows in one statement."""
+    if not event_ids:
+        return
+    done = InboxStatus.processed if outcome == "processed" else InboxStatus.ignored
+    session.execute(
+        update(WebhookEvent).where(WebhookEvent.id.in_(event_ids))
+        .values(status=done.value, tries=WebhookEvent.tries + 1, processed_at=now,
+                claimed_at=None, last_error=None))
 
 
 def _record_failure(

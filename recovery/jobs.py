@@ -28,7 +28,7 @@ def ingest_inbox(services: Services) -> int:
         result = ingest_once(
             services.sessions, services.clock, services.handler,
             batch_size=services.settings.ingest_batch_size,
-            max_tries=services.settings.ingest_max_tries,
+            max_tries=services.settings.ingest_max_tries, batches=services.engine,
         )
         total += result.total
         if result.total < services.settings.ingest_batch_size:

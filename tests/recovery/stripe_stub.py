@@ -41,6 +41,9 @@ class StripeStub:
     cards: dict[str, tuple[str, str]] = field(default_factory=dict)  # pm id -> (fingerprint, brand)
     calls: list[str] = field(default_factory=list)
     outage: tuple[int, dict] | None = None  # (status, error) answered to every call while set
+    # Other invoices than ``invoice_id``: their first attempt's decline (each has its own charge
+    # ``ch_<invoice>`` on its own card ``fp_<invoice>``).
+    declines: dict[str, Decline] = field(default_factory=dict)
 
     def install(self, router: respx.MockRouter) -> None:
         router.route(host="api.stripe.com").mock(side_effect=self._outage)
@@ -86,14 +89,18 @@ class StripeStub:
 
     def _payments(self, request):
         self.calls.append("invoice_payments")
-        charge = self.charge_json(p.CHARGE_ID, self.first_decline)
-        d = self.first_decline
+        invoice = request.url.params.get("invoice", self.invoice_id)
+        if invoice == self.invoice_id:
+            d, charge = self.first_decline, self.charge_json(p.CHARGE_ID, self.first_decline)
+        else:
+            d = self.declines[invoice]
+            charge = self.charge_json(f"ch_{invoice}", d, fingerprint=f"fp_{invoice}")
         intent = p.payment_intent_object(
             p.LATEST, payment_method=p.PAYMENT_METHOD_ID, code=d.failure_code,
             decline_code=d.decline_code, advice_code=d.advice_code,
             network_decline_code=d.network_decline_code,
             network_advice_code=d.network_advice_code, overrides={"latest_charge": charge})
-        entry = {"id": "inpay_1", "object": "invoice_payment", "invoice": self.invoice_id,
+        entry = {"id": f"inpay_{invoice}", "object": "invoice_payment", "invoice": invoice,
                  "amount_requested": 2500, "currency": "usd", "created": p.CREATED,
                  "is_default": True, "livemode": False, "status": "open",
                  "payment": {"type": "payment_intent", "payment_intent": intent}}
