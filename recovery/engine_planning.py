@@ -144,9 +144,11 @@ class Planner:
         retries = cases.retries_done_by_case(session, [r.case.id for r in requests])
         histories = cases.card_histories(session, {(r.case.account_id, r.case.card_fingerprint)
                                                    for r in requests if r.case.card_fingerprint})
-        planned = []
+        planned, policies = [], {}
         for request in requests:
             case = request.case
+            if case.account_id not in policies:
+                policies[case.account_id] = self.policy(session, case.account_id)
             context = RetryContext(
                 now=now, first_failed_at=case.first_failed_at,
                 retries_done=retries.get(case.id, 0), classification=request.label,
@@ -155,7 +157,7 @@ class Planner:
                 timezone=case.customer_timezone, card_changed=request.card_changed,
                 stripe_next_attempt=case.stripe_next_payment_attempt,
             )
-            plan = plan_next_retry(self.policy(session, case.account_id), context, self.scorer)
+            plan = plan_next_retry(policies[case.account_id], context, self.scorer)
             planned.append((case, plan, self._notices(plan, request.label, request.card_changed)))
         self._write(session, planned)
         return [plan for _case, plan, _notices in planned]
