@@ -15,6 +15,7 @@ from sqlalchemy import or_, update
 
 from models import Account, ActionStatus, ScheduledAction
 from recovery.action_steps import ActionSteps
+from recovery.cases import OWN_KEY
 from recovery.claims import claim_rows
 from recovery.clock import Clock
 from recovery.db import SessionFactory, transaction
@@ -44,7 +45,8 @@ def claim_due(sessions: SessionFactory, clock: Clock, worker_id: str, limit: int
             filters=[ScheduledAction.due_at <= now],
             order_by=[ScheduledAction.due_at, ScheduledAction.id], limit=limit,
             values={"status": ActionStatus.claimed.value, "claimed_at": now,
-                    "lease_until": now + LEASE, "claimed_by": worker_id})
+                    "lease_until": now + LEASE, "claimed_by": worker_id,
+                    "idempotency_key": OWN_KEY})
 
 
 def run_due_actions(sessions: SessionFactory, clock: Clock, steps: ActionSteps, *,

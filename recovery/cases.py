@@ -202,32 +202,23 @@ class ActionDraft:
     params: dict | None = None
 
 
-def schedule(session: Session, case: RecoveryCase, kind: ActionKind, due_at: datetime,
-             reason: str, now: datetime, params: dict | None = None) -> ScheduledAction:
-    action = ScheduledAction(account_id=case.account_id, case_id=case.id, kind=kind.value,
-                             due_at=due_at, reason=reason, params=params, created_at=now)
-    session.add(action)
-    session.flush()
-    # The key comes from our own row, so a retried call after a crash reuses it.
-    action.idempotency_key = f"recovery:{action.id}"
-    return action
-
-
 def schedule_many(session: Session, drafts: Sequence[ActionDraft], now: datetime) -> list[int]:
-    """Insert the drafts as scheduled actions (one multi-row insert) and give each its key
-    ``recovery:<id>``, as ``schedule`` does; returns the new ids in draft order."""
+    """Insert the drafts as scheduled actions, in one multi-row insert; returns the new ids in
+    draft order. Each gets its idempotency key ``recovery:<id>`` when a worker claims it
+    (``OWN_KEY``): from then on every call for the action, retried or not, sends that key."""
     if not drafts:
         return []
     table = ScheduledAction.__table__
     rows = [dict(account_id=d.case.account_id, case_id=d.case.id, kind=d.kind.value,
                  due_at=d.due_at, status=ActionStatus.scheduled.value, params=d.params,
                  reason=d.reason, tries=0, created_at=now) for d in drafts]
-    ids = list(session.execute(
+    return list(session.execute(
         insert(table).returning(table.c.id, sort_by_parameter_order=True), rows).scalars())
-    for chunk in _chunks(ids):
-        session.execute(update(table).where(table.c.id.in_(chunk)).values(
-            idempotency_key=literal("recovery:") + cast(table.c.id, String)))
-    return ids
+
+
+# The action's own key, derived from its row; set once (a claim after a crash keeps it).
+OWN_KEY = func.coalesce(ScheduledAction.idempotency_key,
+                        literal("recovery:") + cast(ScheduledAction.id, String))
 
 
 def already_notified(session: Session, case_id: int, template: str) -> bool:

@@ -53,6 +53,7 @@ class PlanRequest:
     case: RecoveryCase
     label: Classification | None
     card_changed: bool = False
+    new_decline: bool = False  # the label is a new failure's: the case records its class
 
 
 class Planner:
@@ -71,14 +72,15 @@ class Planner:
 
     def on_open(self, session: Session, case: RecoveryCase) -> None:
         if self.policy(session, case.account_id).ownership == "exclusive":
-            cases.schedule(session, case, ActionKind.take_ownership, self.clock.now(),
-                           "take over retries from Stripe (auto_advance=false)", self.clock.now())
+            now = self.clock.now()
+            cases.schedule_many(session, [ActionDraft(
+                case, ActionKind.take_ownership, now,
+                "take over retries from Stripe (auto_advance=false)")], now)
 
     def after_failure(self, session: Session, case: RecoveryCase, attempt: ChargeAttempt) -> None:
         label = cases.classify_row(attempt) if (attempt.failure_code or attempt.decline_code
                                                or attempt.outcome_type) else None
-        case.last_decline_class = label.decline_class.value if label else None
-        request = PlanRequest(case, label)
+        request = PlanRequest(case, label, new_decline=True)
         queue = session.info.get(DEFERRED_PLANS)
         if queue is None:
             self.replan_many(session, [request])
@@ -147,6 +149,10 @@ class Planner:
         planned, policies = [], {}
         for request in requests:
             case = request.case
+            if request.new_decline:
+                # Set after the flush above, so the case is written once, with its plan.
+                case.last_decline_class = request.label.decline_class.value \
+                    if request.label else None
             if case.account_id not in policies:
                 policies[case.account_id] = self.policy(session, case.account_id)
             context = RetryContext(

@@ -95,7 +95,7 @@ def outcome(services, prefix: str) -> dict:
                 case.recovered_by, (case.card_fingerprint or "").replace(prefix, "*"),
                 sorted((a.decline_code, a.decline_class) for a in attempts),
                 sorted((a.kind, a.status, a.due_at, a.reason, (a.params or {}).get("template"),
-                        a.idempotency_key == f"recovery:{a.id}") for a in actions),
+                        a.idempotency_key in (None, f"recovery:{a.id}")) for a in actions),
             )
         return found
 
