@@ -7,12 +7,13 @@ from models.account import Account
 from models.base import metadata
 from models.charge_attempt import ChargeAttempt
 from models.message import Message
+from models.rate_limit_slot import RateLimitSlot
 from models.recovery_case import CaseStatus, RecoveredBy, RecoveryCase, WaitingFor
 from models.scheduled_action import ActionKind, ActionStatus, ScheduledAction
 from models.webhook_event import InboxStatus, WebhookEvent
 
 __all__ = [
     "Account", "ActionKind", "ActionStatus", "CaseStatus", "ChargeAttempt", "InboxStatus",
-    "Message", "RecoveredBy", "RecoveryCase", "ScheduledAction", "WaitingFor", "WebhookEvent",
-    "metadata",
+    "Message", "RateLimitSlot", "RecoveredBy", "RecoveryCase", "ScheduledAction", "WaitingFor",
+    "WebhookEvent", "metadata",
 ]

@@ -1,7 +1,8 @@
 """Client-side token buckets that keep the engine under Stripe's request-rate limits.
 
 A bucket only paces callers (it sleeps); it never reads the wall clock, never raises, and knows
-nothing of Stripe. Time comes from an injected monotonic function so tests can drive it.
+nothing of Stripe. Time comes from an injected monotonic function so tests can drive it. A bucket
+paces one process; ``recovery/shared_rate_limit.py`` paces every process sharing a database.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 # Stripe allows 25 requests/s in test mode and 100/s in live mode per account
 # (https://docs.stripe.com/rate-limits). Live stays below 100 to leave headroom for the
@@ -22,6 +24,12 @@ LIVE_MODE_RATE = 80.0
 def default_rate(livemode: bool) -> float:
     """The documented default requests per second for one Stripe account."""
     return LIVE_MODE_RATE if livemode else TEST_MODE_RATE
+
+
+class RateLimiter(Protocol):
+    """What the gateway needs from a limiter: take a token for ``key``, return seconds waited."""
+
+    def acquire(self, key: str = "default") -> float: ...
 
 
 @dataclass

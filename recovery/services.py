@@ -18,8 +18,9 @@ from recovery.engine import RecoveryEngine
 from recovery.engine_planning import Planner
 from recovery.ingest import FactHandler
 from recovery.notifier import MessageChannel, OutboxChannel
-from recovery.rate_limit import TokenBucket, default_rate
+from recovery.rate_limit import RateLimiter, TokenBucket, default_rate
 from recovery.settings import Settings
+from recovery.shared_rate_limit import SharedRateLimiter
 from recovery.stripe_gateway import StripeGateway
 from webhooks.facts import AnyFact
 
@@ -50,12 +51,24 @@ class Services:
         self.db_engine.dispose()
 
 
-def build_gateway(settings: Settings, transport=None) -> StripeGateway:
+def build_gateway(settings: Settings, transport=None,
+                  db_engine: Engine | None = None) -> StripeGateway:
+    """The gateway for the configured key; with ``db_engine`` its pacing is shared by every
+    process using that database, without it each process paces alone."""
     key = settings.stripe_api_key.get_secret_value() if settings.stripe_api_key else ""
     livemode = key.startswith(("sk_live_", "rk_live_"))  # restricted live keys are live too
     rate = settings.stripe_rate_limit_per_second or default_rate(livemode)
     return StripeGateway(key, api_base=settings.stripe_api_base, transport=transport,
-                         rate_limiter=TokenBucket(rate, burst=max(int(rate), 1)))
+                         rate_limiter=build_rate_limiter(rate, db_engine))
+
+
+def build_rate_limiter(rate_per_second: float | None, db_engine: Engine | None) -> RateLimiter:
+    """Stripe's limit is per account, not per process: when worker processes share a database
+    they reserve request slots there, so n workers still send at most ``rate`` requests/s."""
+    burst = max(int(rate_per_second), 1) if rate_per_second is not None else None
+    if db_engine is None or rate_per_second is None:
+        return TokenBucket(rate_per_second, burst=burst)
+    return SharedRateLimiter(rate_per_second, burst=burst, db_engine=db_engine)
 
 
 def wire_engine(services: Services, gateway: StripeGateway, channel: MessageChannel,
@@ -80,5 +93,6 @@ def build_services(settings: Settings, clock: Clock | None = None) -> Services:
         accounts=AccountDirectory(sessions, settings),
     )
     if settings.stripe_api_key is not None:
-        wire_engine(services, build_gateway(settings), OutboxChannel(settings.outbox_path))
+        gateway = build_gateway(settings, db_engine=db_engine)
+        wire_engine(services, gateway, OutboxChannel(settings.outbox_path))
     return services

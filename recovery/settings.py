@@ -26,6 +26,8 @@ class Settings(BaseSettings):
     stripe_api_key: SecretStr | None = None
     stripe_webhook_secrets: SecretStr = SecretStr("")
     stripe_api_base: str = "https://api.stripe.com"
+    # Requests/s per Stripe account for the whole deployment: every process using the database
+    # shares it (recovery/shared_rate_limit.py). None: 25 for a test key, 80 for a live one.
     stripe_rate_limit_per_second: float | None = Field(default=None, gt=0)
 
     # Webhook receiver

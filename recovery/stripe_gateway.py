@@ -28,7 +28,7 @@ from recovery.gateway_results import (
     read_refused_payment,
     read_source_card,
 )
-from recovery.rate_limit import TokenBucket
+from recovery.rate_limit import RateLimiter, TokenBucket
 from webhooks.facts import CardInfo
 
 # Every request states this version, so responses keep the shapes gateway_results reads even if
@@ -90,7 +90,7 @@ class StripeGateway:
         api_key: str,
         *,
         api_base: str = "https://api.stripe.com",
-        rate_limiter: TokenBucket | None = None,
+        rate_limiter: RateLimiter | None = None,
         transport: httpx.BaseTransport | None = None,
         max_network_retries: int = 0,
         timeout: float = 30,
@@ -103,8 +103,8 @@ class StripeGateway:
             max_network_retries=max_network_retries,
             stripe_version=PINNED_API_VERSION,
         )
-        # None: no client-side pacing. The composition root passes a bucket sized with
-        # rate_limit.default_rate(livemode) for real accounts.
+        # None: no client-side pacing. The composition root passes a limiter sized with
+        # rate_limit.default_rate(livemode) for real accounts (shared through the database).
         self._limiter = rate_limiter if rate_limiter is not None else TokenBucket(None)
         self.api_version = PINNED_API_VERSION
 

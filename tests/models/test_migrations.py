@@ -28,6 +28,15 @@ def round_trip(url: str) -> None:
     assert table_names(url) == set(models.metadata.tables)
 
 
+def shared_rate_limits_come_and_go(url: str) -> None:
+    """0003 adds only the shared rate-limit table, and reverting it removes only that."""
+    migrations.upgrade(url)
+    migrations.downgrade(url, "0002")
+    assert table_names(url) == set(models.metadata.tables) - {"rate_limit_slot"}
+    migrations.upgrade(url, "0003")
+    assert table_names(url) == set(models.metadata.tables)
+
+
 def test_migrations_up_and_down_on_sqlite(tmp_path):
     round_trip(f"sqlite:///{tmp_path / 'm.db'}")
 
@@ -38,6 +47,20 @@ def test_migrations_up_and_down_on_postgres():
     url = create_postgres_database(POSTGRES_URL, name)
     try:
         round_trip(url)
+    finally:
+        drop_postgres_database(POSTGRES_URL, name)
+
+
+def test_shared_rate_limits_migrate_up_and_down_on_sqlite(tmp_path):
+    shared_rate_limits_come_and_go(f"sqlite:///{tmp_path / 'r.db'}")
+
+
+@pytest.mark.postgres
+def test_shared_rate_limits_migrate_up_and_down_on_postgres():
+    name = "recovery_migrations_rate_limit"
+    url = create_postgres_database(POSTGRES_URL, name)
+    try:
+        shared_rate_limits_come_and_go(url)
     finally:
         drop_postgres_database(POSTGRES_URL, name)
 
