@@ -13,6 +13,7 @@ from sqlalchemy import update
 
 from models import ActionKind, ActionStatus, CaseStatus, RecoveryCase, ScheduledAction
 from recovery import cases
+from recovery.cases import ACTIONS
 from recovery.clock import Clock
 from recovery.db import SessionFactory, transaction
 from recovery.engine import RecoveryEngine
@@ -144,7 +145,7 @@ class ActionSteps:
 
     def _mark(self, session, action_id: int, result: dict, status=ActionStatus.done) -> None:
         session.execute(
-            update(ScheduledAction).where(ScheduledAction.id == action_id)
+            update(ACTIONS).where(ACTIONS.c.id == action_id)
             .values(status=status.value, result=result, finished_at=self.clock.now(),
                     lease_until=None))
 

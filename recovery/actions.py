@@ -15,7 +15,7 @@ from sqlalchemy import or_, update
 
 from models import Account, ActionStatus, ScheduledAction
 from recovery.action_steps import ActionSteps
-from recovery.cases import OWN_KEY
+from recovery.cases import ACTIONS, OWN_KEY
 from recovery.claims import claim_rows
 from recovery.clock import Clock
 from recovery.db import SessionFactory, transaction
@@ -41,9 +41,9 @@ def claim_due(sessions: SessionFactory, clock: Clock, worker_id: str, limit: int
     now = clock.now()
     with transaction(sessions) as session:
         return claim_rows(
-            session, ScheduledAction, from_status=ActionStatus.scheduled.value,
-            filters=[ScheduledAction.due_at <= now],
-            order_by=[ScheduledAction.due_at, ScheduledAction.id], limit=limit,
+            session, ACTIONS, from_status=ActionStatus.scheduled.value,
+            filters=[ACTIONS.c.due_at <= now],
+            order_by=[ACTIONS.c.due_at, ACTIONS.c.id], limit=limit,
             values={"status": ActionStatus.claimed.value, "claimed_at": now,
                     "lease_until": now + LEASE, "claimed_by": worker_id,
                     "idempotency_key": OWN_KEY})

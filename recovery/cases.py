@@ -27,6 +27,9 @@ from recovery.network_rules import AttemptRecord
 from webhooks.facts import DeclineInfo
 
 EXECUTED = (ActionStatus.claimed.value, ActionStatus.done.value)
+# Writes to the action queue are Core statements on the table: an ORM-enabled UPDATE would also
+# search the session for objects to synchronise, which these writes never need.
+ACTIONS = ScheduledAction.__table__
 
 
 def case_for_invoice(session: Session, account_id: str, invoice_id: str) -> RecoveryCase | None:
@@ -180,13 +183,12 @@ def cancel_actions_of(session: Session, case_ids: Sequence[int], now: datetime,
     canceled = 0
     for chunk in _chunks(case_ids):
         statement = (
-            update(ScheduledAction)
-            .where(ScheduledAction.case_id.in_(chunk),
-                   ScheduledAction.status == ActionStatus.scheduled.value)
+            update(ACTIONS)
+            .where(ACTIONS.c.case_id.in_(chunk), ACTIONS.c.status == ActionStatus.scheduled.value)
             .values(status=ActionStatus.canceled.value, finished_at=now)
         )
         if kinds:
-            statement = statement.where(ScheduledAction.kind.in_(list(kinds)))
+            statement = statement.where(ACTIONS.c.kind.in_(list(kinds)))
         canceled += session.execute(statement).rowcount
     return canceled
 
@@ -208,17 +210,16 @@ def schedule_many(session: Session, drafts: Sequence[ActionDraft], now: datetime
     (``OWN_KEY``): from then on every call for the action, retried or not, sends that key."""
     if not drafts:
         return []
-    table = ScheduledAction.__table__
     rows = [dict(account_id=d.case.account_id, case_id=d.case.id, kind=d.kind.value,
                  due_at=d.due_at, status=ActionStatus.scheduled.value, params=d.params,
                  reason=d.reason, tries=0, created_at=now) for d in drafts]
     return list(session.execute(
-        insert(table).returning(table.c.id, sort_by_parameter_order=True), rows).scalars())
+        insert(ACTIONS).returning(ACTIONS.c.id, sort_by_parameter_order=True), rows).scalars())
 
 
 # The action's own key, derived from its row; set once (a claim after a crash keeps it).
-OWN_KEY = func.coalesce(ScheduledAction.idempotency_key,
-                        literal("recovery:") + cast(ScheduledAction.id, String))
+OWN_KEY = func.coalesce(ACTIONS.c.idempotency_key,
+                        literal("recovery:") + cast(ACTIONS.c.id, String))
 
 
 def already_notified(session: Session, case_id: int, template: str) -> bool:

@@ -5,32 +5,38 @@ check is the compare-and-set. On SQLite the due ids are a subquery of the same s
 PostgreSQL they are selected first with ``FOR UPDATE SKIP LOCKED`` so concurrent workers pass
 over each other's rows (inside one statement the planner may re-run a LIMIT subquery and take
 more rows than asked).
+
+Statements are Core, on the table rather than the ORM entity: an ORM-enabled UPDATE would also
+search the session for objects to synchronise, which a claim never needs and which cost more
+than the statement itself.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import ColumnElement, select, update
+from sqlalchemy import ColumnElement, Table, select, update
 from sqlmodel import Session
 
 
-def claim_rows(session: Session, table, *, from_status: str, filters: Sequence[ColumnElement],
-               order_by: Sequence, limit: int, values: dict) -> list[int]:
-    """Mark up to ``limit`` rows as claimed (``values``); return the ids this call took."""
-    candidates = (select(table.id).where(table.status == from_status, *filters)
+def claim_rows(session: Session, table: Table, *, from_status: str,
+               filters: Sequence[ColumnElement], order_by: Sequence, limit: int,
+               values: dict) -> list[int]:
+    """Mark up to ``limit`` rows of ``table`` (a Core table, with Core column expressions) as
+    claimed (``values``); return the ids this call took."""
+    candidates = (select(table.c.id).where(table.c.status == from_status, *filters)
                   .order_by(*order_by).limit(limit))
     if session.get_bind().dialect.name == "postgresql":
         ids = list(session.execute(candidates.with_for_update(skip_locked=True)).scalars())
         if not ids:
             return []
-        chosen = table.id.in_(ids)
+        chosen = table.c.id.in_(ids)
     else:
-        chosen = table.id.in_(candidates.scalar_subquery())
+        chosen = table.c.id.in_(candidates.scalar_subquery())
     claimed = session.execute(
         update(table)
-        .where(chosen, table.status == from_status)
+        .where(chosen, table.c.status == from_status)
         .values(**values)
-        .returning(table.id)
+        .returning(table.c.id)
     )
     return sorted(claimed.scalars())

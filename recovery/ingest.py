@@ -43,6 +43,7 @@ class BatchHandler(Protocol):
 
 
 CLAIM_LEASE = timedelta(minutes=5)
+INBOX = WebhookEvent.__table__  # Core statements: no ORM synchronisation needed
 MAX_BACKOFF = timedelta(hours=1)
 
 
@@ -68,10 +69,9 @@ def claim_batch(sessions: SessionFactory, clock: Clock, limit: int) -> list[int]
     now = clock.now()
     with transaction(sessions) as session:
         return claim_rows(
-            session, WebhookEvent, from_status=InboxStatus.pending.value,
-            filters=[or_(WebhookEvent.next_attempt_at.is_(None),
-                         WebhookEvent.next_attempt_at <= now)],
-            order_by=[WebhookEvent.id], limit=limit,
+            session, INBOX, from_status=InboxStatus.pending.value,
+            filters=[or_(INBOX.c.next_attempt_at.is_(None), INBOX.c.next_attempt_at <= now)],
+            order_by=[INBOX.c.id], limit=limit,
             values={"status": InboxStatus.processing.value, "claimed_at": now})
 
 
@@ -164,8 +164,8 @@ def _finish_all(session: Session, event_ids: list[int], outcome: str, now: datet
         return
     done = InboxStatus.processed if outcome == "processed" else InboxStatus.ignored
     session.execute(
-        update(WebhookEvent).where(WebhookEvent.id.in_(event_ids))
-        .values(status=done.value, tries=WebhookEvent.tries + 1, processed_at=now,
+        update(INBOX).where(INBOX.c.id.in_(event_ids))
+        .values(status=done.value, tries=INBOX.c.tries + 1, processed_at=now,
                 claimed_at=None, last_error=None))
 
 
