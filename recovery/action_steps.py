@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from models import ActionKind, ActionStatus, CaseStatus, RecoveryCase, ScheduledAction
 from recovery import cases
@@ -38,8 +38,10 @@ class ActionSteps:
 
     def run(self, action_id: int) -> None:
         with self.sessions() as session:
-            action = session.get(ScheduledAction, action_id)
-            case = session.get(RecoveryCase, action.case_id)
+            action, case = session.execute(
+                select(ScheduledAction, RecoveryCase)
+                .join(RecoveryCase, RecoveryCase.id == ScheduledAction.case_id)
+                .where(ScheduledAction.id == action_id)).one()
         if action.status != ActionStatus.claimed.value:
             return
         if case.status != CaseStatus.open.value and not _after_close(action):

@@ -81,9 +81,10 @@ def ingest_once(
 ) -> IngestResult:
     """Claim one batch and process it; returns what happened to each row."""
     result = IngestResult()
-    alone = claim_batch(sessions, clock, batch_size)
-    if batches is not None and len(alone) > 1:
-        alone = process_together(sessions, clock, handler, batches, alone, result)
+    claimed = claim_batch(sessions, clock, batch_size)
+    alone = claimed
+    if batches is not None and claimed:
+        alone = process_together(sessions, clock, handler, batches, claimed, result)
     for event_id in alone:
         outcome = process_event(sessions, clock, handler, event_id, max_tries=max_tries)
         setattr(result, outcome, getattr(result, outcome) + 1)

@@ -8,7 +8,6 @@ never creates invoices or changes customers.
 
 from __future__ import annotations
 
-import copy
 import heapq
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
@@ -86,8 +85,7 @@ class Charging:
             self._ledger.new_id("ch", invoice["id"]), invoice=invoice, method=method,
             intent_id=intent["id"], result=result, created=self._ledger.now()))
         self.charges_of[invoice["id"]].append(charge["id"])
-        shapes.record_attempt(intent, charge_obj=charge, result=result,
-                              method=copy.deepcopy(method))
+        shapes.record_attempt(intent, charge_obj=charge, result=result, method=method)
         # The schedule counts the first attempt of any kind, then only its own retries.
         if kind in (Kind.FIRST, Kind.AUTOMATIC) or not invoice["attempted"]:
             invoice["attempt_count"] += 1

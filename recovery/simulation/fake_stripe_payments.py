@@ -7,6 +7,7 @@ state and decide nothing.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from recovery.simulation.fake_stripe_errors import card_message, doc_url
@@ -144,8 +145,9 @@ def record_attempt(intent: dict[str, Any], *, charge_obj: dict[str, Any],
         intent.update(status="succeeded", last_payment_error=None, next_action=None,
                       amount_received=intent["amount"])
         return
+    # The error embeds the payment method as it was then: a copy, taken only when it fails.
     intent["last_payment_error"] = payment_error(result, charge_id=charge_obj["id"],
-                                                 method=method)
+                                                 method=copy.deepcopy(method))
     if needs_authentication(result):
         # The customer must authenticate on-session (3-D Secure) before it can succeed.
         intent.update(status="requires_action",
