@@ -6,10 +6,10 @@ Small queries the engine and the action runner share; no decisions are made here
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import String, cast, func, insert, literal, update
+from sqlalchemy import String, and_, cast, func, insert, literal, or_, update
 from sqlmodel import Session, select
 
 from models import (
@@ -135,22 +135,31 @@ def decline_of(row) -> DeclineInfo:
     )
 
 
-def retries_done(session: Session, case_id: int) -> int:
-    """Retries the engine has started (claimed or finished) for this case."""
-    return retries_done_by_case(session, [case_id]).get(case_id, 0)
+@dataclass
+class ActionLog:
+    """What planning reads from a case's actions."""
+
+    retries_done: int = 0  # retries the engine has started (claimed or finished)
+    notified: set[str] = field(default_factory=set)  # message templates scheduled or sent
 
 
-def retries_done_by_case(session: Session, case_ids: Sequence[int]) -> dict[int, int]:
-    """``retries_done`` for many cases in one query per chunk; cases without any are absent."""
-    counts: dict[int, int] = {}
+def action_logs(session: Session, case_ids: Sequence[int]) -> dict[int, ActionLog]:
+    """Each case's ``ActionLog``, for many cases in one query per chunk."""
+    logs = {case_id: ActionLog() for case_id in case_ids}
     for chunk in _chunks(case_ids):
-        counts.update(session.execute(
-            select(ScheduledAction.case_id, func.count()).select_from(ScheduledAction)
+        rows = session.execute(
+            select(ScheduledAction.case_id, ScheduledAction.kind, ScheduledAction.params)
             .where(ScheduledAction.case_id.in_(chunk),
-                   ScheduledAction.kind == ActionKind.retry.value,
-                   ScheduledAction.status.in_(EXECUTED))
-            .group_by(ScheduledAction.case_id)).all())
-    return counts
+                   or_(and_(ScheduledAction.kind == ActionKind.retry.value,
+                            ScheduledAction.status.in_(EXECUTED)),
+                       and_(ScheduledAction.kind == ActionKind.notify.value,
+                            ScheduledAction.status != ActionStatus.canceled.value))))
+        for case_id, kind, params in rows:
+            if kind == ActionKind.retry.value:
+                logs[case_id].retries_done += 1
+            else:
+                logs[case_id].notified.add((params or {}).get("template"))
+    return logs
 
 
 def retry_in_flight(session: Session, case_id: int) -> bool:
@@ -220,24 +229,6 @@ def schedule_many(session: Session, drafts: Sequence[ActionDraft], now: datetime
 # The action's own key, derived from its row; set once (a claim after a crash keeps it).
 OWN_KEY = func.coalesce(ACTIONS.c.idempotency_key,
                         literal("recovery:") + cast(ACTIONS.c.id, String))
-
-
-def already_notified(session: Session, case_id: int, template: str) -> bool:
-    return template in notified_templates(session, [case_id]).get(case_id, set())
-
-
-def notified_templates(session: Session, case_ids: Sequence[int]) -> dict[int, set[str]]:
-    """The message templates already scheduled or sent for each case (canceled ones aside)."""
-    templates: dict[int, set[str]] = {}
-    for chunk in _chunks(case_ids):
-        rows = session.execute(
-            select(ScheduledAction.case_id, ScheduledAction.params)
-            .where(ScheduledAction.case_id.in_(chunk),
-                   ScheduledAction.kind == ActionKind.notify.value,
-                   ScheduledAction.status != ActionStatus.canceled.value))
-        for case_id, params in rows:
-            templates.setdefault(case_id, set()).add((params or {}).get("template"))
-    return templates
 
 
 def close_case(session: Session, case: RecoveryCase, status: CaseStatus, now: datetime,

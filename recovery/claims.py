@@ -21,9 +21,10 @@ from sqlmodel import Session
 
 def claim_rows(session: Session, table: Table, *, from_status: str,
                filters: Sequence[ColumnElement], order_by: Sequence, limit: int,
-               values: dict) -> list[int]:
+               values: dict, columns: Sequence[ColumnElement] = ()) -> list:
     """Mark up to ``limit`` rows of ``table`` (a Core table, with Core column expressions) as
-    claimed (``values``); return the ids this call took."""
+    claimed (``values``); return the ids this call took in order, or, given ``columns``, the
+    rows ``(id, *columns)`` as the claim left them (sparing the caller a read)."""
     candidates = (select(table.c.id).where(table.c.status == from_status, *filters)
                   .order_by(*order_by).limit(limit))
     if session.get_bind().dialect.name == "postgresql":
@@ -37,6 +38,8 @@ def claim_rows(session: Session, table: Table, *, from_status: str,
         update(table)
         .where(chosen, table.c.status == from_status)
         .values(**values)
-        .returning(table.c.id)
+        .returning(table.c.id, *columns)
     )
-    return sorted(claimed.scalars())
+    if not columns:
+        return sorted(claimed.scalars())
+    return sorted(claimed.all(), key=lambda row: row[0])

@@ -139,6 +139,8 @@ class RecoveryEngine:
             card_brand=card.brand if card else None,
             payment_method_id=card.payment_method_id if card else None,
             customer_timezone=self.planner.timezone_of(fact.customer_id),
+            stripe_next_payment_attempt=fact.next_payment_attempt,
+            hosted_invoice_url=fact.hosted_invoice_url,
             first_failed_at=fact.occurred_at, created_at=now, updated_at=now,
         )
         session.add(case)

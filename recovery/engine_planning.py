@@ -143,7 +143,7 @@ class Planner:
         # so write out what this unit of work changed first.
         session.flush()
         now = self.clock.now()
-        retries = cases.retries_done_by_case(session, [r.case.id for r in requests])
+        logs = cases.action_logs(session, [r.case.id for r in requests])
         histories = cases.card_histories(session, {(r.case.account_id, r.case.card_fingerprint)
                                                    for r in requests if r.case.card_fingerprint})
         planned, policies = [], {}
@@ -157,7 +157,7 @@ class Planner:
                 policies[case.account_id] = self.policy(session, case.account_id)
             context = RetryContext(
                 now=now, first_failed_at=case.first_failed_at,
-                retries_done=retries.get(case.id, 0), classification=request.label,
+                retries_done=logs[case.id].retries_done, classification=request.label,
                 card_fingerprint=case.card_fingerprint, card_brand=case.card_brand,
                 history=histories.get((case.account_id, case.card_fingerprint), ()),
                 timezone=case.customer_timezone, card_changed=request.card_changed,
@@ -165,7 +165,7 @@ class Planner:
             )
             plan = plan_next_retry(policies[case.account_id], context, self.scorer)
             planned.append((case, plan, self._notices(plan, request.label, request.card_changed)))
-        self._write(session, planned)
+        self._write(session, planned, {case_id: log.notified for case_id, log in logs.items()})
         return [plan for _case, plan, _notices in planned]
 
     @staticmethod
@@ -181,13 +181,16 @@ class Planner:
         return notices
 
     def _write(self, session: Session,
-               planned: Sequence[tuple[RecoveryCase, Plan | None, list[tuple[str, str]]]]) -> None:
+               planned: Sequence[tuple[RecoveryCase, Plan | None, list[tuple[str, str]]]],
+               notified: dict[int, set[str]] | None = None) -> None:
         """Replace each case's retry/end step with its new plan and schedule its notices (once
-        per template and case)."""
+        per template and case; ``notified``: the templates each case already has, if known)."""
         now = self.clock.now()
         replanned = [case.id for case, plan, _notices in planned if plan is not None]
         cases.cancel_actions_of(session, replanned, now, REPLANNED_KINDS)
-        notified = cases.notified_templates(session, [case.id for case, _p, _n in planned])
+        if notified is None:
+            logs = cases.action_logs(session, [case.id for case, _p, _n in planned])
+            notified = {case_id: log.notified for case_id, log in logs.items()}
         drafts = []
         for case, plan, notices in planned:
             if plan is not None:

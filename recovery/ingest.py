@@ -66,13 +66,19 @@ def backoff(tries: int) -> timedelta:
 
 def claim_batch(sessions: SessionFactory, clock: Clock, limit: int) -> list[int]:
     """Move up to ``limit`` due pending rows to ``processing``; return their ids (oldest first)."""
+    return [row.id for row in claim_events(sessions, clock, limit)]
+
+
+def claim_events(sessions: SessionFactory, clock: Clock, limit: int) -> list:
+    """``claim_batch``, returning the rows' ``id``, ``account_id`` and ``payload``."""
     now = clock.now()
     with transaction(sessions) as session:
         return claim_rows(
             session, INBOX, from_status=InboxStatus.pending.value,
             filters=[or_(INBOX.c.next_attempt_at.is_(None), INBOX.c.next_attempt_at <= now)],
             order_by=[INBOX.c.id], limit=limit,
-            values={"status": InboxStatus.processing.value, "claimed_at": now})
+            values={"status": InboxStatus.processing.value, "claimed_at": now},
+            columns=[INBOX.c.account_id, INBOX.c.payload])
 
 
 def ingest_once(
@@ -81,8 +87,8 @@ def ingest_once(
 ) -> IngestResult:
     """Claim one batch and process it; returns what happened to each row."""
     result = IngestResult()
-    claimed = claim_batch(sessions, clock, batch_size)
-    alone = claimed
+    claimed = claim_events(sessions, clock, batch_size)
+    alone = [row.id for row in claimed]
     if batches is not None and claimed:
         alone = process_together(sessions, clock, handler, batches, claimed, result)
     for event_id in alone:
@@ -92,15 +98,10 @@ def ingest_once(
 
 
 def process_together(sessions: SessionFactory, clock: Clock, handler: FactHandler,
-                     batches: BatchHandler, event_ids: list[int],
-                     result: IngestResult) -> list[int]:
-    """Handle the events in one transaction; returns those left to handle alone (all of them
-    if the batch failed, else the ones that do not parse, whose error is recorded alone)."""
-    with sessions() as session:
-        rows = session.execute(select(WebhookEvent.id, WebhookEvent.account_id,
-                                      WebhookEvent.payload)
-                               .where(WebhookEvent.id.in_(event_ids))
-                               .order_by(WebhookEvent.id)).all()
+                     batches: BatchHandler, rows: list, result: IngestResult) -> list[int]:
+    """Handle the claimed events (``claim_events`` rows) in one transaction; returns the ids
+    left to handle alone (all of them if the batch failed, else the ones that do not parse,
+    whose error is recorded alone)."""
     facts, unparsed = [], []
     for row in rows:
         try:
@@ -118,7 +119,7 @@ def process_together(sessions: SessionFactory, clock: Clock, handler: FactHandle
             _finish_all(session, [i for i, _a, fact in facts if not fact], "ignored", now)
     except Exception:  # noqa: BLE001 - each event alone then finds and records the culprit
         log.warning("handling a batch failed; handling its events one by one", exc_info=True)
-        return event_ids
+        return [row.id for row in rows]
     result.processed += sum(1 for _i, _a, fact in facts if fact)
     result.ignored += sum(1 for _i, _a, fact in facts if not fact)
     return unparsed
