@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import String, and_, cast, func, insert, literal, or_, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, select
 
 from models import (
@@ -30,6 +31,9 @@ EXECUTED = (ActionStatus.claimed.value, ActionStatus.done.value)
 # Writes to the action queue are Core statements on the table: an ORM-enabled UPDATE would also
 # search the session for objects to synchronise, which these writes never need.
 ACTIONS = ScheduledAction.__table__
+MESSAGES = Message.__table__
+# Both dialects speak INSERT .. ON CONFLICT DO NOTHING .. RETURNING.
+DIALECT_INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 
 
 def case_for_invoice(session: Session, account_id: str, invoice_id: str) -> RecoveryCase | None:
@@ -242,14 +246,18 @@ def close_case(session: Session, case: RecoveryCase, status: CaseStatus, now: da
 
 
 def record_message(session: Session, case: RecoveryCase, action_id: int, message) -> bool:
-    """Write the message row once per notify action; False if it was already sent."""
-    if session.exec(select(Message).where(Message.action_id == action_id)).first():
-        return False
-    session.add(Message(account_id=case.account_id, case_id=case.id, action_id=action_id,
-                        stripe_customer_id=case.stripe_customer_id, kind=message.kind,
-                        channel=message.channel, subject=message.subject,
-                        sent_at=message.sent_at))
-    return True
+    """Write the message row once per notify action (its ``action_id`` is unique); False if it
+    was already sent."""
+    dialect_insert = DIALECT_INSERTS[session.get_bind().dialect.name]
+    written = session.execute(
+        dialect_insert(MESSAGES).values(
+            account_id=case.account_id, case_id=case.id, action_id=action_id,
+            stripe_customer_id=case.stripe_customer_id, kind=message.kind,
+            channel=message.channel, subject=message.subject, status="sent",
+            sent_at=message.sent_at)
+        .on_conflict_do_nothing(index_elements=[MESSAGES.c.action_id])
+        .returning(MESSAGES.c.id))
+    return written.first() is not None
 
 
 def _chunks(values: Sequence) -> list[Sequence]:
