@@ -211,6 +211,11 @@ def seed(url: str, cases: int) -> None:
         # The engine's own key for every action: taken from the row's id.
         connection.execute(update(ScheduledAction).values(
             idempotency_key=literal("recovery:") + cast(ScheduledAction.id, String)))
+    with engine.connect() as connection:
+        # A live database has planner statistics (autovacuum gathers them); a bulk seed has
+        # none, and PostgreSQL would then scan a whole account's attempts for one card.
+        connection.exec_driver_sql("ANALYZE")
+        connection.commit()
     engine.dispose()  # the last connection closing checkpoints SQLite's WAL into the file
 
 
