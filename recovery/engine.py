@@ -23,7 +23,6 @@ from recovery import cases
 from recovery.clock import Clock
 from recovery.engine_attempts import AttemptFacts, record_attempt
 from recovery.engine_planning import Planner
-from recovery.errors import GatewayUnavailable
 from recovery.gateway_results import AttemptDetails, PaymentOutcome
 from webhooks.facts import (
     ActionRequired,
@@ -79,8 +78,9 @@ class RecoveryEngine:
                     _details_key(fact) not in found:
                 try:
                     found[_details_key(fact)] = self._fetch_details(account_id, fact)
-                except GatewayUnavailable:
-                    continue
+                except Exception:  # noqa: BLE001 - the handler reads again and records its error
+                    log.info("prefetch failed; the handler will read again",
+                             extra={"invoice": fact.invoice_id}, exc_info=True)
         return found
 
     @contextmanager

@@ -106,10 +106,10 @@ def process_together(sessions: SessionFactory, clock: Clock, handler: FactHandle
     for row in rows:
         try:
             facts.append((row.id, row.account_id, parse_event(row.payload)))
-        except ParseError:
+        except Exception:  # noqa: BLE001 - handled alone, where its error is recorded
             unparsed.append(row.id)
-    prefetched = batches.prefetch([(account, fact) for _id, account, fact in facts if fact])
     try:
+        prefetched = batches.prefetch([(account, fact) for _id, account, fact in facts if fact])
         with transaction(sessions) as session, batches.batch(session, prefetched):
             for _id, account_id, fact in facts:
                 if fact is not None:

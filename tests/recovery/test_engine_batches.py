@@ -7,6 +7,8 @@ again event by event, so one bad event costs nobody else their work.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 import respx
 from fastapi.testclient import TestClient
@@ -182,3 +184,22 @@ def test_one_failing_event_sends_the_batch_back_to_one_at_a_time(client, service
             ScheduledAction.kind == "retry",
             ScheduledAction.status == ActionStatus.scheduled.value)).all()
     assert retries, "the other failures were planned"
+
+
+def test_a_stripe_read_that_fails_before_the_batch_never_stops_the_ingest_job(client, services,
+                                                                              stub):
+    stub.outage = (401, {"type": "invalid_request_error", "message": "Invalid API Key provided"})
+    post(client, services, p.invoice_event("invoice.payment_failed", p.LATEST,
+                                           created=services.clock.now()))
+    ingest_inbox(services)  # must not raise
+
+    with services.sessions() as session:
+        (row,) = session.exec(select(WebhookEvent)).all()
+    assert row.status == InboxStatus.pending.value and row.tries == 1
+    assert "AccountAccessRevoked" in row.last_error
+    stub.outage = None
+    services.clock.advance(timedelta(minutes=1))
+    ingest_inbox(services)
+    with services.sessions() as session:
+        assert session.exec(select(WebhookEvent.status)).one() == InboxStatus.processed.value
+        assert session.exec(select(RecoveryCase)).one().waiting_for == "retry"
