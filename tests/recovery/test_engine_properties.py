@@ -1,5 +1,6 @@
-"""Property: whatever facts and declines arrive, in any order, the engine never schedules or
-makes a charge that the network rules forbid.
+"""Property: whatever facts and declines arrive, in any order, one at a time or in ingest
+batches (planned together at the end), the engine never schedules or makes a charge that the
+network rules forbid.
 
 Stripe is replaced here by an in-memory gateway double (the same methods as the real gateway)
 so that hypothesis can run many sequences quickly; the HTTP edge is covered by the e2e tests.
@@ -112,7 +113,8 @@ def fresh_services(template: str, workdir: Path):
     return built, gateway
 
 
-def apply(services, gateway, step, counter) -> None:
+def apply(services, gateway, step, counter, pending: list | None) -> None:
+    """Play one step; with ``pending`` (batched mode) facts wait there until time passes."""
     kind, a, b = step
     now = services.clock.now()
     counter[0] += 1
@@ -135,11 +137,29 @@ def apply(services, gateway, step, counter) -> None:
             gateway.next_decline = DECLINES[a]
             return
         else:
+            handle_batch(services, pending)
             services.clock.advance(timedelta(hours=a))
             run_actions(services)
             return
+        if pending is not None:
+            pending.append(fact)
+            return
         services.handler(session, "acct_default", fact)
         session.commit()
+
+
+def handle_batch(services, pending: list | None) -> None:
+    """The queued facts in one transaction, as the ingest job handles a batch."""
+    if not pending:
+        return
+    facts = [("acct_default", fact) for fact in pending]
+    prefetched = services.engine.prefetch(facts)
+    with services.sessions() as session:
+        with services.engine.batch(session, prefetched):
+            for account_id, fact in facts:
+                services.handler(session, account_id, fact)
+        session.commit()
+    pending.clear()
 
 
 def assert_scheduled_retries_are_allowed(services) -> None:
@@ -157,15 +177,18 @@ def assert_scheduled_retries_are_allowed(services) -> None:
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(sequence=steps)
-def test_the_engine_never_schedules_or_makes_a_forbidden_charge(sqlite_template, sequence):
+@given(sequence=steps, batched=st.booleans())
+def test_the_engine_never_schedules_or_makes_a_forbidden_charge(sqlite_template, sequence,
+                                                                batched):
     with tempfile.TemporaryDirectory() as workdir:
         services, gateway = fresh_services(sqlite_template, Path(workdir))
-        counter = [0]
+        counter, pending = [0], ([] if batched else None)
         try:
             for step in sequence:
-                apply(services, gateway, step, counter)
+                apply(services, gateway, step, counter, pending)
                 assert_scheduled_retries_are_allowed(services)
+            handle_batch(services, pending)
+            assert_scheduled_retries_are_allowed(services)
             services.clock.advance(timedelta(days=40))
             run_actions(services)
             assert gateway.violations == []
