@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, NamedTuple
 
 from webhooks.facts import (
@@ -24,6 +24,7 @@ from webhooks.facts import (
     PaymentMethodChanged,
     SubscriptionCanceled,
 )
+from webhooks.payload_reader import ParseError, PayloadReader
 
 THIN_EVENT_OBJECT = "v2.core.event"
 
@@ -36,82 +37,6 @@ _BRAND_ALIASES = {
 }
 
 
-class ParseError(ValueError):
-    """The payload is not a well-formed Stripe event; ``reason`` says what is wrong."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-class _Reader:
-    """One JSON object and its path in the payload; every read checks the type it returns.
-
-    A missing or null child reads as an empty reader, so optional nesting needs no None checks;
-    ``present`` tells the two apart where that matters.
-    """
-
-    def __init__(self, obj: dict[str, Any] | None, path: str) -> None:
-        self.obj = obj if obj is not None else {}
-        self.present = obj is not None
-        self.path = path
-
-    def _fail(self, key: str, problem: str) -> ParseError:
-        return ParseError(f"{self.path}.{key} {problem}")
-
-    def _value(self, key: str, kind: type | tuple[type, ...], label: str, required: bool) -> Any:
-        value = self.obj.get(key)
-        if value is None:
-            if required:
-                raise self._fail(key, "is missing")
-            return None
-        # bool is an int subclass; a JSON true is never an amount or a timestamp.
-        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            raise self._fail(key, f"must be {label}, got {type(value).__name__}")
-        return value
-
-    def text(self, key: str, *, required: bool = False) -> str | None:
-        value = self._value(key, str, "a string", required)
-        if required and not value:
-            raise self._fail(key, "is empty")
-        return value
-
-    def integer(self, key: str, *, required: bool = False) -> int | None:
-        return self._value(key, int, "an integer", required)
-
-    def flag(self, key: str) -> bool | None:
-        return self._value(key, bool, "a boolean", False)
-
-    def child(self, key: str) -> _Reader:
-        return _Reader(self._value(key, dict, "an object", False), f"{self.path}.{key}")
-
-    def expanded(self, key: str) -> _Reader:
-        """The object of an expandable field; an empty reader when it holds only an id."""
-        value = self.obj.get(key)
-        return _Reader(value if isinstance(value, dict) else None, f"{self.path}.{key}")
-
-    def items(self, key: str) -> list[_Reader]:
-        """The object entries of a list field (Stripe lists keep them under ``data``)."""
-        entries = self._value(key, list, "a list", False) or []
-        return [_Reader(e, f"{self.path}.{key}[]") for e in entries if isinstance(e, dict)]
-
-    def timestamp(self, key: str, *, required: bool = False) -> datetime | None:
-        seconds = self.integer(key, required=required)
-        if seconds is None:
-            return None
-        try:
-            return datetime.fromtimestamp(seconds, tz=UTC)
-        except (OverflowError, OSError, ValueError) as exc:
-            raise self._fail(key, f"is not a valid Unix time: {seconds}") from exc
-
-    def ref(self, key: str) -> str | None:
-        """A field Stripe sends as an id or, when expanded, as an object carrying the id."""
-        value = self._value(key, (str, dict), "an id or an object", False)
-        if isinstance(value, dict):
-            return self.child(key).text("id", required=True)
-        return value or None
-
-
 @dataclass(frozen=True)
 class _Event:
     """The envelope fields every handler needs, already checked."""
@@ -119,8 +44,8 @@ class _Event:
     event_id: str
     occurred_at: datetime
     type: str
-    obj: _Reader
-    previous: _Reader
+    obj: PayloadReader
+    previous: PayloadReader
     idempotency_key: str | None = None  # of the API request that caused the event, if any
 
 
@@ -131,7 +56,7 @@ def _brand(value: str | None) -> str | None:
     return _BRAND_ALIASES.get(lowered, lowered.replace(" ", "_"))
 
 
-def _card(card: _Reader, payment_method_id: str | None) -> CardInfo:
+def _card(card: PayloadReader, payment_method_id: str | None) -> CardInfo:
     return CardInfo(
         fingerprint=card.text("fingerprint"),
         brand=_brand(card.text("brand")),
@@ -154,7 +79,7 @@ def _bare_card(payment_method_id: str | None) -> CardInfo | None:
 # --- invoices --------------------------------------------------------------------------------
 
 
-def _invoice_subscription(invoice: _Reader) -> str | None:
+def _invoice_subscription(invoice: PayloadReader) -> str | None:
     # Before basil (2025-03-31) the subscription is a top-level field; since then it lives under
     # parent.subscription_details.
     top_level = invoice.ref("subscription")
@@ -163,7 +88,7 @@ def _invoice_subscription(invoice: _Reader) -> str | None:
     return invoice.child("parent").child("subscription_details").ref("subscription")
 
 
-def _invoice_charge_and_intent(invoice: _Reader) -> tuple[str | None, str | None]:
+def _invoice_charge_and_intent(invoice: PayloadReader) -> tuple[str | None, str | None]:
     charge_id, intent_id = invoice.ref("charge"), invoice.ref("payment_intent")
     # Basil removed both fields; an expanded `payments` list names them instead. Prefer the
     # default InvoicePayment (the one created at finalization), else the first listed.
@@ -240,7 +165,7 @@ def _action_required(event: _Event) -> ActionRequired:
 # --- charges and payment intents -------------------------------------------------------------
 
 
-def _charge_decline(charge: _Reader, charge_id: str, intent_id: str | None) -> DeclineInfo:
+def _charge_decline(charge: PayloadReader, charge_id: str, intent_id: str | None) -> DeclineInfo:
     outcome = charge.child("outcome")
     outcome_type, reason = outcome.text("type"), outcome.text("reason")
     return DeclineInfo(
@@ -260,7 +185,7 @@ def _charge_decline(charge: _Reader, charge_id: str, intent_id: str | None) -> D
     )
 
 
-def _charge_card(charge: _Reader) -> CardInfo | None:
+def _charge_card(charge: PayloadReader) -> CardInfo | None:
     pm_id = charge.ref("payment_method")
     card = charge.child("payment_method_details").child("card")
     if card.present:
@@ -290,7 +215,7 @@ def _charge_failed(event: _Event) -> ChargeFailed:
     )
 
 
-def _intent_decline(error: _Reader, charge_id: str | None, intent_id: str) -> DeclineInfo:
+def _intent_decline(error: PayloadReader, charge_id: str | None, intent_id: str) -> DeclineInfo:
     return DeclineInfo(
         failure_code=error.text("code"),
         decline_code=error.text("decline_code"),
@@ -427,7 +352,7 @@ def parse_event(payload: dict[str, Any]) -> AnyFact | None:
     if not isinstance(payload, dict):
         raise ParseError(f"payload must be an object, got {type(payload).__name__}")
     try:
-        return _dispatch(_Reader(payload, "payload"))
+        return _dispatch(PayloadReader(payload, "payload"))
     except ParseError:
         raise
     except (KeyError, TypeError, AttributeError, ValueError, OverflowError) as exc:
@@ -436,7 +361,7 @@ def parse_event(payload: dict[str, Any]) -> AnyFact | None:
         raise ParseError(f"unreadable payload: {type(exc).__name__}: {exc}") from exc
 
 
-def _dispatch(payload: _Reader) -> AnyFact | None:
+def _dispatch(payload: PayloadReader) -> AnyFact | None:
     kind = payload.obj.get("object")
     if kind == THIN_EVENT_OBJECT:
         raise ParseError("thin event (v2.core.event) has no snapshot; fetch its related object")
@@ -452,7 +377,7 @@ def _dispatch(payload: _Reader) -> AnyFact | None:
 
 
 def _event(
-    payload: _Reader, event_id: str, event_type: str, occurred_at: datetime, handler: _Handler
+    payload: PayloadReader, event_id: str, event_type: str, occurred_at: datetime, handler: _Handler
 ) -> _Event:
     data = payload.child("data")
     if not data.present:
