@@ -36,9 +36,10 @@ class Settings(BaseSettings):
 
     # Ingest / worker
     run_worker: bool = True
-    ingest_batch_size: int = 100
-    ingest_max_tries: int = 8
-    action_batch_size: int = 100
+    # Inbox rows claimed and handled per transaction (failures in one are planned together).
+    ingest_batch_size: int = Field(default=100, ge=1)
+    ingest_max_tries: int = Field(default=8, ge=1)
+    action_batch_size: int = Field(default=100, ge=1)
     tick_seconds: float = 1.0
     healthz_max_pending_age_seconds: int = 600
 
