@@ -235,46 +235,42 @@ def pure_planning_rate(sample: int) -> float:
     return sample / (time.perf_counter() - started)
 
 
-def planning_rate(url: str, sample: int, per_transaction: int) -> float:
-    """``Planner.after_failure`` for cases with one failed attempt, ``per_transaction`` cases per
-    commit, each planned at once (a lone event): read case and attempt, classify, count retries,
-    read the card's history, cancel the old retry, write the new retry and the notice."""
+def planning_rate(url: str, sample: int, chunk_size: int, plan_chunk) -> float:
+    """Cases planned per second by ``plan_chunk(sessions, planner, case_ids)`` over the first
+    ``sample`` cases (one failed attempt each), ``chunk_size`` cases per call."""
     engine = make_engine(url)
     sessions = session_factory(engine)
     planner = Planner(VirtualClock(FIRST_DUE))
     ids = first_case_ids(sessions, sample)
     started = time.perf_counter()
-    for start in range(0, len(ids), per_transaction):
-        with transaction(sessions) as session:
-            for case_id in ids[start:start + per_transaction]:
-                attempt = session.scalars(
-                    select(ChargeAttempt).where(ChargeAttempt.case_id == case_id)).one()
-                planner.after_failure(session, session.get(RecoveryCase, case_id), attempt)
+    for start in range(0, len(ids), chunk_size):
+        plan_chunk(sessions, planner, ids[start:start + chunk_size])
     elapsed = time.perf_counter() - started
     engine.dispose()
     return len(ids) / elapsed
 
 
-def batch_planning_rate(url: str, sample: int, per_batch: int) -> float:
+def plan_alone(sessions, planner: Planner, case_ids: list[int]) -> None:
+    """A lone event: each case in its own transaction, planned at once (read case and attempt,
+    classify, count retries, read the card's history, cancel the old retry, write the new retry
+    and the notice)."""
+    for case_id in case_ids:
+        with transaction(sessions) as session:
+            attempt = session.scalars(
+                select(ChargeAttempt).where(ChargeAttempt.case_id == case_id)).one()
+            planner.after_failure(session, session.get(RecoveryCase, case_id), attempt)
+
+
+def plan_as_ingest_batch(sessions, planner: Planner, case_ids: list[int]) -> None:
     """As the ingest job plans a batch: in one transaction, read the batch's cases and attempts,
     ``after_failure`` for each inside ``Planner.deferring``, which plans them all together at the
     end (``replan_many``: set-based reads, one cancel, one multi-row insert)."""
-    engine = make_engine(url)
-    sessions = session_factory(engine)
-    planner = Planner(VirtualClock(FIRST_DUE))
-    ids = first_case_ids(sessions, sample)
-    started = time.perf_counter()
-    for start in range(0, len(ids), per_batch):
-        chunk = ids[start:start + per_batch]
-        with transaction(sessions) as session, planner.deferring(session):
-            batch = session.scalars(select(RecoveryCase).where(RecoveryCase.id.in_(chunk))).all()
-            attempts = {a.case_id: a for a in session.scalars(
-                select(ChargeAttempt).where(ChargeAttempt.case_id.in_(chunk)))}
-            for case in batch:
-                planner.after_failure(session, case, attempts[case.id])
-    elapsed = time.perf_counter() - started
-    engine.dispose()
-    return len(ids) / elapsed
+    with transaction(sessions) as session, planner.deferring(session):
+        batch = session.scalars(select(RecoveryCase).where(RecoveryCase.id.in_(case_ids))).all()
+        attempts = {a.case_id: a for a in session.scalars(
+            select(ChargeAttempt).where(ChargeAttempt.case_id.in_(case_ids)))}
+        for case in batch:
+            planner.after_failure(session, case, attempts[case.id])
 
 
 def first_case_ids(sessions, sample: int) -> list[int]:
@@ -290,10 +286,11 @@ def measure_planning(kinds: list[str], templates: dict[str, str], args) -> list[
     for kind in kinds:
         with fresh_database(kind, args, templates[kind]) as url:
             rows.append((kind, "after_failure, planned at once, 1 case/transaction", sample,
-                         planning_rate(url, sample, 1)))
+                         planning_rate(url, sample, 1, plan_alone)))
         with fresh_database(kind, args, templates[kind]) as url:
             rows.append((kind, f"ingest batch of {args.batch_size}: deferred, replan_many",
-                         sample, batch_planning_rate(url, sample, args.batch_size)))
+                         sample, planning_rate(url, sample, args.batch_size,
+                                               plan_as_ingest_batch)))
     return rows
 
 

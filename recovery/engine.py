@@ -73,14 +73,15 @@ class RecoveryEngine:
         failures will need; a read that fails is simply made again by the handler."""
         found = {}
         for account_id, fact in facts:
-            own_retry = (getattr(fact, "idempotency_key", None) or "").startswith("recovery:")
-            if isinstance(fact, PaymentFailed) and not own_retry and \
-                    _details_key(fact) not in found:
-                try:
-                    found[_details_key(fact)] = self._fetch_details(account_id, fact)
-                except Exception:  # noqa: BLE001 - the handler reads again and records its error
-                    log.info("prefetch failed; the handler will read again",
-                             extra={"invoice": fact.invoice_id}, exc_info=True)
+            if not isinstance(fact, PaymentFailed) or _details_key(fact) in found:
+                continue
+            if (fact.idempotency_key or "").startswith("recovery:"):
+                continue  # our own retry's failure: the action runner records it
+            try:
+                found[_details_key(fact)] = self._fetch_details(account_id, fact)
+            except Exception:  # noqa: BLE001 - the handler reads again and records its error
+                log.info("prefetch failed; the handler will read again",
+                         extra={"invoice": fact.invoice_id}, exc_info=True)
         return found
 
     @contextmanager
@@ -252,7 +253,6 @@ class RecoveryEngine:
 
     def _card_expiring(self, session: Session, account_id: str, fact: CardExpiring) -> None:
         log.info("card expiring", extra={"account": account_id, "customer": fact.customer_id})
-
 
 
 def _details_key(fact: PaymentFailed) -> tuple[str, str]:

@@ -64,13 +64,9 @@ def backoff(tries: int) -> timedelta:
     return min(timedelta(seconds=10 * 2 ** max(tries - 1, 0)), MAX_BACKOFF)
 
 
-def claim_batch(sessions: SessionFactory, clock: Clock, limit: int) -> list[int]:
-    """Move up to ``limit`` due pending rows to ``processing``; return their ids (oldest first)."""
-    return [row.id for row in claim_events(sessions, clock, limit)]
-
-
 def claim_events(sessions: SessionFactory, clock: Clock, limit: int) -> list:
-    """``claim_batch``, returning the rows' ``id``, ``account_id`` and ``payload``."""
+    """Move up to ``limit`` due pending rows to ``processing``; return them (oldest first) with
+    their ``id``, ``account_id`` and ``payload``."""
     now = clock.now()
     with transaction(sessions) as session:
         return claim_rows(

@@ -41,14 +41,18 @@ def test_migrations_up_and_down_on_sqlite(tmp_path):
     round_trip(f"sqlite:///{tmp_path / 'm.db'}")
 
 
-@pytest.mark.postgres
-def test_migrations_up_and_down_on_postgres():
-    name = "recovery_migrations_round_trip"
+def on_fresh_postgres(name: str, check) -> None:
+    """Run ``check`` against a new, empty PostgreSQL database, dropped afterwards."""
     url = create_postgres_database(POSTGRES_URL, name)
     try:
-        round_trip(url)
+        check(url)
     finally:
         drop_postgres_database(POSTGRES_URL, name)
+
+
+@pytest.mark.postgres
+def test_migrations_up_and_down_on_postgres():
+    on_fresh_postgres("recovery_migrations_round_trip", round_trip)
 
 
 def test_shared_rate_limits_migrate_up_and_down_on_sqlite(tmp_path):
@@ -57,12 +61,7 @@ def test_shared_rate_limits_migrate_up_and_down_on_sqlite(tmp_path):
 
 @pytest.mark.postgres
 def test_shared_rate_limits_migrate_up_and_down_on_postgres():
-    name = "recovery_migrations_rate_limit"
-    url = create_postgres_database(POSTGRES_URL, name)
-    try:
-        shared_rate_limits_come_and_go(url)
-    finally:
-        drop_postgres_database(POSTGRES_URL, name)
+    on_fresh_postgres("recovery_migrations_rate_limit", shared_rate_limits_come_and_go)
 
 
 def test_migrated_schema_matches_the_models(tmp_path):

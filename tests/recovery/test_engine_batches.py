@@ -9,9 +9,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
-import respx
-from fastapi.testclient import TestClient
 from sqlmodel import select
 
 from models import (
@@ -22,7 +19,6 @@ from models import (
     ScheduledAction,
     WebhookEvent,
 )
-from recovery.app import create_app
 from recovery.engine_planning import Planner
 from recovery.jobs import ingest_inbox
 from tests.conftest import WEBHOOK_SECRET
@@ -41,20 +37,6 @@ DECLINES = {
                  network_decline_code="1A"),
     "7": Decline("card_velocity_exceeded", network_decline_code="65"),
 }
-
-
-@pytest.fixture
-def stub():
-    stripe = StripeStub()
-    with respx.mock(assert_all_mocked=True, assert_all_called=False) as router:
-        stripe.install(router)
-        yield stripe
-
-
-@pytest.fixture
-def client(services):
-    with TestClient(create_app(services, run_worker=False)) as test_client:
-        yield test_client
 
 
 def story(services, prefix: str) -> list[dict]:

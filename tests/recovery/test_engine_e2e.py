@@ -5,8 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-import respx
-from fastapi.testclient import TestClient
 from sqlmodel import select
 
 from models import (
@@ -19,26 +17,11 @@ from models import (
     WaitingFor,
 )
 from recovery import actions
-from recovery.app import create_app
 from recovery.jobs import ingest_inbox, run_actions
 from tests.conftest import WEBHOOK_SECRET
-from tests.recovery.stripe_stub import Decline, StripeStub
+from tests.recovery.stripe_stub import Decline
 from tests.webhooks import payloads as p
 from tests.webhooks.signing import signed_request
-
-
-@pytest.fixture
-def stub():
-    stripe = StripeStub()
-    with respx.mock(assert_all_mocked=True, assert_all_called=False) as router:
-        stripe.install(router)
-        yield stripe
-
-
-@pytest.fixture
-def client(services):
-    with TestClient(create_app(services, run_worker=False)) as test_client:
-        yield test_client
 
 
 def deliver(client, services, payload: dict) -> None:

@@ -108,15 +108,15 @@ def test_redrive_one_event_by_id(services):
 def test_two_claims_never_share_a_row(services):
     for n in range(10):
         put(services, invoice_event(f"evt_{n}", id=f"in_{n}"))
-    first = ingest.claim_batch(services.sessions, services.clock, 6)
-    second = ingest.claim_batch(services.sessions, services.clock, 6)
+    first = [row.id for row in ingest.claim_events(services.sessions, services.clock, 6)]
+    second = [row.id for row in ingest.claim_events(services.sessions, services.clock, 6)]
     assert len(first) == 6 and len(second) == 4
     assert not set(first) & set(second)
 
 
 def test_stale_claims_are_released(services):
     put(services, invoice_event("evt_s"))
-    assert ingest.claim_batch(services.sessions, services.clock, 10)
+    assert ingest.claim_events(services.sessions, services.clock, 10)
     assert ingest.release_stale_claims(services.sessions, services.clock) == 0
     services.clock.advance(ingest.CLAIM_LEASE + timedelta(seconds=1))
     assert ingest.release_stale_claims(services.sessions, services.clock) == 1
