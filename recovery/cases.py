@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import String, and_, cast, func, insert, literal, or_, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, select
 
 from models import (
@@ -23,6 +22,7 @@ from models import (
     ScheduledAction,
     WaitingFor,
 )
+from recovery.db import DIALECT_INSERTS
 from recovery.declines import Classification, classify_decline
 from recovery.network_rules import AttemptRecord
 from webhooks.facts import DeclineInfo
@@ -32,8 +32,6 @@ EXECUTED = (ActionStatus.claimed.value, ActionStatus.done.value)
 # search the session for objects to synchronise, which these writes never need.
 ACTIONS = ScheduledAction.__table__
 MESSAGES = Message.__table__
-# Both dialects speak INSERT .. ON CONFLICT DO NOTHING .. RETURNING.
-DIALECT_INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 
 
 def case_for_invoice(session: Session, account_id: str, invoice_id: str) -> RecoveryCase | None:

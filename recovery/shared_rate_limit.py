@@ -15,18 +15,16 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import BigInteger, Connection, Engine, case, literal
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.sql.dml import ReturningInsert
 
 from models import RateLimitSlot
+from recovery.db import DIALECT_INSERTS
 from recovery.rate_limit import TokenBucket
 
 log = logging.getLogger("recovery.rate_limit")
 
 SLOTS = RateLimitSlot.__table__
-# Both dialects speak INSERT .. ON CONFLICT DO UPDATE .. RETURNING (SQLite since 3.35).
-UPSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 # After a failed statement the in-process bucket paces alone this long before the database is
 # tried again, so an outage does not add a failing connection attempt to every Stripe request.
 DATABASE_RETRY_SECONDS = 5.0
@@ -64,7 +62,7 @@ class SharedRateLimiter:
         # The fallback validates the settings and stands in while the database is unreachable:
         # then each process paces alone, as a lone worker would.
         self._fallback = TokenBucket(rate_per_second, burst, monotonic=monotonic, sleep=sleep)
-        if db_engine.dialect.name not in UPSERTS:
+        if db_engine.dialect.name not in DIALECT_INSERTS:
             raise ValueError(f"shared rate limits need SQLite or PostgreSQL, "
                              f"not {db_engine.dialect.name}")
         self.rate_per_second = rate_per_second
@@ -72,7 +70,7 @@ class SharedRateLimiter:
         self._interval_us = (math.ceil(MICROSECONDS / rate_per_second)
                              if rate_per_second is not None else 0)
         self._db_engine = db_engine
-        self._upsert = UPSERTS[db_engine.dialect.name]
+        self._upsert = DIALECT_INSERTS[db_engine.dialect.name]
         self._wall_time = wall_time
         self._sleep = sleep
         self._lock = threading.Lock()
