@@ -89,6 +89,7 @@ HISTORY_COLUMNS = (
     ChargeAttempt.network_decline_code, ChargeAttempt.network_advice_code,
     ChargeAttempt.outcome_type, ChargeAttempt.outcome_reason,
 )
+OWN_KEY_PREFIX = "recovery:"  # an action's idempotency key is recovery:<action id>
 IN_LIST_CHUNK = 500  # ids per IN (...) list: well inside every database's parameter limit
 
 
@@ -175,7 +176,7 @@ def retry_in_flight(session: Session, case_id: int) -> bool:
 
 def is_own_retry(session: Session, case_id: int, idempotency_key: str | None) -> bool:
     """The event came from one of this case's retry calls (Stripe echoes the request's key)."""
-    if not idempotency_key or not idempotency_key.startswith("recovery:"):
+    if not is_engine_key(idempotency_key):
         return False
     action = session.exec(select(ScheduledAction).where(
         ScheduledAction.idempotency_key == idempotency_key)).first()
@@ -230,7 +231,12 @@ def schedule_many(session: Session, drafts: Sequence[ActionDraft], now: datetime
 
 # The action's own key, derived from its row; set once (a claim after a crash keeps it).
 OWN_KEY = func.coalesce(ACTIONS.c.idempotency_key,
-                        literal("recovery:") + cast(ACTIONS.c.id, String))
+                        literal(OWN_KEY_PREFIX) + cast(ACTIONS.c.id, String))
+
+
+def is_engine_key(idempotency_key: str | None) -> bool:
+    """The key of one of the engine's own actions (Stripe echoes it on the events it causes)."""
+    return bool(idempotency_key) and idempotency_key.startswith(OWN_KEY_PREFIX)
 
 
 def close_case(session: Session, case: RecoveryCase, status: CaseStatus, now: datetime,

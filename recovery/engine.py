@@ -75,7 +75,7 @@ class RecoveryEngine:
         for account_id, fact in facts:
             if not isinstance(fact, PaymentFailed) or _details_key(fact) in found:
                 continue
-            if (fact.idempotency_key or "").startswith("recovery:"):
+            if cases.is_engine_key(fact.idempotency_key):
                 continue  # our own retry's failure: the action runner records it
             try:
                 found[_details_key(fact)] = self._fetch_details(account_id, fact)
