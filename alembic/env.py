@@ -8,8 +8,8 @@ from logging.config import fileConfig
 
 import models
 from alembic import context
-from recovery.db import make_engine
-from recovery.settings import Settings
+from recovery.runtime.db import make_engine
+from recovery.runtime.settings import Settings
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logging", True):

@@ -50,19 +50,19 @@ from models import (  # noqa: E402
     ScheduledAction,
     WaitingFor,
 )
-from recovery import migrations  # noqa: E402
-from recovery.actions import run_due_actions  # noqa: E402
-from recovery.clock import VirtualClock  # noqa: E402
-from recovery.db import make_engine, normalize_url, session_factory, transaction  # noqa: E402
-from recovery.declines import classify_decline  # noqa: E402
-from recovery.engine_planning import Planner  # noqa: E402
-from recovery.network_rules import AttemptRecord  # noqa: E402
-from recovery.notifier import OutboxChannel  # noqa: E402
-from recovery.policy import RetryContext, RetryPolicy, plan_next_retry  # noqa: E402
-from recovery.rate_limit import TEST_MODE_RATE, TokenBucket  # noqa: E402
-from recovery.services import build_services, wire_engine  # noqa: E402
-from recovery.settings import Settings  # noqa: E402
-from recovery.stripe_gateway import StripeGateway  # noqa: E402
+from recovery.actions.runner import run_due_actions  # noqa: E402
+from recovery.engine.planning import Planner  # noqa: E402
+from recovery.messaging.notifier import OutboxChannel  # noqa: E402
+from recovery.rules.declines import classify_decline  # noqa: E402
+from recovery.rules.network_rules import AttemptRecord  # noqa: E402
+from recovery.rules.policy import RetryContext, RetryPolicy, plan_next_retry  # noqa: E402
+from recovery.runtime import migrations  # noqa: E402
+from recovery.runtime.clock import VirtualClock  # noqa: E402
+from recovery.runtime.db import make_engine, normalize_url, session_factory, transaction  # noqa: E402
+from recovery.runtime.settings import Settings  # noqa: E402
+from recovery.stripe_api.gateway import StripeGateway  # noqa: E402
+from recovery.stripe_api.rate_limit import TEST_MODE_RATE, TokenBucket  # noqa: E402
+from recovery.wiring import build_services, wire_engine  # noqa: E402
 from webhooks.facts import DeclineInfo  # noqa: E402
 
 ACCOUNT = "acct_default"

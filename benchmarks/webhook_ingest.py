@@ -47,11 +47,11 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from models import WebhookEvent
-from recovery import migrations
 from recovery.app import create_app
-from recovery.clock import SystemClock
-from recovery.services import Services, build_services
-from recovery.settings import Settings
+from recovery.runtime import migrations
+from recovery.runtime.clock import SystemClock
+from recovery.runtime.settings import Settings
+from recovery.wiring import Services, build_services
 
 HOST = "127.0.0.1"
 SECRET = "whsec_bench_4f9a1c0e7b2d48e6a3c5f1d9b7e2a0c4"

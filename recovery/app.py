@@ -6,10 +6,10 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from recovery.accounts import ensure_default_account
+from recovery.accounts.directory import ensure_default_account
 from recovery.api.health import build_health_router
-from recovery.scheduler import start_scheduler
-from recovery.services import Services
+from recovery.wiring import Services
+from recovery.worker.scheduler import start_scheduler
 from webhooks.router import ReceiverStats, build_router
 
 

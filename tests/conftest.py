@@ -14,11 +14,11 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 import models
-from recovery import migrations
-from recovery.clock import VirtualClock
-from recovery.db import make_engine, normalize_url
-from recovery.services import build_services
-from recovery.settings import Settings
+from recovery.runtime import migrations
+from recovery.runtime.clock import VirtualClock
+from recovery.runtime.db import make_engine, normalize_url
+from recovery.runtime.settings import Settings
+from recovery.wiring import build_services
 
 POSTGRES_URL = os.environ.get("RECOVERY_TEST_POSTGRES_URL")
 WEBHOOK_SECRET = "whsec_test_primary_secret_0123456789"
@@ -103,7 +103,7 @@ def settings(database_url) -> Settings:
 
 @pytest.fixture
 def services(settings, clock):
-    from recovery.accounts import ensure_default_account
+    from recovery.accounts.directory import ensure_default_account
 
     built = build_services(settings, clock)
     ensure_default_account(built.sessions, settings, clock)

@@ -9,8 +9,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from recovery.ingest import inbox_stats
-from recovery.services import Services
+from recovery.ingest.inbox import inbox_stats
+from recovery.wiring import Services
 from webhooks.router import ReceiverStats
 
 log = logging.getLogger("recovery.health")

@@ -1,1 +1,2 @@
-"""The sandbox: simulated Stripe and customers around the real pipeline, on a virtual clock."""
+"""Former home of the sandbox, kept only so worlds written against ``recovery.simulation.world``
+still load. New code imports ``recovery.sandbox.world``."""

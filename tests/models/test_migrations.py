@@ -6,8 +6,8 @@ import pytest
 from sqlalchemy import inspect
 
 import models
-from recovery import migrations
-from recovery.db import make_engine
+from recovery.runtime import migrations
+from recovery.runtime.db import make_engine
 from tests.conftest import POSTGRES_URL, create_postgres_database, drop_postgres_database
 
 

@@ -12,7 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from recovery.simulation.world import Card, ChargeResult, Message, Subscriber
+from recovery.sandbox.world.contract import Card, ChargeResult, Message, Subscriber
 
 CALLS: dict[int, WorldCalls] = {}
 

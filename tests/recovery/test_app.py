@@ -42,8 +42,8 @@ def test_healthz_reports_ok_then_503_when_the_inbox_falls_behind(services):
 
 
 def test_healthz_is_503_when_the_database_is_unreachable(clock):
-    from recovery.services import build_services
-    from recovery.settings import Settings
+    from recovery.runtime.settings import Settings
+    from recovery.wiring import build_services
 
     settings = Settings(database_url="postgresql://nobody@127.0.0.1:1/none", run_worker=False)
     app = create_app(build_services(settings, clock), run_worker=False)

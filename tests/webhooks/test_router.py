@@ -93,7 +93,7 @@ def test_missing_or_malformed_header_is_rejected(client, services, header):
 
 
 def test_rotated_secrets_any_configured_secret_and_any_v1_match(settings, clock):
-    from recovery.services import build_services
+    from recovery.wiring import build_services
 
     settings.stripe_webhook_secrets = type(settings.stripe_webhook_secrets)(
         "whsec_new_secret_abcdef, whsec_old_secret_abcdef")

@@ -1,0 +1,1 @@
+"""Connected Stripe accounts, their webhook secrets and event routing to an account."""

@@ -1,0 +1,18 @@
+"""The ``recovery`` command, one module per command group; this module assembles them."""
+
+import typer
+
+from recovery.cli import serve as serve_commands
+from recovery.cli import simulate as simulate_command
+from recovery.cli.cases import cases_app
+from recovery.cli.inbox import inbox_app
+from recovery.cli.policy import policy_app
+
+app = typer.Typer(help="Payment-recovery engine for Stripe Billing.", no_args_is_help=True)
+app.command()(serve_commands.migrate)
+app.command()(serve_commands.serve)
+app.command(name="worker")(serve_commands.run_worker)
+app.command()(simulate_command.simulate)
+app.add_typer(inbox_app, name="inbox")
+app.add_typer(cases_app, name="cases")
+app.add_typer(policy_app, name="policy")

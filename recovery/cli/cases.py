@@ -1,0 +1,45 @@
+"""``recovery cases``: list recovery cases, or show one's timeline."""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+
+from recovery.cli.common import console, load_settings
+from recovery.errors import NotFound
+from recovery.reports import cases as case_report
+from recovery.wiring import build_services
+
+cases_app = typer.Typer(help="Recovery cases: list them, or show one's timeline.",
+                        no_args_is_help=True)
+
+
+@cases_app.command("list")
+def cases_list(status: str = typer.Option(None, help="open, recovered, exhausted, ..."),
+               limit: int = typer.Option(50)) -> None:
+    """The newest recovery cases."""
+    services = build_services(load_settings())
+    table = Table("invoice", "status", "waiting for", "amount", "first failed", "last reason")
+    for case in case_report.list_cases(services.sessions, status=status, limit=limit):
+        table.add_row(case.stripe_invoice_id, case.status, case.waiting_for,
+                      f"{case.amount_due / 100:.2f} {case.currency}",
+                      case.first_failed_at.strftime("%Y-%m-%d %H:%M"), case.last_reason or "")
+    console.print(table)
+
+
+@cases_app.command("show")
+def cases_show(invoice_id: str) -> None:
+    """One case: its attempts, declines, reasons and next step."""
+    services = build_services(load_settings())
+    try:
+        case, timeline = case_report.case_timeline(services.sessions, invoice_id)
+    except NotFound as problem:
+        console.print(str(problem))
+        raise typer.Exit(1) from None
+    console.print(f"[bold]{case.stripe_invoice_id}[/bold] {case.status} "
+                  f"(waiting for {case.waiting_for}; recovered by {case.recovered_by or '-'})")
+    table = Table("when (UTC)", "what", "detail")
+    for entry in timeline:
+        table.add_row(entry.at.strftime("%Y-%m-%d %H:%M"), entry.what, entry.detail)
+    console.print(table)
+    console.print(f"next step: {case.last_reason or '-'}")

@@ -1,0 +1,269 @@
+"""Reading and writing recovery cases, their attempts and their scheduled actions.
+
+Small queries the engine and the action runner share; no decisions are made here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import String, and_, cast, func, insert, literal, or_, update
+from sqlmodel import Session, select
+
+from models import (
+    ActionKind,
+    ActionStatus,
+    CaseStatus,
+    ChargeAttempt,
+    Message,
+    RecoveryCase,
+    ScheduledAction,
+    WaitingFor,
+)
+from recovery.rules.declines import Classification, classify_decline
+from recovery.rules.network_rules import AttemptRecord
+from recovery.runtime.db import DIALECT_INSERTS
+from webhooks.facts import DeclineInfo
+
+EXECUTED = (ActionStatus.claimed.value, ActionStatus.done.value)
+# Writes to the action queue are Core statements on the table: an ORM-enabled UPDATE would also
+# search the session for objects to synchronise, which these writes never need.
+ACTIONS = ScheduledAction.__table__
+MESSAGES = Message.__table__
+
+
+def case_for_invoice(session: Session, account_id: str, invoice_id: str) -> RecoveryCase | None:
+    return session.exec(
+        select(RecoveryCase).where(RecoveryCase.account_id == account_id,
+                                   RecoveryCase.stripe_invoice_id == invoice_id)
+    ).first()
+
+
+def open_cases(session: Session, account_id: str, *, customer_id: str | None = None,
+               subscription_id: str | None = None) -> list[RecoveryCase]:
+    query = select(RecoveryCase).where(RecoveryCase.account_id == account_id,
+                                       RecoveryCase.status == CaseStatus.open.value)
+    if customer_id is not None:
+        query = query.where(RecoveryCase.stripe_customer_id == customer_id)
+    if subscription_id is not None:
+        query = query.where(RecoveryCase.stripe_subscription_id == subscription_id)
+    return list(session.exec(query.order_by(RecoveryCase.id)))
+
+
+def attempt_by_charge(
+    session: Session, account_id: str, charge_id: str | None
+) -> ChargeAttempt | None:
+    if not charge_id:
+        return None
+    return session.exec(
+        select(ChargeAttempt).where(ChargeAttempt.account_id == account_id,
+                                    ChargeAttempt.stripe_charge_id == charge_id)
+    ).first()
+
+
+def case_for_payment_intent(session: Session, account_id: str, intent_id: str | None):
+    if not intent_id:
+        return None
+    attempt = session.exec(
+        select(ChargeAttempt).where(ChargeAttempt.account_id == account_id,
+                                    ChargeAttempt.stripe_payment_intent_id == intent_id,
+                                    ChargeAttempt.case_id.is_not(None))
+    ).first()
+    return session.get(RecoveryCase, attempt.case_id) if attempt else None
+
+
+def case_attempts(session: Session, case_id: int) -> list[ChargeAttempt]:
+    return list(session.exec(
+        select(ChargeAttempt).where(ChargeAttempt.case_id == case_id)
+        .order_by(ChargeAttempt.attempted_at, ChargeAttempt.id)
+    ))
+
+
+# The attempt columns the network rules and the decline classifier read.
+HISTORY_COLUMNS = (
+    ChargeAttempt.account_id, ChargeAttempt.card_fingerprint, ChargeAttempt.attempted_at,
+    ChargeAttempt.succeeded, ChargeAttempt.by, ChargeAttempt.card_brand,
+    ChargeAttempt.failure_code, ChargeAttempt.decline_code, ChargeAttempt.advice_code,
+    ChargeAttempt.network_decline_code, ChargeAttempt.network_advice_code,
+    ChargeAttempt.outcome_type, ChargeAttempt.outcome_reason,
+)
+OWN_KEY_PREFIX = "recovery:"  # an action's idempotency key is recovery:<action id>
+IN_LIST_CHUNK = 500  # ids per IN (...) list: well inside every database's parameter limit
+
+
+def card_history(session: Session, account_id: str, fingerprint: str | None) -> list[AttemptRecord]:
+    """Every attempt on this card at this merchant (all invoices, Stripe's own included)."""
+    if not fingerprint:
+        return []
+    return card_histories(session, [(account_id, fingerprint)]).get((account_id, fingerprint), [])
+
+
+def card_histories(session: Session, cards: Collection[tuple[str, str]]
+                   ) -> dict[tuple[str, str], list[AttemptRecord]]:
+    """``card_history`` for many (account, fingerprint) pairs in a few queries."""
+    by_account: dict[str, list[str]] = {}
+    for account_id, fingerprint in set(cards):
+        by_account.setdefault(account_id, []).append(fingerprint)
+    histories: dict[tuple[str, str], list[AttemptRecord]] = {}
+    for account_id, fingerprints in by_account.items():
+        for chunk in _chunks(sorted(fingerprints)):
+            rows = session.execute(
+                select(*HISTORY_COLUMNS).where(ChargeAttempt.account_id == account_id,
+                                               ChargeAttempt.card_fingerprint.in_(chunk)))
+            for row in rows:
+                histories.setdefault((account_id, row.card_fingerprint), []).append(to_record(row))
+    return histories
+
+
+def to_record(row) -> AttemptRecord:
+    """An attempt row (entity or selected columns) as the network rules see it."""
+    return AttemptRecord(
+        card_fingerprint=row.card_fingerprint or "", at=row.attempted_at,
+        succeeded=row.succeeded, classification=None if row.succeeded else classify_row(row),
+        by=row.by if row.by in ("stripe", "engine") else "stripe",
+    )
+
+
+def classify_row(row) -> Classification:
+    return classify_decline(decline_of(row), row.card_brand)
+
+
+def decline_of(row) -> DeclineInfo:
+    return DeclineInfo(
+        failure_code=row.failure_code, decline_code=row.decline_code, advice_code=row.advice_code,
+        network_decline_code=row.network_decline_code, network_advice_code=row.network_advice_code,
+        outcome_type=row.outcome_type, outcome_reason=row.outcome_reason,
+    )
+
+
+@dataclass
+class ActionLog:
+    """What planning reads from a case's actions."""
+
+    retries_done: int = 0  # retries the engine has started (claimed or finished)
+    notified: set[str] = field(default_factory=set)  # message templates scheduled or sent
+
+
+def action_logs(session: Session, case_ids: Sequence[int]) -> dict[int, ActionLog]:
+    """Each case's ``ActionLog``, for many cases in one query per chunk."""
+    logs = {case_id: ActionLog() for case_id in case_ids}
+    for chunk in _chunks(case_ids):
+        rows = session.execute(
+            select(ScheduledAction.case_id, ScheduledAction.kind, ScheduledAction.params)
+            .where(ScheduledAction.case_id.in_(chunk),
+                   or_(and_(ScheduledAction.kind == ActionKind.retry.value,
+                            ScheduledAction.status.in_(EXECUTED)),
+                       and_(ScheduledAction.kind == ActionKind.notify.value,
+                            ScheduledAction.status != ActionStatus.canceled.value))))
+        for case_id, kind, params in rows:
+            if kind == ActionKind.retry.value:
+                logs[case_id].retries_done += 1
+            else:
+                logs[case_id].notified.add((params or {}).get("template"))
+    return logs
+
+
+def retry_in_flight(session: Session, case_id: int) -> bool:
+    """A retry has been claimed and its outcome is not recorded yet."""
+    return session.exec(
+        select(func.count()).select_from(ScheduledAction)
+        .where(ScheduledAction.case_id == case_id, ScheduledAction.kind == ActionKind.retry.value,
+               ScheduledAction.status == ActionStatus.claimed.value)
+    ).one() > 0
+
+
+def is_own_retry(session: Session, case_id: int, idempotency_key: str | None) -> bool:
+    """The event came from one of this case's retry calls (Stripe echoes the request's key)."""
+    if not is_engine_key(idempotency_key):
+        return False
+    action = session.exec(select(ScheduledAction).where(
+        ScheduledAction.idempotency_key == idempotency_key)).first()
+    return action is not None and action.case_id == case_id and \
+        action.kind == ActionKind.retry.value and action.status in EXECUTED
+
+
+def cancel_actions(session: Session, case_id: int, now: datetime,
+                   kinds: Sequence[str] | None = None) -> int:
+    return cancel_actions_of(session, [case_id], now, kinds)
+
+
+def cancel_actions_of(session: Session, case_ids: Sequence[int], now: datetime,
+                      kinds: Sequence[str] | None = None) -> int:
+    """Cancel the still-scheduled actions (of ``kinds``, or all) of these cases."""
+    canceled = 0
+    for chunk in _chunks(case_ids):
+        statement = (
+            update(ACTIONS)
+            .where(ACTIONS.c.case_id.in_(chunk), ACTIONS.c.status == ActionStatus.scheduled.value)
+            .values(status=ActionStatus.canceled.value, finished_at=now)
+        )
+        if kinds:
+            statement = statement.where(ACTIONS.c.kind.in_(list(kinds)))
+        canceled += session.execute(statement).rowcount
+    return canceled
+
+
+@dataclass(frozen=True)
+class ActionDraft:
+    """An action to schedule for a case; ``schedule_many`` writes many in one statement."""
+
+    case: RecoveryCase
+    kind: ActionKind
+    due_at: datetime
+    reason: str
+    params: dict | None = None
+
+
+def schedule_many(session: Session, drafts: Sequence[ActionDraft], now: datetime) -> list[int]:
+    """Insert the drafts as scheduled actions, in one multi-row insert; returns the new ids in
+    draft order. Each gets its idempotency key ``recovery:<id>`` when a worker claims it
+    (``OWN_KEY``): from then on every call for the action, retried or not, sends that key."""
+    if not drafts:
+        return []
+    rows = [dict(account_id=d.case.account_id, case_id=d.case.id, kind=d.kind.value,
+                 due_at=d.due_at, status=ActionStatus.scheduled.value, params=d.params,
+                 reason=d.reason, tries=0, created_at=now) for d in drafts]
+    return list(session.execute(
+        insert(ACTIONS).returning(ACTIONS.c.id, sort_by_parameter_order=True), rows).scalars())
+
+
+# The action's own key, derived from its row; set once (a claim after a crash keeps it).
+OWN_KEY = func.coalesce(ACTIONS.c.idempotency_key,
+                        literal(OWN_KEY_PREFIX) + cast(ACTIONS.c.id, String))
+
+
+def is_engine_key(idempotency_key: str | None) -> bool:
+    """The key of one of the engine's own actions (Stripe echoes it on the events it causes)."""
+    return bool(idempotency_key) and idempotency_key.startswith(OWN_KEY_PREFIX)
+
+
+def close_case(session: Session, case: RecoveryCase, status: CaseStatus, now: datetime,
+               recovered_by: str | None = None) -> None:
+    case.status = status.value
+    case.waiting_for = WaitingFor.nothing.value
+    case.recovered_by = recovered_by
+    case.closed_at = now
+    case.updated_at = now
+    cancel_actions(session, case.id, now)
+
+
+def record_message(session: Session, case: RecoveryCase, action_id: int, message) -> bool:
+    """Write the message row once per notify action (its ``action_id`` is unique); False if it
+    was already sent."""
+    dialect_insert = DIALECT_INSERTS[session.get_bind().dialect.name]
+    written = session.execute(
+        dialect_insert(MESSAGES).values(
+            account_id=case.account_id, case_id=case.id, action_id=action_id,
+            stripe_customer_id=case.stripe_customer_id, kind=message.kind,
+            channel=message.channel, subject=message.subject, status="sent",
+            sent_at=message.sent_at)
+        .on_conflict_do_nothing(index_elements=[MESSAGES.c.action_id])
+        .returning(MESSAGES.c.id))
+    return written.first() is not None
+
+
+def _chunks(values: Sequence) -> list[Sequence]:
+    values = list(values)
+    return [values[n:n + IN_LIST_CHUNK] for n in range(0, len(values), IN_LIST_CHUNK)]

@@ -1,0 +1,259 @@
+"""The recovery engine: the only writer of cases and scheduled actions, fed by facts.
+
+Each fact is handled inside the ingest transaction. Facts are idempotent: attempts are keyed by
+their Stripe charge, closed cases ignore late events, and a retry re-reads the invoice before it
+charges, so duplicated or reordered events can never charge a paid invoice.
+
+The ingest job handles a batch of facts in one transaction (``batch``): the Stripe reads the
+facts need are made first, outside it (``prefetch``), and failures are planned together at the
+end of the batch.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+
+from sqlmodel import Session
+
+from models import CaseStatus, ChargeAttempt, RecoveredBy, RecoveryCase
+from recovery.engine import case_store as cases
+from recovery.engine.attempts import AttemptFacts, record_attempt
+from recovery.engine.planning import Planner
+from recovery.runtime.clock import Clock
+from recovery.stripe_api.results import AttemptDetails, PaymentOutcome
+from webhooks.facts import (
+    ActionRequired,
+    AnyFact,
+    CardExpiring,
+    ChargeFailed,
+    InvoiceClosed,
+    InvoicePaid,
+    PaymentFailed,
+    PaymentMethodChanged,
+    SubscriptionCanceled,
+)
+
+log = logging.getLogger("recovery.engine")
+STRIPE_PAID_WINDOW = timedelta(hours=1)
+PREFETCHED = "recovery.prefetched_attempts"  # session.info key: attempt details read ahead
+FAILURE_FACTS = (PaymentFailed, ChargeFailed)
+
+
+class RecoveryEngine:
+    """Turns facts and action outcomes into case state and the next scheduled steps."""
+
+    def __init__(self, gateway, clock: Clock, planner: Planner,
+                 stripe_account_of: Callable[[str], str | None] = lambda _account: None) -> None:
+        self.gateway = gateway
+        self.clock = clock
+        self.planner = planner
+        self.stripe_account_of = stripe_account_of
+        self._handlers = {
+            PaymentFailed: self._payment_failed, ChargeFailed: self._charge_failed,
+            InvoicePaid: self._invoice_paid, InvoiceClosed: self._invoice_closed,
+            PaymentMethodChanged: self._payment_method_changed,
+            SubscriptionCanceled: self._subscription_canceled,
+            ActionRequired: self._action_required, CardExpiring: self._card_expiring,
+        }
+
+    def handle(self, session: Session, account_id: str, fact: AnyFact) -> None:
+        """The ingest job's fact handler."""
+        if not isinstance(fact, FAILURE_FACTS):
+            # Other facts read or replace a case's plan: make the queued plans first.
+            self.planner.plan_deferred(session)
+        self._handlers[type(fact)](session, account_id, fact)
+
+    # Batches (the ingest job's)
+
+    def prefetch(self, facts: Sequence[tuple[str, AnyFact]]) -> dict:
+        """Read from Stripe, before the batch's transaction opens, the decline details the
+        failures will need; a read that fails is simply made again by the handler."""
+        found = {}
+        for account_id, fact in facts:
+            if not isinstance(fact, PaymentFailed) or _details_key(fact) in found:
+                continue
+            if cases.is_engine_key(fact.idempotency_key):
+                continue  # our own retry's failure: the action runner records it
+            try:
+                found[_details_key(fact)] = self._fetch_details(account_id, fact)
+            except Exception:  # noqa: BLE001 - the handler reads again and records its error
+                log.info("prefetch failed; the handler will read again",
+                         extra={"invoice": fact.invoice_id}, exc_info=True)
+        return found
+
+    @contextmanager
+    def batch(self, session: Session, prefetched: dict) -> Iterator[None]:
+        """Handle many facts in this transaction; failures are planned together at the end."""
+        session.info[PREFETCHED] = prefetched
+        try:
+            with self.planner.deferring(session):
+                yield
+        finally:
+            session.info.pop(PREFETCHED, None)
+
+    # Failures
+
+    def _payment_failed(self, session: Session, account_id: str, fact: PaymentFailed) -> None:
+        case = cases.case_for_invoice(session, account_id, fact.invoice_id)
+        if case is not None and case.status != CaseStatus.open.value:
+            return  # a late failure for a case that already ended changes nothing
+        if case is not None and cases.is_own_retry(session, case.id, fact.idempotency_key):
+            return  # our retry's failure: the action runner records it from Stripe's answer
+        details = self._attempt_details(session, account_id, fact)
+        if case is None:
+            case = self._open_case(session, account_id, fact, details)
+        case.stripe_next_payment_attempt = fact.next_payment_attempt
+        case.hosted_invoice_url = fact.hosted_invoice_url or case.hosted_invoice_url
+        attempt, is_new = record_attempt(session, case, AttemptFacts.from_details(
+            details, at=fact.occurred_at, invoice_id=fact.invoice_id, amount=fact.amount_due,
+            currency=fact.currency, charge_id=fact.charge_id, intent_id=fact.payment_intent_id,
+        ), self.clock.now())
+        if is_new:
+            self.planner.after_failure(session, case, attempt)
+
+    def _attempt_details(self, session: Session, account_id: str,
+                         fact: PaymentFailed) -> AttemptDetails | None:
+        prefetched = session.info.get(PREFETCHED, {})
+        if _details_key(fact) in prefetched:
+            return prefetched[_details_key(fact)]
+        return self._fetch_details(account_id, fact)
+
+    def _fetch_details(self, account_id: str, fact: PaymentFailed) -> AttemptDetails | None:
+        """An endive ``invoice.payment_failed`` has no decline details: ask Stripe for them."""
+        stripe_account = self.stripe_account_of(account_id)
+        if fact.charge_id:
+            return self.gateway.charge_details(fact.charge_id, stripe_account=stripe_account)
+        return self.gateway.latest_attempt(fact.invoice_id, stripe_account=stripe_account)
+
+    def _open_case(self, session: Session, account_id: str, fact: PaymentFailed,
+                   details: AttemptDetails | None) -> RecoveryCase:
+        now = self.clock.now()
+        card = details.card if details else None
+        case = RecoveryCase(
+            account_id=account_id, stripe_invoice_id=fact.invoice_id,
+            stripe_customer_id=fact.customer_id, stripe_subscription_id=fact.subscription_id,
+            amount_due=fact.amount_due, currency=fact.currency,
+            card_fingerprint=card.fingerprint if card else None,
+            card_brand=card.brand if card else None,
+            payment_method_id=card.payment_method_id if card else None,
+            customer_timezone=self.planner.timezone_of(fact.customer_id),
+            stripe_next_payment_attempt=fact.next_payment_attempt,
+            hosted_invoice_url=fact.hosted_invoice_url,
+            first_failed_at=fact.occurred_at, created_at=now, updated_at=now,
+        )
+        session.add(case)
+        session.flush()
+        self.planner.on_open(session, case)
+        log.info("case opened", extra={"invoice": fact.invoice_id, "account": account_id})
+        return case
+
+    def _charge_failed(self, session: Session, account_id: str, fact: ChargeFailed) -> None:
+        case = (cases.case_for_invoice(session, account_id, fact.invoice_id)
+                if fact.invoice_id else None)
+        case = case or cases.case_for_payment_intent(session, account_id, fact.payment_intent_id)
+        if case is not None and case.status != CaseStatus.open.value:
+            return
+        facts = AttemptFacts(
+            at=fact.occurred_at, charge_id=fact.charge_id, intent_id=fact.payment_intent_id,
+            invoice_id=fact.invoice_id, decline=fact.decline, card=fact.card,
+            amount=fact.amount, currency=fact.currency,
+        )
+        # Without a case yet the attempt waits unlinked; the invoice's failure event links it.
+        attempt, is_new = record_attempt(session, case, facts, self.clock.now(), account_id)
+        if is_new and case is not None:
+            self.planner.after_failure(session, case, attempt)
+
+    def record_retry_outcome(self, session: Session, case: RecoveryCase, action_id: int,
+                             outcome: PaymentOutcome) -> ChargeAttempt | None:
+        """The action runner reports what its ``invoices.pay`` call did."""
+        now = self.clock.now()
+        facts = AttemptFacts.from_outcome(outcome, case, at=now, action_id=action_id)
+        attempt, is_new = record_attempt(session, case, facts, now)
+        if outcome.paid:
+            self._recover(session, case, self._recovered_by(case, by_engine=True))
+        elif case.status == CaseStatus.open.value and is_new:
+            self.planner.after_failure(session, case, attempt)
+        return attempt
+
+    # Endings
+
+    def _invoice_paid(self, session: Session, account_id: str, fact: InvoicePaid) -> None:
+        case = cases.case_for_invoice(session, account_id, fact.invoice_id)
+        if case is None or case.status != CaseStatus.open.value:
+            return
+        # The webhook can beat the action's own report of a successful retry.
+        in_flight = cases.retry_in_flight(session, case.id)
+        how = self._recovered_by(case, by_engine=in_flight, at=fact.occurred_at)
+        self._recover(session, case, how)
+
+    def _recovered_by(self, case: RecoveryCase, *, by_engine: bool,
+                      at: datetime | None = None) -> str:
+        if by_engine:
+            changed = case.card_changed_at is not None
+            return (RecoveredBy.card_update if changed else RecoveredBy.retry).value
+        stripe_at = case.stripe_next_payment_attempt
+        if stripe_at is not None and at is not None and abs(at - stripe_at) <= STRIPE_PAID_WINDOW:
+            return RecoveredBy.stripe.value  # coexist mode: Stripe's own scheduled retry paid it
+        return RecoveredBy.customer.value
+
+    def _recover(self, session: Session, case: RecoveryCase, how: str) -> None:
+        if case.status != CaseStatus.open.value:
+            return
+        cases.close_case(session, case, CaseStatus.recovered, self.clock.now(), recovered_by=how)
+        self.planner.on_recovered(session, case)
+        log.info("case recovered", extra={"invoice": case.stripe_invoice_id, "by": how})
+
+    def invoice_settled_elsewhere(self, session: Session, case: RecoveryCase,
+                                  status: str | None) -> None:
+        """A retry found the invoice no longer open: it was paid, voided or written off."""
+        if status == "paid":
+            self._recover(session, case, RecoveredBy.customer.value)
+        elif status in ("void", "uncollectible"):
+            cases.close_case(session, case, CaseStatus.closed_elsewhere, self.clock.now())
+        else:
+            log.warning("invoice not payable", extra={"invoice": case.stripe_invoice_id,
+                                                      "status": status})
+            cases.close_case(session, case, CaseStatus.closed_elsewhere, self.clock.now())
+
+    def _invoice_closed(self, session: Session, account_id: str, fact: InvoiceClosed) -> None:
+        case = cases.case_for_invoice(session, account_id, fact.invoice_id)
+        if case is not None and case.status == CaseStatus.open.value:
+            cases.close_case(session, case, CaseStatus.closed_elsewhere, self.clock.now())
+
+    def _subscription_canceled(self, session: Session, account_id: str,
+                               fact: SubscriptionCanceled) -> None:
+        for case in cases.open_cases(session, account_id, subscription_id=fact.subscription_id):
+            cases.close_case(session, case, CaseStatus.canceled, self.clock.now())
+
+    # Waiting on the customer
+
+    def _payment_method_changed(self, session: Session, account_id: str,
+                                fact: PaymentMethodChanged) -> None:
+        if not fact.customer_id:
+            return
+        open_ = cases.open_cases(session, account_id, customer_id=fact.customer_id)
+        if not open_:
+            return
+        card = fact.card
+        if card is None and fact.payment_method_id:
+            card = self.gateway.payment_method_card(
+                fact.payment_method_id, stripe_account=self.stripe_account_of(account_id))
+        for case in open_:
+            self.planner.after_card_change(session, case, card, fact.payment_method_id)
+
+    def _action_required(self, session: Session, account_id: str, fact: ActionRequired) -> None:
+        case = cases.case_for_invoice(session, account_id, fact.invoice_id)
+        if case is None or case.status != CaseStatus.open.value:
+            return
+        case.hosted_invoice_url = fact.hosted_invoice_url or case.hosted_invoice_url
+        self.planner.wait_for_authentication(session, case)
+
+    def _card_expiring(self, session: Session, account_id: str, fact: CardExpiring) -> None:
+        log.info("card expiring", extra={"account": account_id, "customer": fact.customer_id})
+
+
+def _details_key(fact: PaymentFailed) -> tuple[str, str]:
+    return (fact.charge_id, "") if fact.charge_id else ("", fact.invoice_id)

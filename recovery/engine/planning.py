@@ -1,0 +1,224 @@
+"""Turning a case's state into its next scheduled steps, with the account's policy.
+
+The pure decision is ``policy.plan_next_retry``; this module gathers its inputs from the
+database (attempt history per card, retries made) and writes the resulting actions. Planning is
+set-based: ``replan_many`` reads the inputs of many cases in a few queries and writes their
+actions in one insert. Inside ``deferring(session)`` (the ingest job's batches) failures are
+queued and planned together when the block ends, so a burst of failed renewals costs a handful
+of statements instead of a dozen per case.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlmodel import Session
+
+from models import Account, ActionKind, ChargeAttempt, RecoveryCase, WaitingFor
+from recovery.engine import case_store as cases
+from recovery.engine.case_store import ActionDraft
+from recovery.errors import PolicyError
+from recovery.rules.declines import Classification, DeclineClass
+from recovery.rules.policy import (
+    BaselineScorer,
+    Plan,
+    RetryContext,
+    RetryPolicy,
+    Scorer,
+    plan_next_retry,
+)
+from recovery.runtime.clock import Clock
+from webhooks.facts import CardInfo
+
+log = logging.getLogger("recovery.planning")
+REPLANNED_KINDS = (ActionKind.retry.value, ActionKind.end_dunning.value)
+NOTICE_FOR_WAIT = {"wait_new_card": "card_update_request",
+                   "wait_authentication": "authentication_required"}
+DEFERRED_PLANS = "recovery.deferred_plans"  # session.info key of the queued plan requests
+WAITING_FOR_PLAN = {"retry": WaitingFor.retry, "wait_new_card": WaitingFor.new_card,
+                    "wait_authentication": WaitingFor.authentication, "end": WaitingFor.end}
+
+
+def policy_of(account: Account | None) -> RetryPolicy:
+    try:
+        return RetryPolicy.from_dict(account.policy if account else None)
+    except PolicyError as problem:
+        # A stored policy is validated when it is saved; if one is still broken, keep recovering
+        # with the defaults rather than stopping every case of the account.
+        log.error("stored policy is invalid; using defaults", extra={"error": str(problem)})
+        return RetryPolicy()
+
+
+@dataclass(frozen=True)
+class PlanRequest:
+    """Plan this case's next step, given its latest decline."""
+
+    case: RecoveryCase
+    label: Classification | None
+    card_changed: bool = False
+    new_decline: bool = False  # the label is a new failure's: the case records its class
+
+
+class Planner:
+    def __init__(self, clock: Clock, scorer: Scorer | None = None,
+                 timezone_of: Callable[[str | None], str] = lambda _customer: "UTC",
+                 policy_override: RetryPolicy | None = None) -> None:
+        self.clock = clock
+        self.scorer = scorer or BaselineScorer()
+        self.timezone_of = timezone_of
+        self.policy_override = policy_override  # the sandbox compares policies with this
+
+    def policy(self, session: Session, account_id: str) -> RetryPolicy:
+        if self.policy_override is not None:
+            return self.policy_override
+        return policy_of(session.get(Account, account_id))
+
+    def on_open(self, session: Session, case: RecoveryCase) -> None:
+        if self.policy(session, case.account_id).ownership == "exclusive":
+            now = self.clock.now()
+            cases.schedule_many(session, [ActionDraft(
+                case, ActionKind.take_ownership, now,
+                "take over retries from Stripe (auto_advance=false)")], now)
+
+    def after_failure(self, session: Session, case: RecoveryCase, attempt: ChargeAttempt) -> None:
+        label = cases.classify_row(attempt) if (attempt.failure_code or attempt.decline_code
+                                               or attempt.outcome_type) else None
+        request = PlanRequest(case, label, new_decline=True)
+        queue = session.info.get(DEFERRED_PLANS)
+        if queue is None:
+            self.replan_many(session, [request])
+            return
+        if case.id in queue:
+            self.plan_deferred(session)  # a second failure of one case: plan the first one first
+        queue[case.id] = request
+
+    @contextmanager
+    def deferring(self, session: Session) -> Iterator[None]:
+        """Queue failures met inside the block and plan them together when it ends.
+
+        Whoever handles other facts inside the block calls ``plan_deferred`` first, so nothing
+        reads a case's plan before it is made."""
+        session.info[DEFERRED_PLANS] = {}
+        try:
+            yield
+            self.plan_deferred(session)
+        finally:
+            session.info.pop(DEFERRED_PLANS, None)
+
+    def plan_deferred(self, session: Session) -> None:
+        queue = session.info.get(DEFERRED_PLANS)
+        if not queue:
+            return
+        requests = list(queue.values())
+        queue.clear()
+        self.replan_many(session, requests)
+
+    def after_card_change(self, session: Session, case: RecoveryCase, card: CardInfo | None,
+                          payment_method_id: str | None) -> None:
+        now = self.clock.now()
+        if card is not None and card.fingerprint:
+            case.card_fingerprint, case.card_brand = card.fingerprint, card.brand
+        case.payment_method_id = payment_method_id or case.payment_method_id
+        case.card_changed_at, case.updated_at = now, now
+        if case.waiting_for in (WaitingFor.new_card.value, WaitingFor.retry.value,
+                                WaitingFor.end.value):
+            self.replan(session, case, label=self.latest_label(session, case), card_changed=True)
+
+    def wait_for_authentication(self, session: Session, case: RecoveryCase) -> None:
+        policy = self.policy(session, case.account_id)
+        window_end = case.first_failed_at + timedelta(days=policy.window_days)
+        plan = Plan("wait_authentication", window_end,
+                    "no retry: the customer must authenticate the payment")
+        self._write(session, [(case, plan, self._notices(plan, None, False))])
+
+    def on_recovered(self, session: Session, case: RecoveryCase) -> None:
+        self._write(session, [(case, None, [("payment_recovered", "payment recovered")])])
+
+    def replan(self, session: Session, case: RecoveryCase, *, label, card_changed: bool) -> Plan:
+        return self.replan_many(session, [PlanRequest(case, label, card_changed)])[0]
+
+    def replan_many(self, session: Session, requests: Sequence[PlanRequest]) -> list[Plan]:
+        """Plan every requested case: a few set-based reads, the pure policy per case, then one
+        cancel and one insert for all of them."""
+        if not requests:
+            return []
+        # Sessions do not autoflush (it cost a flush per query); planning reads the attempt log,
+        # so write out what this unit of work changed first.
+        session.flush()
+        now = self.clock.now()
+        logs = cases.action_logs(session, [r.case.id for r in requests])
+        histories = cases.card_histories(session, {(r.case.account_id, r.case.card_fingerprint)
+                                                   for r in requests if r.case.card_fingerprint})
+        planned, policies = [], {}
+        for request in requests:
+            case = request.case
+            if request.new_decline:
+                # Set after the flush above, so the case is written once, with its plan.
+                case.last_decline_class = request.label.decline_class.value \
+                    if request.label else None
+            if case.account_id not in policies:
+                policies[case.account_id] = self.policy(session, case.account_id)
+            context = RetryContext(
+                now=now, first_failed_at=case.first_failed_at,
+                retries_done=logs[case.id].retries_done, classification=request.label,
+                card_fingerprint=case.card_fingerprint, card_brand=case.card_brand,
+                history=histories.get((case.account_id, case.card_fingerprint), ()),
+                timezone=case.customer_timezone, card_changed=request.card_changed,
+                stripe_next_attempt=case.stripe_next_payment_attempt,
+            )
+            plan = plan_next_retry(policies[case.account_id], context, self.scorer)
+            planned.append((case, plan, self._notices(plan, request.label, request.card_changed)))
+        self._write(session, planned, {case_id: log.notified for case_id, log in logs.items()})
+        return [plan for _case, plan, _notices in planned]
+
+    @staticmethod
+    def _notices(plan: Plan, label: Classification | None,
+                 card_changed: bool) -> list[tuple[str, str]]:
+        """The messages a plan sends: (template, reason)."""
+        notices = []
+        if plan.kind in NOTICE_FOR_WAIT:
+            notices.append((NOTICE_FOR_WAIT[plan.kind], plan.reason))
+        if plan.kind == "retry" and label is not None and \
+                label.decline_class == DeclineClass.RETRY and not card_changed:
+            notices.append(("payment_failed", "tell the customer the payment failed"))
+        return notices
+
+    def _write(self, session: Session,
+               planned: Sequence[tuple[RecoveryCase, Plan | None, list[tuple[str, str]]]],
+               notified: dict[int, set[str]] | None = None) -> None:
+        """Replace each case's retry/end step with its new plan and schedule its notices (once
+        per template and case; ``notified``: the templates each case already has, if known)."""
+        now = self.clock.now()
+        replanned = [case.id for case, plan, _notices in planned if plan is not None]
+        cases.cancel_actions_of(session, replanned, now, REPLANNED_KINDS)
+        if notified is None:
+            logs = cases.action_logs(session, [case.id for case, _p, _n in planned])
+            notified = {case_id: log.notified for case_id, log in logs.items()}
+        drafts = []
+        for case, plan, notices in planned:
+            if plan is not None:
+                drafts.append(self._step(case, plan, now))
+            sent = notified.setdefault(case.id, set())
+            for template, reason in notices:
+                if template not in sent:
+                    sent.add(template)
+                    drafts.append(ActionDraft(case, ActionKind.notify, now, reason,
+                                              {"template": template}))
+        cases.schedule_many(session, drafts, now)
+
+    @staticmethod
+    def _step(case: RecoveryCase, plan: Plan, now: datetime) -> ActionDraft:
+        case.waiting_for = WAITING_FOR_PLAN[plan.kind].value
+        case.last_reason, case.updated_at = plan.reason, now
+        log.info("planned", extra={"invoice": case.stripe_invoice_id, "plan": plan.kind,
+                                   "at": plan.at, "reason": plan.reason})
+        kind = ActionKind.retry if plan.kind == "retry" else ActionKind.end_dunning
+        return ActionDraft(case, kind, plan.at or now, plan.reason)
+
+    def latest_label(self, session: Session, case: RecoveryCase):
+        failed = [a for a in cases.case_attempts(session, case.id) if not a.succeeded]
+        return cases.classify_row(failed[-1]) if failed else None

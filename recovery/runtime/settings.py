@@ -1,0 +1,77 @@
+"""The engine's settings: one pydantic-settings class, ``RECOVERY_`` environment prefix.
+
+Every setting has a working default, so ``make run`` needs no configuration: a SQLite file,
+the sandbox instead of Stripe when no API key is set, and a local email outbox.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "whsec_...", "sk_test_..."}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RECOVERY_", env_file=None, extra="ignore")
+
+    database_url: str = "sqlite:///./var/recovery.db"
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    # The single default account; Connect accounts are added to the ``account`` table.
+    account_id: str = "acct_default"
+    stripe_api_key: SecretStr | None = None
+    stripe_webhook_secrets: SecretStr = SecretStr("")
+    stripe_api_base: str = "https://api.stripe.com"
+    # Requests/s per Stripe account for the whole deployment: every process using the database
+    # shares it (recovery/shared_rate_limit.py). None: 25 for a test key, 80 for a live one.
+    stripe_rate_limit_per_second: float | None = Field(default=None, gt=0)
+
+    # Webhook receiver
+    webhook_tolerance_seconds: int = 300
+    webhook_max_body_bytes: int = 1024 * 1024
+
+    # Ingest / worker
+    run_worker: bool = True
+    # Inbox rows claimed and handled per transaction (failures in one are planned together).
+    ingest_batch_size: int = Field(default=100, ge=1)
+    ingest_max_tries: int = Field(default=8, ge=1)
+    action_batch_size: int = Field(default=100, ge=1)
+    tick_seconds: float = 1.0
+    healthz_max_pending_age_seconds: int = 600
+
+    outbox_path: Path = Path("var/outbox.jsonl")  # where messages go with no SMTP host
+
+    # The live sandbox (``make run`` with no Stripe key)
+    sandbox_seconds_per_day: float = Field(default=10.0, gt=0)
+    sandbox_subscribers: int = Field(default=200, ge=1)
+    sandbox_world: str = "recovery.sandbox.world.builtin:make_world"
+
+    log_level: str = "INFO"
+    log_json: bool = False
+
+    @field_validator("stripe_api_key", mode="before")
+    @classmethod
+    def _empty_key_is_none(cls, value):
+        return value or None
+
+    @field_validator("stripe_api_key", "stripe_webhook_secrets")
+    @classmethod
+    def _refuse_placeholders(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and value.get_secret_value().strip().lower() in PLACEHOLDER_SECRETS:
+            raise ValueError("a placeholder secret was given; set the real value or leave it unset")
+        return value
+
+    @property
+    def webhook_secrets(self) -> tuple[str, ...]:
+        """The configured signing secrets, newest first as given (comma-separated for rotation)."""
+        raw = self.stripe_webhook_secrets.get_secret_value()
+        return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+    @property
+    def sandbox(self) -> bool:
+        """No Stripe key: the engine runs against the built-in simulated Stripe."""
+        return self.stripe_api_key is None

@@ -1,0 +1,1 @@
+"""A simulated Stripe account serving the REST API and sending signed webhooks."""

@@ -1,0 +1,85 @@
+"""The live sandbox behind ``make run`` when no Stripe key is set: a simulated account whose
+clock runs fast, driven in a background thread, posting real webhooks to the running server.
+
+Only Stripe and its customers are simulated: the webhook endpoint, inbox, engine, scheduler
+jobs, gateway (through an in-process transport) and notifier are the real ones.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import timedelta
+
+import httpx
+
+from recovery.engine.planning import Planner
+from recovery.sandbox.customers import Renewals, apply_customer_action
+from recovery.sandbox.fake_stripe.fake import FakeStripe
+from recovery.sandbox.run import ENABLED_EVENTS, load_world
+from recovery.sandbox.world.channel import WorldChannel
+from recovery.stripe_api.gateway import StripeGateway
+from recovery.wiring import Services, wire_engine
+
+log = logging.getLogger("recovery.sandbox")
+SANDBOX_SECRET = "whsec_live_sandbox_secret"
+
+
+class LiveSandbox:
+    def __init__(self, services: Services, webhook_url: str, *, subscribers: int,
+                 world: str, seed: int = 1, step_seconds: float = 0.2) -> None:
+        self.services, self.clock = services, services.clock
+        self.start = self.clock.now()
+        self.world = load_world(world)(seed=seed, start=self.start, subscribers=subscribers)
+        self.http = httpx.Client(timeout=10)
+        self.webhook_url = webhook_url
+        self.fake = FakeStripe(self.world, self.clock, webhook_secret=SANDBOX_SECRET,
+                               deliver=self._deliver, emit_success_events=False,
+                               enabled_events=ENABLED_EVENTS, hold_webhooks=True)
+        self.step_seconds = step_seconds
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="sandbox", daemon=True)
+        self.renewals = Renewals(self.world, self.fake)
+        planner = Planner(self.clock, timezone_of=self.renewals.timezone_of)
+        gateway = StripeGateway("sk_test_sandbox", transport=self.fake.transport())
+        wire_engine(services, gateway, WorldChannel(self.world, self.fake), planner)
+
+    def _deliver(self, body: str, signature: str) -> None:
+        response = self.http.post(self.webhook_url, content=body, headers={
+            "Stripe-Signature": signature, "Content-Type": "application/json"})
+        response.raise_for_status()  # undelivered events stay queued for the next step
+
+    def start_thread(self) -> None:
+        speed = getattr(self.clock, "speed", 1)
+        log.warning("SANDBOX MODE: no Stripe key is set, so a simulated Stripe account and %d "
+                    "simulated customers stand in; one simulated day passes every %g s. No "
+                    "real payment is made.", len(self.world.subscribers()), 86400 / speed)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+        self.http.close()
+
+    def _loop(self) -> None:
+        last = self.start
+        while not self._stop.wait(self.step_seconds):
+            try:
+                last = self._step(last)
+            except Exception:  # noqa: BLE001 - the demo keeps running; the next step retries
+                log.exception("sandbox step failed")
+
+    def _step(self, since) -> object:
+        now = self.clock.now()
+        # Renewals due up to now (inclusive): the next step starts just after this one.
+        for at, sub_id, interval in self.renewals.due_before(now + timedelta(microseconds=1)):
+            self.renewals.renew(at, sub_id, interval)
+        for action in self.world.actions(since, now):
+            apply_customer_action(self.fake, action)
+        self.fake.tick()
+        try:
+            self.fake.deliver_pending()
+        except httpx.HTTPError as problem:
+            log.warning("sandbox webhook delivery failed; will retry", extra={
+                "error": str(problem)[:200]})
+        return now

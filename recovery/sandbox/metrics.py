@@ -1,0 +1,122 @@
+"""Recovery figures of one simulated run, read from the engine's own tables.
+
+Counted: invoices whose first failure falls after the warm-up (and before the last renewal);
+an invoice counts as recovered when it was paid within 30 days of its first failure.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+
+from sqlmodel import Session, select
+
+from models import ActionKind, ChargeAttempt, Message, RecoveryCase, ScheduledAction
+from recovery.engine import case_store as cases
+from recovery.rules.network_rules import check_attempt
+
+RECOVERY_SPAN = timedelta(days=30)
+
+
+@dataclass
+class RunMetrics:
+    policy: str
+    failed_invoices: int = 0
+    failed_amount: int = 0
+    recovered: int = 0
+    recovered_amount: int = 0
+    median_hours_to_recover: float | None = None
+    retries: int = 0
+    stripe_attempts: int = 0
+    messages: int = 0
+    refusals: int = 0
+    violations: int = 0
+    recovered_by_day: list[float] = field(default_factory=list)  # share recovered by day 0..30
+    wall_seconds: float = 0.0
+    invoices_simulated: int = 0
+
+    @property
+    def recovery_rate(self) -> float:
+        return self.recovered / self.failed_invoices if self.failed_invoices else 0.0
+
+    @property
+    def amount_rate(self) -> float:
+        return self.recovered_amount / self.failed_amount if self.failed_amount else 0.0
+
+    @property
+    def retries_per_failed(self) -> float:
+        return self.retries / self.failed_invoices if self.failed_invoices else 0.0
+
+    @property
+    def retries_per_recovery(self) -> float:
+        return self.retries / self.recovered if self.recovered else 0.0
+
+    @property
+    def messages_per_failed(self) -> float:
+        return self.messages / self.failed_invoices if self.failed_invoices else 0.0
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "recovery_rate": self.recovery_rate,
+                "amount_rate": self.amount_rate, "retries_per_failed": self.retries_per_failed,
+                "retries_per_recovery": self.retries_per_recovery,
+                "messages_per_failed": self.messages_per_failed}
+
+
+def measure(session: Session, policy: str, cohort_start: datetime,
+            cohort_end: datetime) -> RunMetrics:
+    metrics = RunMetrics(policy=policy)
+    cohort = list(session.exec(select(RecoveryCase).where(
+        RecoveryCase.first_failed_at >= cohort_start, RecoveryCase.first_failed_at < cohort_end)))
+    ids = {case.id for case in cohort}
+    delays = [_recovery_delay(case) for case in cohort]
+    recovered = [(c, d) for c, d in zip(cohort, delays, strict=True) if d is not None]
+    metrics.failed_invoices = len(cohort)
+    metrics.failed_amount = sum(c.amount_due for c in cohort)
+    metrics.recovered = len(recovered)
+    metrics.recovered_amount = sum(c.amount_due for c, _ in recovered)
+    hours = [d.total_seconds() / 3600 for _, d in recovered]
+    metrics.median_hours_to_recover = statistics.median(hours) if hours else None
+    metrics.recovered_by_day = [
+        sum(1 for h in hours if h <= day * 24) / len(cohort) if cohort else 0.0
+        for day in range(31)]
+    _count_activity(session, metrics, ids)
+    metrics.violations = count_violations(session)
+    return metrics
+
+
+def _recovery_delay(case: RecoveryCase) -> timedelta | None:
+    if case.status != "recovered" or case.closed_at is None:
+        return None
+    delay = case.closed_at - case.first_failed_at
+    return delay if delay <= RECOVERY_SPAN else None
+
+
+def _count_activity(session: Session, metrics: RunMetrics, ids: set[int]) -> None:
+    for attempt in session.exec(select(ChargeAttempt).where(ChargeAttempt.case_id.is_not(None))):
+        if attempt.case_id in ids:
+            if attempt.by == "engine":
+                metrics.retries += 1
+            else:
+                metrics.stripe_attempts += 1
+    metrics.messages = sum(1 for m in session.exec(select(Message)) if m.case_id in ids)
+    retries = session.exec(select(ScheduledAction).where(
+        ScheduledAction.kind == ActionKind.retry.value))
+    metrics.refusals = sum(1 for a in retries
+                           if a.case_id in ids and a.result and "refused" in a.result)
+
+
+def count_violations(session: Session) -> int:
+    """Engine charges the network rules would have refused, judged after the fact."""
+    attempts = list(session.exec(select(ChargeAttempt).order_by(ChargeAttempt.attempted_at,
+                                                                ChargeAttempt.id)))
+    history: dict[str, list] = {}
+    violations = 0
+    for attempt in attempts:
+        fingerprint = attempt.card_fingerprint or ""
+        earlier = history.setdefault(fingerprint, [])
+        if attempt.by == "engine" and fingerprint and not check_attempt(
+                fingerprint, attempt.card_brand, attempt.attempted_at, earlier).allowed:
+            violations += 1
+        earlier.append(cases.to_record(attempt))
+    return violations

@@ -1,0 +1,80 @@
+"""Which retry policy a simulation runs: ``none``, ``fixed:<days>``, ``default``, a saved
+account policy, and the comparison set (no retry, peers' fixed schedules, the engine's own)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from sqlmodel import select
+
+from models import Account
+from recovery.errors import PolicyError
+from recovery.rules.policy import RetryPolicy
+from recovery.runtime.db import make_engine, session_factory
+
+# Every policy gets the same 30-day window, the span the recovery metrics count.
+WINDOW_DAYS = 30
+
+# Published fixed schedules of other billing systems, as day offsets from the first failure.
+PEER_SCHEDULES = {
+    "killbill 8/16/24": (8, 16, 24),
+    "fixed 3/8/15": (3, 8, 15),
+    "fixed 1/3/5/7": (1, 3, 5, 7),
+    "fixed 1/3/7/14": (1, 3, 7, 14),
+    "chargebee 1/4/7/8/9": (1, 4, 7, 8, 9),
+    "7 over 30 days": (2, 6, 10, 14, 18, 23, 28),
+}
+
+
+def no_retry() -> RetryPolicy:
+    return RetryPolicy(name="none", offsets_days=(), max_retries=0, window_days=WINDOW_DAYS)
+
+
+def fixed(offsets, name: str | None = None) -> RetryPolicy:
+    """A peer-style schedule: retries at the failure's own time of day, no local alignment."""
+    offsets = tuple(float(x) for x in offsets)
+    label = name or "fixed:" + ",".join(f"{x:g}" for x in offsets)
+    return RetryPolicy(name=label, offsets_days=offsets, max_retries=len(offsets),
+                       local_hour=None, window_days=WINDOW_DAYS)
+
+
+def engine_default() -> RetryPolicy:
+    return replace(RetryPolicy(), name="engine default", window_days=WINDOW_DAYS)
+
+
+def resolve_policy(spec: str, database_url: str | None = None) -> RetryPolicy:
+    if spec == "none":
+        return no_retry()
+    if spec in ("default", "engine"):
+        return engine_default()
+    if spec.startswith("fixed:"):
+        try:
+            return fixed(x for x in spec.removeprefix("fixed:").split(",") if x.strip())
+        except ValueError:
+            raise PolicyError(f"invalid policy {spec!r}: offsets must be numbers") from None
+    if spec == "smart":
+        raise PolicyError("the smart policy needs the learned scorer, which is not built yet")
+    if database_url:
+        saved = _saved_policy(spec, database_url)
+        if saved is not None:
+            return replace(saved, window_days=WINDOW_DAYS)
+    raise PolicyError(f"unknown policy {spec!r}: use none, fixed:<days>, default or a saved name")
+
+
+def _saved_policy(name: str, database_url: str) -> RetryPolicy | None:
+    engine = make_engine(database_url, pool_size=1)
+    try:
+        with session_factory(engine)() as session:
+            for account in session.exec(select(Account)):
+                if account.policy and account.policy.get("name") == name:
+                    return RetryPolicy.from_dict(account.policy)
+    except Exception:  # noqa: BLE001 - no database or no table: the name is simply unknown
+        return None
+    finally:
+        engine.dispose()
+    return None
+
+
+def comparison_policies() -> list[RetryPolicy]:
+    return [no_retry(), *(fixed(days, name) for name, days in PEER_SCHEDULES.items()),
+            engine_default()]

@@ -1,0 +1,201 @@
+"""The sandbox driver: the real pipeline against a fake Stripe and a World, on a virtual clock.
+
+Real: the webhook endpoint (called in-process), inbox, parser, engine, scheduler jobs, the
+gateway (stripe-python through an in-process transport) and the notifier. Simulated: Stripe
+(``fake_stripe``) and the customers and issuers (the World). The clock jumps from one thing to
+do to the next: renewals, customers' actions and the engine's due actions, in time order.
+"""
+
+from __future__ import annotations
+
+import importlib
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from models import ActionStatus, ScheduledAction
+from recovery.accounts.directory import ensure_default_account
+from recovery.app import create_app
+from recovery.engine.planning import Planner
+from recovery.rules.policy import RetryPolicy
+from recovery.runtime import migrations
+from recovery.runtime.clock import VirtualClock
+from recovery.runtime.settings import Settings
+from recovery.sandbox.asgi_client import AsgiClient
+from recovery.sandbox.customers import Renewals, apply_customer_action
+from recovery.sandbox.fake_stripe.fake import FakeStripe
+from recovery.sandbox.world.channel import WorldChannel
+from recovery.sandbox.world.contract import World
+from recovery.stripe_api.gateway import StripeGateway
+from recovery.wiring import Services, build_services, wire_engine
+from recovery.worker.jobs import ingest_inbox, run_actions
+
+DEFAULT_WORLD = "recovery.sandbox.world.builtin:make_world"
+DEFAULT_START = datetime(2026, 1, 5, tzinfo=UTC)
+WEBHOOK_SECRET = "whsec_sandbox_signing_secret"
+TAIL = timedelta(days=30)  # after the last renewal, every failure gets its full 30 days
+WINDOW = timedelta(hours=6)  # how much of the World's time is asked for at once
+ACTION_SLICE = timedelta(minutes=10)
+NEXT_DUE = select(func.min(ScheduledAction.due_at)).where(
+    ScheduledAction.status == ActionStatus.scheduled.value)
+# The engine's endpoint subscribes to the events it uses, as a real Stripe endpoint would.
+# (``charge.failed`` repeats what the engine reads from the invoice's payments, so it is left
+# out here to keep runs fast; the engine handles it when an account sends it.)
+ENABLED_EVENTS = (
+    "invoice.payment_failed", "invoice.paid", "invoice.voided",
+    "invoice.marked_uncollectible", "invoice.payment_action_required", "payment_method.attached",
+    "payment_method.automatically_updated", "customer.updated", "customer.subscription.deleted",
+)
+
+
+@dataclass(frozen=True)
+class SimulationConfig:
+    world: str = DEFAULT_WORLD
+    subscribers: int = 1000
+    days: int = 120
+    warmup_days: int = 30
+    seed: int = 1
+    start: datetime = DEFAULT_START
+
+
+def load_world(spec: str) -> Callable[..., World]:
+    """``module:factory`` -> the factory."""
+    module_name, _, factory = spec.partition(":")
+    if not module_name or not factory:
+        raise ValueError(f"--world must be module:factory, not {spec!r}")
+    return getattr(importlib.import_module(module_name), factory)
+
+
+class Sandbox:
+    """One simulated account: world, fake Stripe and the engine on a fresh database."""
+
+    def __init__(self, config: SimulationConfig, policy: RetryPolicy, workdir: Path,
+                 template_db: Path | None = None) -> None:
+        self.config, self.policy = config, policy
+        self.clock = VirtualClock(config.start)
+        self.world = load_world(config.world)(seed=config.seed, start=config.start,
+                                              subscribers=config.subscribers)
+        self.services = self._services(workdir, template_db)
+        self.client = AsgiClient(create_app(self.services, run_worker=False))
+        self.fake = FakeStripe(self.world, self.clock, webhook_secret=WEBHOOK_SECRET,
+                               deliver=self._deliver, emit_success_events=False,
+                               enabled_events=ENABLED_EVENTS, hold_webhooks=True)
+        self.renewals = Renewals(self.world, self.fake)
+        self._due_connection = self.services.db_engine.connect()
+        self._due: datetime | None = None
+        self._due_stale = True
+        self.rejected_webhooks = 0
+        self._wire()
+
+    def _services(self, workdir: Path, template_db: Path | None) -> Services:
+        path = workdir / "sandbox.db"
+        if template_db is not None:
+            shutil.copy(template_db, path)
+        else:
+            migrations.upgrade(f"sqlite:///{path}")
+        settings = Settings(database_url=f"sqlite:///{path}", stripe_webhook_secrets=WEBHOOK_SECRET,
+                            run_worker=False, stripe_api_key=None, ingest_batch_size=500)
+        services = build_services(settings, self.clock)
+        ensure_default_account(services.sessions, settings, self.clock)
+        return services
+
+    def _wire(self) -> None:
+        gateway = StripeGateway("sk_test_sandbox", transport=self.fake.transport())
+        # Stripe holds no timezone; operators supply one per customer (here: the World's).
+        planner = Planner(self.clock, policy_override=self.policy,
+                          timezone_of=self.renewals.timezone_of)
+        wire_engine(self.services, gateway, WorldChannel(self.world, self.fake), planner)
+
+    def _deliver(self, body: str, signature: str) -> None:
+        status, _ = self.client.post("/webhooks/stripe", body.encode(), {
+            "stripe-signature": signature, "content-type": "application/json"})
+        if status != 200:
+            self.rejected_webhooks += 1
+
+    # The loop
+
+    @property
+    def invoices(self) -> int:
+        """Renewal invoices Stripe made."""
+        return self.renewals.invoices
+
+    def run(self, on_day: Callable[[int], None] | None = None) -> None:
+        end = self.config.start + timedelta(days=self.config.days)
+        horizon, moment, day = end + TAIL, self.config.start, 0
+        while moment < horizon:
+            window_end = min(moment + WINDOW, horizon)
+            self._run_window(moment, window_end, end)
+            moment = window_end
+            if on_day and (moment - self.config.start).days > day:
+                day = (moment - self.config.start).days
+                on_day(day)
+
+    def _run_window(self, start: datetime, end: datetime, last_renewal: datetime) -> None:
+        todo = [(a.at, 1, n, a) for n, a in enumerate(self.world.actions(start, end))]
+        todo += [(at, 0, sub_id, interval)
+                 for at, sub_id, interval in self.renewals.due_before(end) if at < last_renewal]
+        for at, kind, key, payload in sorted(todo, key=lambda item: (item[0], item[1], item[2])):
+            self._advance_to(at)
+            if kind == 0:
+                self.renewals.renew(at, key, payload)
+            else:
+                apply_customer_action(self.fake, payload)
+            self._pump()
+        self._advance_to(end)
+
+    def _advance_to(self, moment: datetime) -> None:
+        """Run every engine action due before ``moment``, each at its own time."""
+        while True:
+            due = self._next_due()
+            if due is None or due >= moment:
+                break
+            # Actions due within the same few minutes run together at the end of that slice:
+            # one claim for the batch, and no issuer behaviour changes within minutes.
+            self.clock.set(min(max(_slice_end(due), self.clock.now()), moment))
+            self.fake.tick()
+            self._pump()
+        self.clock.set(max(moment, self.clock.now()))
+        self.fake.tick()
+
+    def _next_due(self) -> datetime | None:
+        # Asked before and after every step; only ingest and action runs change the queue, so
+        # the answer is kept until one of them has run.
+        if self._due_stale:
+            self._due = self._due_connection.execute(NEXT_DUE).scalar()
+            self._due_connection.rollback()  # end the read: a kept snapshot would go stale
+            self._due_stale = False
+        return self._due
+
+    def _pump(self) -> None:
+        """Deliver webhooks, ingest them and run what became due, until all is quiet."""
+        while True:
+            delivered = self.fake.deliver_pending()
+            if delivered:
+                ingest_inbox(self.services)
+                self._due_stale = True
+            due = self._next_due()
+            if due is not None and due <= self.clock.now():
+                run_actions(self.services)
+                self._due_stale = True
+            elif not delivered:
+                return
+
+    def close(self) -> None:
+        self._due_connection.close()
+        self.client.close()
+        self.services.close()
+
+
+def _slice_end(moment: datetime) -> datetime:
+    """The end of the ``ACTION_SLICE`` that contains ``moment``."""
+    offset = (moment - DEFAULT_START) % ACTION_SLICE
+    return moment if not offset else moment + (ACTION_SLICE - offset)
+
+
+def temporary_workdir() -> tempfile.TemporaryDirectory:
+    return tempfile.TemporaryDirectory(prefix="recovery-sandbox-")

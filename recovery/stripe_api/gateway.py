@@ -1,0 +1,380 @@
+"""The only module that calls the Stripe API. It returns our own values, never ``stripe.*`` objects.
+
+Card declines come back as ``PaymentOutcome`` values; transport trouble (429, 5xx, 409, network)
+becomes ``GatewayUnavailable`` so the caller retries later with the same idempotency key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, TypeVar
+
+import httpx
+import stripe
+
+from recovery.errors import AccountAccessRevoked, GatewayError, GatewayUnavailable
+from recovery.stripe_api.rate_limit import RateLimiter, TokenBucket
+from recovery.stripe_api.results import (
+    AttemptDetails,
+    InvoiceState,
+    PaymentOutcome,
+    id_of,
+    read_charge_attempt,
+    read_declined_payment,
+    read_intent_attempt,
+    read_invoice,
+    read_paid_invoice,
+    read_payment_method_card,
+    read_refused_payment,
+    read_source_card,
+)
+from webhooks.facts import CardInfo
+
+# Every request states this version, so responses keep the shapes gateway_results reads even if
+# the SDK is upgraded; the tests check that it is still the SDK's own pinned version.
+PINNED_API_VERSION = "2026-10-28.endive"
+PAUSE_BEHAVIORS = frozenset({"keep_as_draft", "mark_uncollectible", "void"})
+
+T = TypeVar("T")
+
+
+def translate_error(err: stripe.StripeError) -> GatewayError:
+    """Map every Stripe SDK error to the engine's error tree (the one place that does it)."""
+    if isinstance(err, stripe.RateLimitError | stripe.APIConnectionError | stripe.APIError):
+        # APIError covers 5xx and 409 (idempotency_key_in_use, lock_timeout): all transient.
+        return GatewayUnavailable(
+            f"Stripe is unavailable: {_describe(err)}",
+            retry_after_seconds=_retry_after(err),
+        )
+    if isinstance(err, stripe.AuthenticationError | stripe.PermissionError):
+        return AccountAccessRevoked(f"Stripe refused the account's key: {_describe(err)}")
+    if isinstance(err, stripe.IdempotencyError):
+        return GatewayError(
+            f"idempotency key reused with different parameters (a bug): {_describe(err)}"
+        )
+    return GatewayError(f"Stripe refused the request: {_describe(err)}")
+
+
+def _describe(err: stripe.StripeError) -> str:
+    code = err.code or getattr(err.error, "code", None)
+    status = f"HTTP {err.http_status}" if err.http_status else type(err).__name__
+    detail = f"{status} {code}" if code else status
+    return f"{detail}: {err.user_message or 'no message'}"
+
+
+def _retry_after(err: stripe.StripeError) -> float | None:
+    headers = err.headers or {}
+    value = headers.get("Retry-After") or headers.get("retry-after")
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None  # an HTTP-date: let the caller's own backoff decide
+
+
+def _build_http_client(timeout: float, transport: httpx.BaseTransport | None) -> stripe.HTTPXClient:
+    http_client = stripe.HTTPXClient(allow_sync_methods=True, timeout=timeout)
+    if transport is not None:
+        # HTTPXClient has no public way to take a transport: it builds its own httpx.Client in
+        # ``_client``. The sandbox routes requests to its in-process fake Stripe through here.
+        http_client._client.close()
+        http_client._client = httpx.Client(transport=transport)
+    return http_client
+
+
+class StripeGateway:
+    """Stripe API calls for the engine, per connected account (``stripe_account``)."""
+
+    def __init__(
+        self,
+        api_key: str,
+        *,
+        api_base: str = "https://api.stripe.com",
+        rate_limiter: RateLimiter | None = None,
+        transport: httpx.BaseTransport | None = None,
+        max_network_retries: int = 0,
+        timeout: float = 30,
+    ) -> None:
+        self._http_client = _build_http_client(timeout, transport)
+        self._client = stripe.StripeClient(
+            api_key,
+            http_client=self._http_client,
+            base_addresses={"api": api_base},
+            max_network_retries=max_network_retries,
+            stripe_version=PINNED_API_VERSION,
+        )
+        # None: no client-side pacing. The composition root passes a limiter sized with
+        # rate_limit.default_rate(livemode) for real accounts (shared through the database).
+        self._limiter = rate_limiter if rate_limiter is not None else TokenBucket(None)
+        self.api_version = PINNED_API_VERSION
+
+    def close(self) -> None:
+        self._http_client.close()
+
+    def _call(
+        self,
+        method: Callable[..., T],
+        *args: Any,
+        account: str | None,
+        key: str | None = None,
+        passthrough: tuple[type[stripe.StripeError], ...] = (),
+    ) -> T:
+        """Take a rate-limit token for the account, then make one request as ``method(*args,
+        options)`` and translate its errors (except the ``passthrough`` ones)."""
+        self._limiter.acquire(account or "default")
+        try:
+            return method(*args, _options(account, key))
+        except passthrough:
+            raise
+        except stripe.StripeError as err:
+            raise translate_error(err) from err
+
+    # Invoices
+
+    def retrieve_invoice(
+        self, invoice_id: str, *, stripe_account: str | None = None
+    ) -> InvoiceState:
+        invoices = self._client.v1.invoices
+        return read_invoice(self._call(invoices.retrieve, invoice_id, None, account=stripe_account))
+
+    def pay_invoice(
+        self, invoice_id: str, *, idempotency_key: str, payment_method_id: str | None = None,
+        stripe_account: str | None = None,
+    ) -> PaymentOutcome:
+        """Attempt payment off-session (POST /v1/invoices/{id}/pay); a decline is a value."""
+        params: dict[str, Any] = {"off_session": True}
+        if payment_method_id is not None:
+            params["payment_method"] = payment_method_id
+        try:
+            invoice = self._call(
+                self._client.v1.invoices.pay, invoice_id, params, account=stripe_account,
+                key=idempotency_key, passthrough=(stripe.CardError, stripe.InvalidRequestError),
+            )
+        except stripe.CardError as err:
+            return read_declined_payment(err.error)
+        except stripe.InvalidRequestError as err:
+            return read_refused_payment(err.error, code=err.code, message=err.user_message)
+        return read_paid_invoice(invoice)
+
+    def set_auto_advance(
+        self, invoice_id: str, enabled: bool, *, idempotency_key: str | None = None,
+        stripe_account: str | None = None,
+    ) -> InvoiceState:
+        """``auto_advance=False`` stops Stripe's own collection of this invoice
+        (https://docs.stripe.com/invoicing/integration/automatic-advancement-collection)."""
+        invoice = self._call(
+            self._client.v1.invoices.update, invoice_id, {"auto_advance": enabled},
+            account=stripe_account, key=idempotency_key,
+        )
+        return read_invoice(invoice)
+
+    def mark_uncollectible(
+        self, invoice_id: str, *, idempotency_key: str | None = None,
+        stripe_account: str | None = None,
+    ) -> InvoiceState:
+        invoice = self._call(
+            self._client.v1.invoices.mark_uncollectible, invoice_id, None,
+            account=stripe_account, key=idempotency_key,
+        )
+        return read_invoice(invoice)
+
+    def void_invoice(
+        self, invoice_id: str, *, idempotency_key: str | None = None,
+        stripe_account: str | None = None,
+    ) -> InvoiceState:
+        invoice = self._call(
+            self._client.v1.invoices.void_invoice, invoice_id, None,
+            account=stripe_account, key=idempotency_key,
+        )
+        return read_invoice(invoice)
+
+    def open_invoices(
+        self, customer_id: str, *, stripe_account: str | None = None
+    ) -> list[InvoiceState]:
+        """Every open invoice of a customer. Pages are fetched one by one through ``_call``
+        (not ``auto_paging_iter``) so each page takes a rate-limit token and maps its errors."""
+        params = {"customer": customer_id, "status": "open", "limit": 100}
+        page = self._call(self._client.v1.invoices.list, params, account=stripe_account)
+        states = [read_invoice(invoice) for invoice in page.data]
+        while page.has_more:
+            page = self._call(_next_page, page, account=stripe_account)
+            states.extend(read_invoice(invoice) for invoice in page.data)
+        return states
+
+    # Attempts and cards
+
+    def latest_attempt(
+        self, invoice_id: str, *, stripe_account: str | None = None
+    ) -> AttemptDetails | None:
+        """The newest payment on an invoice, read through InvoicePayments: since API version
+        2025-03-31.basil an invoice no longer names its charge or payment intent."""
+        # Expanding down to the intent's latest charge (Stripe allows four levels) gets the
+        # decline outcome in one request instead of two.
+        params = {"invoice": invoice_id,
+                  "expand": ["data.payment.payment_intent.latest_charge"]}
+        listed = self._call(self._client.v1.invoice_payments.list, params, account=stripe_account)
+        if not listed.data:
+            return None
+        newest = max(listed.data, key=lambda item: getattr(item, "created", 0) or 0)
+        payment = getattr(newest, "payment", None)
+        intent = getattr(payment, "payment_intent", None)
+        charge = getattr(payment, "charge", None)
+        if intent is not None:
+            return self._intent_attempt(intent, stripe_account)
+        if charge is not None:
+            return self.charge_details(id_of(charge), stripe_account=stripe_account)
+        # A payment_record (paid outside Stripe) carries no charge or decline details.
+        paid = getattr(newest, "status", None) == "paid"
+        return AttemptDetails(None, None, None, None, succeeded=paid)
+
+    def _intent_attempt(self, intent: Any, stripe_account: str | None) -> AttemptDetails:
+        """Read a payment intent with its ``latest_charge`` expanded (the charge holds the
+        ``outcome``), fetching it unless the list already expanded both levels."""
+        latest_charge = None if isinstance(intent, str) else getattr(intent, "latest_charge", None)
+        if latest_charge is not None and not isinstance(latest_charge, str):
+            return read_intent_attempt(intent)
+        intents = self._client.v1.payment_intents
+        params = {"expand": ["latest_charge"]}
+        expanded = self._call(intents.retrieve, id_of(intent), params, account=stripe_account)
+        return read_intent_attempt(expanded)
+
+    def charge_details(
+        self, charge_id: str, *, stripe_account: str | None = None
+    ) -> AttemptDetails:
+        charges = self._client.v1.charges
+        charge = self._call(charges.retrieve, charge_id, None, account=stripe_account)
+        return read_charge_attempt(charge)
+
+    def customer_default_card(
+        self, customer_id: str, *, stripe_account: str | None = None
+    ) -> CardInfo | None:
+        """The card Stripe would charge for the customer: the invoice-settings default payment
+        method, else a legacy default source when that is a card."""
+        params = {"expand": ["invoice_settings.default_payment_method", "default_source"]}
+        customers = self._client.v1.customers
+        customer = self._call(customers.retrieve, customer_id, params, account=stripe_account)
+        if getattr(customer, "deleted", False):
+            return None
+        settings = getattr(customer, "invoice_settings", None)
+        method = getattr(settings, "default_payment_method", None)
+        if isinstance(method, str):
+            return self.payment_method_card(method, stripe_account=stripe_account)
+        if method is not None:
+            return read_payment_method_card(method)
+        return read_source_card(getattr(customer, "default_source", None))
+
+    def payment_method_card(
+        self, payment_method_id: str, *, stripe_account: str | None = None
+    ) -> CardInfo | None:
+        methods = self._client.v1.payment_methods
+        method = self._call(methods.retrieve, payment_method_id, None, account=stripe_account)
+        return read_payment_method_card(method)
+
+    def set_default_payment_method(
+        self, customer_id: str, payment_method_id: str, *, subscription_id: str | None = None,
+        idempotency_key: str | None = None, stripe_account: str | None = None,
+    ) -> None:
+        """Make a payment method the default for invoices. Stripe's retries charge the
+        subscription's own ``default_payment_method`` before the customer's default, so a
+        subscription-level card that failed must be replaced there too."""
+        self._call(
+            self._client.v1.customers.update, customer_id,
+            {"invoice_settings": {"default_payment_method": payment_method_id}},
+            account=stripe_account, key=_step_key(idempotency_key, "customer"),
+        )
+        if subscription_id is not None:
+            self._call(
+                self._client.v1.subscriptions.update, subscription_id,
+                {"default_payment_method": payment_method_id},
+                account=stripe_account, key=_step_key(idempotency_key, "subscription"),
+            )
+
+    def card_update_link(
+        self, customer_id: str, return_url: str, *, idempotency_key: str | None = None,
+        stripe_account: str | None = None,
+    ) -> str:
+        """A billing-portal link that opens straight on "update payment method"."""
+        params = {
+            "customer": customer_id,
+            "return_url": return_url,
+            "flow_data": {
+                "type": "payment_method_update",
+                "after_completion": {"type": "redirect", "redirect": {"return_url": return_url}},
+            },
+        }
+        sessions = self._client.v1.billing_portal.sessions
+        session = self._call(sessions.create, params, account=stripe_account, key=idempotency_key)
+        return session.url
+
+    # Subscriptions
+
+    def cancel_subscription(
+        self, subscription_id: str, *, comment: str | None = None,
+        idempotency_key: str | None = None, stripe_account: str | None = None,
+    ) -> str:
+        """Cancel now (DELETE /v1/subscriptions/{id}); returns the new status."""
+        params = {"cancellation_details": {"comment": comment}} if comment else None
+        subscription = self._call(
+            self._client.v1.subscriptions.cancel, subscription_id, params,
+            account=stripe_account, key=idempotency_key,
+        )
+        return subscription.status
+
+    def pause_collection(
+        self, subscription_id: str, behavior: str, resumes_at: datetime | None = None, *,
+        idempotency_key: str | None = None, stripe_account: str | None = None,
+    ) -> str:
+        """Pause invoice collection; the subscription stays ``active`` and invoices created before
+        the pause keep being retried (https://docs.stripe.com/billing/subscriptions/pause-payment).
+        """
+        if behavior not in PAUSE_BEHAVIORS:
+            raise ValueError(f"behavior must be one of {sorted(PAUSE_BEHAVIORS)}, not {behavior!r}")
+        pause: dict[str, Any] = {"behavior": behavior}
+        if resumes_at is not None:
+            if resumes_at.tzinfo is None:
+                raise ValueError("resumes_at must be timezone-aware")
+            pause["resumes_at"] = int(resumes_at.timestamp())
+        subscription = self._call(
+            self._client.v1.subscriptions.update, subscription_id, {"pause_collection": pause},
+            account=stripe_account, key=idempotency_key,
+        )
+        return subscription.status
+
+    def apply_discount(
+        self, subscription_id: str, percent_off: int, months: int, *, idempotency_key: str,
+        stripe_account: str | None = None,
+    ) -> str:
+        """Create a repeating coupon and put it on the subscription; returns the coupon id.
+        Since basil a subscription takes ``discounts=[{"coupon": …}]``, which replaces the list."""
+        if not 0 < percent_off <= 100 or months < 1:
+            raise ValueError("percent_off must be in 1..100 and months at least 1")
+        coupon = self._call(
+            self._client.v1.coupons.create,
+            {"percent_off": percent_off, "duration": "repeating", "duration_in_months": months},
+            account=stripe_account, key=_step_key(idempotency_key, "coupon"),
+        )
+        self._call(
+            self._client.v1.subscriptions.update, subscription_id,
+            {"discounts": [{"coupon": coupon.id}]},
+            account=stripe_account, key=_step_key(idempotency_key, "subscription"),
+        )
+        return coupon.id
+
+
+def _next_page(page: Any, options: stripe.RequestOptions) -> Any:
+    return page.next_page(**options)
+
+
+def _options(stripe_account: str | None, idempotency_key: str | None) -> stripe.RequestOptions:
+    options: stripe.RequestOptions = {}
+    if stripe_account is not None:
+        options["stripe_account"] = stripe_account
+    if idempotency_key is not None:
+        options["idempotency_key"] = idempotency_key
+    return options
+
+
+def _step_key(idempotency_key: str | None, step: str) -> str | None:
+    """One key per request of a multi-request action: Stripe rejects a key reused for a
+    different request (https://docs.stripe.com/api/idempotent_requests)."""
+    return None if idempotency_key is None else f"{idempotency_key}:{step}"

@@ -1,0 +1,98 @@
+"""The composition root's parts, built once from settings and shared by the app, worker and CLI."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from recovery.accounts.directory import AccountDirectory
+from recovery.actions.steps import ActionSteps
+from recovery.engine.fact_handlers import RecoveryEngine
+from recovery.engine.planning import Planner
+from recovery.ingest.inbox import FactHandler
+from recovery.messaging.notifier import MessageChannel, OutboxChannel
+from recovery.runtime.clock import Clock, SystemClock
+from recovery.runtime.db import SessionFactory, make_engine, session_factory
+from recovery.runtime.settings import Settings
+from recovery.stripe_api.gateway import StripeGateway
+from recovery.stripe_api.rate_limit import RateLimiter, TokenBucket, default_rate
+from recovery.stripe_api.shared_rate_limit import SharedRateLimiter
+from webhooks.facts import AnyFact
+
+log = logging.getLogger("recovery.facts")
+
+
+def log_fact(session: Session, account_id: str, fact: AnyFact) -> None:
+    """The simplest handler: record that the fact arrived (used before an engine is wired)."""
+    log.info("fact received", extra={"account": account_id, "fact": type(fact).__name__,
+                                     "event": fact.event_id})
+
+
+@dataclass
+class Services:
+    settings: Settings
+    clock: Clock
+    db_engine: Engine
+    sessions: SessionFactory
+    accounts: AccountDirectory
+    handler: FactHandler = field(default=log_fact)
+    engine: RecoveryEngine | None = None
+    steps: ActionSteps | None = None
+    worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
+
+    def close(self) -> None:
+        if self.engine is not None:
+            self.engine.gateway.close()
+        self.db_engine.dispose()
+
+
+def build_gateway(settings: Settings, transport=None,
+                  db_engine: Engine | None = None) -> StripeGateway:
+    """The gateway for the configured key; with ``db_engine`` its pacing is shared by every
+    process using that database, without it each process paces alone."""
+    key = settings.stripe_api_key.get_secret_value() if settings.stripe_api_key else ""
+    livemode = key.startswith(("sk_live_", "rk_live_"))  # restricted live keys are live too
+    rate = settings.stripe_rate_limit_per_second or default_rate(livemode)
+    return StripeGateway(key, api_base=settings.stripe_api_base, transport=transport,
+                         rate_limiter=build_rate_limiter(rate, db_engine))
+
+
+def build_rate_limiter(rate_per_second: float | None, db_engine: Engine | None) -> RateLimiter:
+    """Stripe's limit is per account, not per process: when worker processes share a database
+    they reserve request slots there, so n workers still send at most ``rate`` requests/s."""
+    burst = max(int(rate_per_second), 1) if rate_per_second is not None else None
+    if db_engine is None or rate_per_second is None:
+        return TokenBucket(rate_per_second, burst=burst)
+    return SharedRateLimiter(rate_per_second, burst=burst, db_engine=db_engine)
+
+
+def wire_engine(services: Services, gateway: StripeGateway, channel: MessageChannel,
+                planner: Planner | None = None) -> None:
+    """Connect the engine: facts go to it, and due actions run through it."""
+    planner = planner or Planner(services.clock)
+    engine = RecoveryEngine(gateway, services.clock, planner,
+                            stripe_account_of=services.accounts.stripe_account_of)
+    services.engine = engine
+    services.handler = engine.handle
+    services.steps = ActionSteps(services.sessions, services.clock, engine, channel)
+
+
+def build_services(settings: Settings, clock: Clock | None = None) -> Services:
+    db_engine = make_engine(settings.database_url)
+    sessions = session_factory(db_engine)
+    services = Services(
+        settings=settings,
+        clock=clock or SystemClock(),
+        db_engine=db_engine,
+        sessions=sessions,
+        accounts=AccountDirectory(sessions, settings),
+    )
+    if settings.stripe_api_key is not None:
+        gateway = build_gateway(settings, db_engine=db_engine)
+        wire_engine(services, gateway, OutboxChannel(settings.outbox_path))
+    return services

@@ -1,0 +1,65 @@
+"""Every recurring job and its schedule. Jobs are plain functions of ``Services``; the scheduler
+only ticks them, and the database is the schedule."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from recovery.actions.runner import release_stale_actions, run_due_actions
+from recovery.ingest.inbox import ingest_once, release_stale_claims
+from recovery.wiring import Services
+
+log = logging.getLogger("recovery.jobs")
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    name: str
+    every_seconds: float
+    run: Callable[[Services], object]
+
+
+def ingest_inbox(services: Services) -> int:
+    """Drain the inbox batch by batch; returns how many rows were handled."""
+    total = 0
+    while True:
+        result = ingest_once(
+            services.sessions, services.clock, services.handler,
+            batch_size=services.settings.ingest_batch_size,
+            max_tries=services.settings.ingest_max_tries, batches=services.engine,
+        )
+        total += result.total
+        if result.total < services.settings.ingest_batch_size:
+            return total
+
+
+def release_stale_inbox_claims(services: Services) -> int:
+    return release_stale_claims(services.sessions, services.clock)
+
+
+def run_actions(services: Services) -> int:
+    """Run every due action, batch by batch."""
+    if services.steps is None:
+        return 0
+    total, batch = 0, services.settings.action_batch_size
+    while True:
+        result = run_due_actions(services.sessions, services.clock, services.steps,
+                                 worker_id=services.worker_id, batch_size=batch)
+        total += result.total
+        if result.total < batch:
+            return total  # what the batch scheduled meanwhile runs on the next tick
+
+
+def release_stale_action_claims(services: Services) -> int:
+    return release_stale_actions(services.sessions, services.clock)
+
+
+def job_specs(tick_seconds: float) -> list[JobSpec]:
+    return [
+        JobSpec("ingest_inbox", tick_seconds, ingest_inbox),
+        JobSpec("run_actions", tick_seconds, run_actions),
+        JobSpec("release_stale_inbox_claims", 60, release_stale_inbox_claims),
+        JobSpec("release_stale_action_claims", 60, release_stale_action_claims),
+    ]

@@ -1,0 +1,131 @@
+"""The ingest job: claim, parse, handle, and record failures for re-drive."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlmodel import select
+
+from models import InboxStatus, WebhookEvent
+from recovery.ingest import inbox as ingest
+from recovery.worker.jobs import ingest_inbox
+from webhooks.facts import InvoicePaid
+from webhooks.inbox import entry_from_payload, store_event
+
+
+def invoice_event(event_id: str, event_type: str = "invoice.paid", **invoice) -> dict:
+    obj = {"id": "in_1", "object": "invoice", "customer": "cus_1", "amount_paid": 1500,
+           "amount_due": 1500, "currency": "usd", "status": "paid", **invoice}
+    return {"id": event_id, "object": "event", "type": event_type, "created": 1793973600,
+            "api_version": "2026-10-28.endive", "livemode": False, "data": {"object": obj}}
+
+
+def put(services, payload: dict) -> None:
+    with services.sessions() as session:
+        store_event(session, "acct_default", entry_from_payload(payload), services.clock.now())
+        session.commit()
+
+
+def rows(services) -> dict[str, WebhookEvent]:
+    with services.sessions() as session:
+        return {r.stripe_event_id: r for r in session.exec(select(WebhookEvent))}
+
+
+def test_events_are_parsed_handled_and_marked(services):
+    seen = []
+    services.handler = lambda session, account, fact: seen.append((account, fact))
+    put(services, invoice_event("evt_paid"))
+    put(services, invoice_event("evt_unknown", "plan.created"))
+    assert ingest_inbox(services) == 2
+    assert [type(f) for _, f in seen] == [InvoicePaid]
+    assert seen[0][0] == "acct_default"
+    stored = rows(services)
+    assert stored["evt_paid"].status == InboxStatus.processed
+    assert stored["evt_unknown"].status == InboxStatus.ignored
+    assert ingest_inbox(services) == 0  # nothing is handled twice
+
+
+def test_a_handler_that_raises_leaves_the_row_retrying_then_failed_and_redrivable(services):
+    def broken(session, account, fact):
+        raise RuntimeError("engine exploded")
+
+    services.handler = broken
+    services.settings.ingest_max_tries = 2
+    put(services, invoice_event("evt_bad"))
+    ingest_inbox(services)
+    row = rows(services)["evt_bad"]
+    assert row.status == InboxStatus.pending and row.tries == 1
+    assert "engine exploded" in row.last_error
+    assert ingest_inbox(services) == 0  # backing off: not due yet
+    services.clock.advance(ingest.backoff(1) + timedelta(seconds=1))
+    ingest_inbox(services)
+    row = rows(services)["evt_bad"]
+    assert row.status == InboxStatus.failed and row.tries == 2
+    assert row.payload["id"] == "evt_bad"  # payload kept
+
+    handled = []
+    services.handler = lambda session, account, fact: handled.append(fact.event_id)
+    assert ingest.redrive(services.sessions, failed=True) == 1
+    ingest_inbox(services)
+    assert handled == ["evt_bad"]
+    assert rows(services)["evt_bad"].status == InboxStatus.processed
+
+
+def test_handler_writes_roll_back_with_the_failure(services):
+    from models import Account
+
+    def writes_then_fails(session, account, fact):
+        session.add(Account(id="acct_ghost", created_at=services.clock.now()))
+        session.flush()
+        raise ValueError("after writing")
+
+    services.handler = writes_then_fails
+    put(services, invoice_event("evt_w"))
+    ingest_inbox(services)
+    with services.sessions() as session:
+        assert session.get(Account, "acct_ghost") is None
+
+
+def test_malformed_payload_is_failed_with_the_parse_reason(services):
+    put(services, invoice_event("evt_mal", "invoice.payment_failed", id=None))
+    ingest_inbox(services)
+    row = rows(services)["evt_mal"]
+    assert row.status == InboxStatus.failed
+    assert row.last_error.startswith("parse error")
+
+
+def test_redrive_one_event_by_id(services):
+    services.handler = lambda *a: (_ for _ in ()).throw(RuntimeError("no"))
+    services.settings.ingest_max_tries = 1
+    put(services, invoice_event("evt_a"))
+    put(services, invoice_event("evt_b", id="in_2"))
+    ingest_inbox(services)
+    assert ingest.redrive(services.sessions, event_id="evt_b") == 1
+    statuses = {k: r.status for k, r in rows(services).items()}
+    assert statuses == {"evt_a": InboxStatus.failed, "evt_b": InboxStatus.pending}
+
+
+def test_two_claims_never_share_a_row(services):
+    for n in range(10):
+        put(services, invoice_event(f"evt_{n}", id=f"in_{n}"))
+    first = [row.id for row in ingest.claim_events(services.sessions, services.clock, 6)]
+    second = [row.id for row in ingest.claim_events(services.sessions, services.clock, 6)]
+    assert len(first) == 6 and len(second) == 4
+    assert not set(first) & set(second)
+
+
+def test_stale_claims_are_released(services):
+    put(services, invoice_event("evt_s"))
+    assert ingest.claim_events(services.sessions, services.clock, 10)
+    assert ingest.release_stale_claims(services.sessions, services.clock) == 0
+    services.clock.advance(ingest.CLAIM_LEASE + timedelta(seconds=1))
+    assert ingest.release_stale_claims(services.sessions, services.clock) == 1
+    assert rows(services)["evt_s"].status == InboxStatus.pending
+
+
+def test_stats_report_counts_and_oldest_pending_age(services):
+    put(services, invoice_event("evt_1"))
+    services.clock.advance(timedelta(seconds=90))
+    stats = ingest.inbox_stats(services.sessions, services.clock)
+    assert stats["counts"] == {"pending": 1}
+    assert stats["oldest_pending_age_seconds"] == 90
