@@ -5,7 +5,9 @@ Importing this package registers every table on ``metadata`` (Alembic reads it).
 
 from models.account import Account
 from models.base import metadata
+from models.canceled_subscription import CanceledSubscription
 from models.charge_attempt import ChargeAttempt
+from models.finished_invoice import FinishedInvoice
 from models.message import Message
 from models.rate_limit_slot import RateLimitSlot
 from models.recovery_case import CaseStatus, RecoveredBy, RecoveryCase, WaitingFor
@@ -13,7 +15,7 @@ from models.scheduled_action import ActionKind, ActionStatus, ScheduledAction
 from models.webhook_event import InboxStatus, WebhookEvent
 
 __all__ = [
-    "Account", "ActionKind", "ActionStatus", "CaseStatus", "ChargeAttempt", "InboxStatus",
-    "Message", "RateLimitSlot", "RecoveredBy", "RecoveryCase", "ScheduledAction", "WaitingFor",
-    "WebhookEvent", "metadata",
+    "Account", "ActionKind", "ActionStatus", "CanceledSubscription", "CaseStatus", "ChargeAttempt",
+    "FinishedInvoice", "InboxStatus", "Message", "RateLimitSlot", "RecoveredBy", "RecoveryCase",
+    "ScheduledAction", "WaitingFor", "WebhookEvent", "metadata",
 ]

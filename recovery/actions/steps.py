@@ -1,8 +1,9 @@
 """What each kind of scheduled action does. Each step re-reads state, calls out once, and
 records the outcome through the engine in a short transaction.
 
-Before every charge the invoice is re-read (never charge one that is paid, void or
-uncollectible) and the card's network budget is checked again.
+Before every charge the invoice and its subscription are re-read (never charge an invoice that
+is paid, void or uncollectible, or whose subscription is canceled) and the card's network budget
+is checked again.
 """
 
 from __future__ import annotations
@@ -57,6 +58,8 @@ class ActionSteps:
         if invoice.status != "open":
             self._invoice_not_open(action, case, invoice.status)
             return
+        if self._subscription_ended(action, case, account):
+            return
         refusal = self._budget_refusal(case)
         if refusal is not None:
             self._refused(action, case, refusal)
@@ -77,6 +80,20 @@ class ActionSteps:
                 self.engine.record_retry_outcome(session, case, action.id, outcome)
             self._mark(session, action.id, {"paid": outcome.paid, "charge": outcome.charge_id,
                                             "decline": _decline_label(outcome)})
+
+    def _subscription_ended(self, action: ScheduledAction, case: RecoveryCase, account) -> bool:
+        if not case.stripe_subscription_id:
+            return False
+        subscription = self.gateway.retrieve_subscription(case.stripe_subscription_id,
+                                                          stripe_account=account)
+        if not subscription.ended:
+            return False
+        with transaction(self.sessions) as session:
+            self._mark(session, action.id, {"skipped": f"subscription {subscription.status}"},
+                       ActionStatus.canceled)
+            self.engine.subscription_canceled(session, case.account_id, subscription.id,
+                                              at=self.clock.now())
+        return True
 
     def _budget_refusal(self, case: RecoveryCase):
         if not case.card_fingerprint:

@@ -1,8 +1,10 @@
 """The recovery engine: the only writer of cases and scheduled actions, fed by facts.
 
 Each fact is handled inside the ingest transaction. Facts are idempotent: attempts are keyed by
-their Stripe charge, closed cases ignore late events, and a retry re-reads the invoice before it
-charges, so duplicated or reordered events can never charge a paid invoice.
+their Stripe charge, closed cases ignore late events, finished invoices and canceled subscriptions
+leave traces that later failures respect (``traces``), and a retry re-reads the invoice and its
+subscription before it charges, so duplicated or reordered events can never charge a paid
+invoice.
 
 The ingest job handles a batch of facts in one transaction (``batch``): the Stripe reads the
 facts need are made first, outside it (``prefetch``), and failures are planned together at the
@@ -20,6 +22,7 @@ from sqlmodel import Session
 
 from models import CaseStatus, ChargeAttempt, RecoveredBy, RecoveryCase
 from recovery.engine import case_store as cases
+from recovery.engine import traces
 from recovery.engine.attempts import AttemptFacts, record_attempt
 from recovery.engine.planning import Planner
 from recovery.runtime.clock import Clock
@@ -100,6 +103,8 @@ class RecoveryEngine:
         case = cases.case_for_invoice(session, account_id, fact.invoice_id)
         if case is not None and case.status != CaseStatus.open.value:
             return  # a late failure for a case that already ended changes nothing
+        if case is None and self._finished_before(session, account_id, fact):
+            return
         if case is not None and cases.is_own_retry(session, case.id, fact.idempotency_key):
             return  # our retry's failure: the action runner records it from Stripe's answer
         details = self._attempt_details(session, account_id, fact)
@@ -113,6 +118,14 @@ class RecoveryEngine:
         ), self.clock.now())
         if is_new:
             self.planner.after_failure(session, case, attempt)
+
+    def _finished_before(self, session: Session, account_id: str, fact: PaymentFailed) -> bool:
+        """The invoice finished or its subscription was canceled before this failure arrived."""
+        why = traces.why_finished(session, account_id, fact.invoice_id, fact.subscription_id)
+        if why is not None:
+            log.info("failure ignored", extra={"invoice": fact.invoice_id, "reason": why,
+                                               "event": fact.event_id})
+        return why is not None
 
     def _attempt_details(self, session: Session, account_id: str,
                          fact: PaymentFailed) -> AttemptDetails | None:
@@ -181,6 +194,8 @@ class RecoveryEngine:
     # Endings
 
     def _invoice_paid(self, session: Session, account_id: str, fact: InvoicePaid) -> None:
+        traces.record_finished_invoice(session, account_id, fact.invoice_id, "paid",
+                                       fact.event_id, fact.occurred_at)
         case = cases.case_for_invoice(session, account_id, fact.invoice_id)
         if case is None or case.status != CaseStatus.open.value:
             return
@@ -219,13 +234,23 @@ class RecoveryEngine:
             cases.close_case(session, case, CaseStatus.closed_elsewhere, self.clock.now())
 
     def _invoice_closed(self, session: Session, account_id: str, fact: InvoiceClosed) -> None:
+        traces.record_finished_invoice(session, account_id, fact.invoice_id, fact.status,
+                                       fact.event_id, fact.occurred_at)
         case = cases.case_for_invoice(session, account_id, fact.invoice_id)
         if case is not None and case.status == CaseStatus.open.value:
             cases.close_case(session, case, CaseStatus.closed_elsewhere, self.clock.now())
 
     def _subscription_canceled(self, session: Session, account_id: str,
                                fact: SubscriptionCanceled) -> None:
-        for case in cases.open_cases(session, account_id, subscription_id=fact.subscription_id):
+        self.subscription_canceled(session, account_id, fact.subscription_id,
+                                   at=fact.occurred_at, event_id=fact.event_id)
+
+    def subscription_canceled(self, session: Session, account_id: str, subscription_id: str, *,
+                              at: datetime, event_id: str | None = None) -> None:
+        """The subscription is canceled (its event arrived, or a retry read it from Stripe):
+        keep the trace and close its open cases; none of its invoices is charged again."""
+        traces.record_canceled_subscription(session, account_id, subscription_id, event_id, at)
+        for case in cases.open_cases(session, account_id, subscription_id=subscription_id):
             cases.close_case(session, case, CaseStatus.canceled, self.clock.now())
 
     # Waiting on the customer

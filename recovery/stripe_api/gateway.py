@@ -19,6 +19,7 @@ from recovery.stripe_api.results import (
     AttemptDetails,
     InvoiceState,
     PaymentOutcome,
+    SubscriptionState,
     id_of,
     read_charge_attempt,
     read_declined_payment,
@@ -28,6 +29,7 @@ from recovery.stripe_api.results import (
     read_payment_method_card,
     read_refused_payment,
     read_source_card,
+    read_subscription,
 )
 from webhooks.facts import CardInfo
 
@@ -136,6 +138,13 @@ class StripeGateway:
     ) -> InvoiceState:
         invoices = self._client.v1.invoices
         return read_invoice(self._call(invoices.retrieve, invoice_id, None, account=stripe_account))
+
+    def retrieve_subscription(
+        self, subscription_id: str, *, stripe_account: str | None = None
+    ) -> SubscriptionState:
+        subscriptions = self._client.v1.subscriptions
+        return read_subscription(
+            self._call(subscriptions.retrieve, subscription_id, None, account=stripe_account))
 
     def pay_invoice(
         self, invoice_id: str, *, idempotency_key: str, payment_method_id: str | None = None,

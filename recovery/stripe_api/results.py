@@ -36,6 +36,19 @@ class InvoiceState:
 
 
 @dataclass(frozen=True)
+class SubscriptionState:
+    """A subscription as Stripe holds it now (re-read before every charge of its invoices)."""
+
+    id: str
+    status: str | None  # active | past_due | unpaid | paused | canceled | incomplete_expired ...
+
+    @property
+    def ended(self) -> bool:
+        # Both are final: Stripe never bills a canceled or expired subscription again.
+        return self.status in ("canceled", "incomplete_expired")
+
+
+@dataclass(frozen=True)
 class PaymentOutcome:
     """What one ``pay`` call did. A decline is a value here, never an exception.
 
@@ -110,6 +123,10 @@ def read_invoice(invoice: Any) -> InvoiceState:
         default_payment_method_id=id_of(_attr(invoice, "default_payment_method")),
         hosted_invoice_url=_attr(invoice, "hosted_invoice_url"),
     )
+
+
+def read_subscription(subscription: Any) -> SubscriptionState:
+    return SubscriptionState(id=subscription.id, status=_attr(subscription, "status"))
 
 
 def read_paid_invoice(invoice: Any) -> PaymentOutcome:

@@ -44,6 +44,7 @@ class StripeStub:
     # Other invoices than ``invoice_id``: their first attempt's decline (each has its own charge
     # ``ch_<invoice>`` on its own card ``fp_<invoice>``).
     declines: dict[str, Decline] = field(default_factory=dict)
+    subscription_status: str = "past_due"  # what a retry's re-read of the subscription finds
 
     def install(self, router: respx.MockRouter) -> None:
         router.route(host="api.stripe.com").mock(side_effect=self._outage)
@@ -55,6 +56,8 @@ class StripeStub:
         router.get(f"{BASE}/v1/invoice_payments").mock(side_effect=self._payments)
         router.get(url__regex=rf"{BASE}/v1/payment_methods/(?P<pm>pm_\w+)$").mock(
             side_effect=self._payment_method)
+        router.get(url__regex=rf"{BASE}/v1/subscriptions/(?P<sub>sub_\w+)$").mock(
+            side_effect=self._subscription)
         router.delete(url__regex=rf"{BASE}/v1/subscriptions/(?P<sub>sub_\w+)(\?.*)?$").mock(
             side_effect=self._cancel)
 
@@ -81,6 +84,12 @@ class StripeStub:
         self.calls.append("mark_uncollectible")
         self.status = "uncollectible"
         return httpx.Response(200, json=self._invoice_json())
+
+    def _subscription(self, request, sub):
+        self.calls.append("retrieve_subscription")
+        return httpx.Response(200, json=p.subscription_object(
+            p.LATEST, subscription_id=sub, status=self.subscription_status,
+            cancellation_reason=None))
 
     def _cancel(self, request, sub):
         self.calls.append("cancel_subscription")

@@ -167,7 +167,9 @@ def test_paid_before_failed_never_charges_the_paid_invoice(client, services, stu
         services.clock.advance(timedelta(days=2))
         run_actions(services)
     assert stub.pay_keys == []
-    assert the_case(services).status == CaseStatus.recovered
+    with services.sessions() as session:  # the invoice had finished: no case, no message
+        assert session.exec(select(RecoveryCase)).all() == []
+        assert session.exec(select(ScheduledAction)).all() == []
 
 
 def test_a_worker_that_dies_after_claiming_leaves_the_retry_to_run_once(client, services, stub):

@@ -24,7 +24,12 @@ from recovery.messaging.notifier import OutboxChannel
 from recovery.rules.network_rules import check_attempt
 from recovery.runtime.clock import VirtualClock
 from recovery.runtime.settings import Settings
-from recovery.stripe_api.results import AttemptDetails, InvoiceState, PaymentOutcome
+from recovery.stripe_api.results import (
+    AttemptDetails,
+    InvoiceState,
+    PaymentOutcome,
+    SubscriptionState,
+)
 from recovery.wiring import build_services, wire_engine
 from recovery.worker.jobs import run_actions
 from tests.conftest import START
@@ -67,6 +72,9 @@ class GatewayDouble:
     def retrieve_invoice(self, invoice_id, *, stripe_account=None):
         return InvoiceState(invoice_id, "open", "cus_1", "sub_1", 1000, 1000, "usd", 1, None,
                             False, None, None)
+
+    def retrieve_subscription(self, subscription_id, *, stripe_account=None):
+        return SubscriptionState(subscription_id, "past_due")
 
     def pay_invoice(self, invoice_id, *, idempotency_key, payment_method_id=None,
                     stripe_account=None):

@@ -1,0 +1,47 @@
+"""traces of finished invoices and canceled subscriptions
+
+Revision ID: 0004_engine
+Revises: 0003
+Create Date: 2026-11-30
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+
+import models.base
+from alembic import op
+
+revision: str = '0004_engine'
+down_revision: str | None = '0003'
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_table('finished_invoice',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('account_id', sa.String(length=64), nullable=False),
+    sa.Column('stripe_invoice_id', sa.String(length=255), nullable=False),
+    sa.Column('status', sa.String(length=20), nullable=False),
+    sa.Column('stripe_event_id', sa.String(length=255), nullable=True),
+    sa.Column('finished_at', models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['account_id'], ['account.id'], name=op.f('fk_finished_invoice_account_id_account')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_finished_invoice')),
+    sa.UniqueConstraint('account_id', 'stripe_invoice_id', name=op.f('uq_finished_invoice_account_id_stripe_invoice_id'))
+    )
+    op.create_table('canceled_subscription',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('account_id', sa.String(length=64), nullable=False),
+    sa.Column('stripe_subscription_id', sa.String(length=255), nullable=False),
+    sa.Column('stripe_event_id', sa.String(length=255), nullable=True),
+    sa.Column('canceled_at', models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['account_id'], ['account.id'], name=op.f('fk_canceled_subscription_account_id_account')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_canceled_subscription')),
+    sa.UniqueConstraint('account_id', 'stripe_subscription_id', name=op.f('uq_canceled_subscription_account_id_stripe_subscription_id'))
+    )
+
+
+def downgrade() -> None:
+    op.drop_table('canceled_subscription')
+    op.drop_table('finished_invoice')
