@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import JSON, Column, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, Column, ForeignKey, Index, String, Text, text
 from sqlmodel import Field, SQLModel
 
 from models.base import UTCDateTime
@@ -27,11 +27,18 @@ class ActionStatus(enum.StrEnum):
     failed = "failed"
 
 
+# A case's live step: its retry or its end of dunning, waiting or running. Planning replaces the
+# step; the partial unique index below makes the database refuse a second one, whatever races.
+LIVE_STEP = text("kind IN ('retry', 'end_dunning') AND status IN ('scheduled', 'claimed')")
+
+
 class ScheduledAction(SQLModel, table=True):
     __tablename__ = "scheduled_action"
     __table_args__ = (
         Index("ix_scheduled_action_status_due_at", "status", "due_at"),
         Index("ix_scheduled_action_case_id_status", "case_id", "status"),
+        Index("ix_scheduled_action_live_step", "case_id", unique=True,
+              sqlite_where=LIVE_STEP, postgresql_where=LIVE_STEP),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -1,4 +1,4 @@
-"""traces of finished invoices and canceled subscriptions
+"""traces of finished invoices and canceled subscriptions, one live step per case
 
 Revision ID: 0004_engine
 Revises: 0003
@@ -16,6 +16,19 @@ revision: str = '0004_engine'
 down_revision: str | None = '0003'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+
+LIVE_STEP = "kind IN ('retry', 'end_dunning') AND status IN ('scheduled', 'claimed')"
+# Before the index exists a case may hold several live steps (a retry scheduled beside one that
+# was running): keep the running one, else the newest, and cancel the others.
+CANCEL_EXTRA_LIVE_STEPS = """
+UPDATE scheduled_action SET status = 'canceled', finished_at = CURRENT_TIMESTAMP
+WHERE kind IN ('retry', 'end_dunning') AND status = 'scheduled'
+  AND EXISTS (SELECT 1 FROM scheduled_action AS other
+              WHERE other.case_id = scheduled_action.case_id
+                AND other.kind IN ('retry', 'end_dunning')
+                AND (other.status = 'claimed'
+                     OR (other.status = 'scheduled' AND other.id > scheduled_action.id)))
+"""
 
 
 def upgrade() -> None:
@@ -41,7 +54,12 @@ def upgrade() -> None:
     sa.UniqueConstraint('account_id', 'stripe_subscription_id', name=op.f('uq_canceled_subscription_account_id_stripe_subscription_id'))
     )
 
+    op.execute(CANCEL_EXTRA_LIVE_STEPS)
+    op.create_index('ix_scheduled_action_live_step', 'scheduled_action', ['case_id'], unique=True,
+                    sqlite_where=sa.text(LIVE_STEP), postgresql_where=sa.text(LIVE_STEP))
+
 
 def downgrade() -> None:
+    op.drop_index('ix_scheduled_action_live_step', table_name='scheduled_action')
     op.drop_table('canceled_subscription')
     op.drop_table('finished_invoice')

@@ -73,13 +73,14 @@ class ActionSteps:
             self._invoice_not_open(action, case, invoice.status)
             return
         with transaction(self.sessions) as session:
+            # Finished first: the case's next step can only be written once this one is over.
+            self._mark(session, action.id, {"paid": outcome.paid, "charge": outcome.charge_id,
+                                            "decline": _decline_label(outcome)})
             case = session.get(RecoveryCase, case.id)
             if outcome.requires_action:
                 self.engine.planner.wait_for_authentication(session, case)
             else:
                 self.engine.record_retry_outcome(session, case, action.id, outcome)
-            self._mark(session, action.id, {"paid": outcome.paid, "charge": outcome.charge_id,
-                                            "decline": _decline_label(outcome)})
 
     def _subscription_ended(self, action: ScheduledAction, case: RecoveryCase, account) -> bool:
         if not case.stripe_subscription_id:

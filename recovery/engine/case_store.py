@@ -9,7 +9,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import String, and_, cast, func, insert, literal, or_, update
+from sqlalchemy import String, and_, cast, func, literal, or_, update
 from sqlmodel import Session, select
 
 from models import (
@@ -22,12 +22,14 @@ from models import (
     ScheduledAction,
     WaitingFor,
 )
+from models.scheduled_action import LIVE_STEP
 from recovery.rules.declines import Classification, classify_decline
 from recovery.rules.network_rules import AttemptRecord
 from recovery.runtime.db import DIALECT_INSERTS
 from webhooks.facts import DeclineInfo
 
 EXECUTED = (ActionStatus.claimed.value, ActionStatus.done.value)
+STEP_KINDS = (ActionKind.retry.value, ActionKind.end_dunning.value)  # a case's one live step
 # Writes to the action queue are Core statements on the table: an ORM-enabled UPDATE would also
 # search the session for objects to synchronise, which these writes never need.
 ACTIONS = ScheduledAction.__table__
@@ -144,6 +146,7 @@ class ActionLog:
 
     retries_done: int = 0  # retries the engine has started (claimed or finished)
     notified: set[str] = field(default_factory=set)  # message templates scheduled or sent
+    step_running: bool = False  # a worker holds the case's retry or end of dunning right now
 
 
 def action_logs(session: Session, case_ids: Sequence[int]) -> dict[int, ActionLog]:
@@ -151,18 +154,37 @@ def action_logs(session: Session, case_ids: Sequence[int]) -> dict[int, ActionLo
     logs = {case_id: ActionLog() for case_id in case_ids}
     for chunk in _chunks(case_ids):
         rows = session.execute(
-            select(ScheduledAction.case_id, ScheduledAction.kind, ScheduledAction.params)
+            select(ScheduledAction.case_id, ScheduledAction.kind, ScheduledAction.status,
+                   ScheduledAction.params)
             .where(ScheduledAction.case_id.in_(chunk),
-                   or_(and_(ScheduledAction.kind == ActionKind.retry.value,
+                   or_(and_(ScheduledAction.kind.in_(STEP_KINDS),
                             ScheduledAction.status.in_(EXECUTED)),
                        and_(ScheduledAction.kind == ActionKind.notify.value,
                             ScheduledAction.status != ActionStatus.canceled.value))))
-        for case_id, kind, params in rows:
-            if kind == ActionKind.retry.value:
-                logs[case_id].retries_done += 1
-            else:
-                logs[case_id].notified.add((params or {}).get("template"))
+        for case_id, kind, status, params in rows:
+            log = logs[case_id]
+            if kind == ActionKind.notify.value:
+                log.notified.add((params or {}).get("template"))
+                continue
+            log.step_running = log.step_running or status == ActionStatus.claimed.value
+            log.retries_done += kind == ActionKind.retry.value
     return logs
+
+
+def lock_cases(session: Session, case_ids: Collection[int]) -> dict[int, RecoveryCase]:
+    """Lock these cases' rows until the transaction ends and re-read them, so a plan is made on
+    the latest state and no other worker plans the same case meanwhile.
+
+    ``FOR UPDATE`` on PostgreSQL, in id order so two planners never wait on each other in a
+    circle; SQLite lets one writer at a time in, so there the re-read is enough. What this unit
+    of work changed is written first: the re-read would otherwise overwrite it."""
+    session.flush()
+    found: dict[int, RecoveryCase] = {}
+    for chunk in _chunks(sorted(set(case_ids))):
+        found.update((case.id, case) for case in session.scalars(
+            select(RecoveryCase).where(RecoveryCase.id.in_(chunk)).order_by(RecoveryCase.id)
+            .with_for_update().execution_options(populate_existing=True)))
+    return found
 
 
 def retry_in_flight(session: Session, case_id: int) -> bool:
@@ -172,6 +194,13 @@ def retry_in_flight(session: Session, case_id: int) -> bool:
         .where(ScheduledAction.case_id == case_id, ScheduledAction.kind == ActionKind.retry.value,
                ScheduledAction.status == ActionStatus.claimed.value)
     ).one() > 0
+
+
+def card_changed_since_claim(session: Session, case: RecoveryCase, action_id: int) -> bool:
+    """The case's card changed after a worker claimed this action."""
+    claimed_at = session.scalar(select(ACTIONS.c.claimed_at).where(ACTIONS.c.id == action_id))
+    changed_at = case.card_changed_at
+    return claimed_at is not None and changed_at is not None and changed_at > claimed_at
 
 
 def is_own_retry(session: Session, case_id: int, idempotency_key: str | None) -> bool:
@@ -216,17 +245,25 @@ class ActionDraft:
     params: dict | None = None
 
 
-def schedule_many(session: Session, drafts: Sequence[ActionDraft], now: datetime) -> list[int]:
-    """Insert the drafts as scheduled actions, in one multi-row insert; returns the new ids in
-    draft order. Each gets its idempotency key ``recovery:<id>`` when a worker claims it
-    (``OWN_KEY``): from then on every call for the action, retried or not, sends that key."""
+def schedule_many(session: Session, drafts: Sequence[ActionDraft], now: datetime) -> set[int]:
+    """Insert the drafts as scheduled actions, in one multi-row insert; returns the ids of the
+    cases whose step (retry or end of dunning) was written.
+
+    A case has one live step (the ``LIVE_STEP`` unique index): a step drafted for a case that
+    already has one is left out, not an error, so a planner that lost a race changes nothing.
+    Each action gets its idempotency key ``recovery:<id>`` when a worker claims it (``OWN_KEY``):
+    from then on every call for the action, retried or not, sends that key."""
     if not drafts:
-        return []
+        return set()
     rows = [dict(account_id=d.case.account_id, case_id=d.case.id, kind=d.kind.value,
                  due_at=d.due_at, status=ActionStatus.scheduled.value, params=d.params,
                  reason=d.reason, tries=0, created_at=now) for d in drafts]
-    return list(session.execute(
-        insert(ACTIONS).returning(ACTIONS.c.id, sort_by_parameter_order=True), rows).scalars())
+    insert = DIALECT_INSERTS[session.get_bind().dialect.name]
+    written = session.execute(
+        insert(ACTIONS).on_conflict_do_nothing(index_elements=[ACTIONS.c.case_id],
+                                               index_where=LIVE_STEP)
+        .returning(ACTIONS.c.case_id, ACTIONS.c.kind), rows)
+    return {case_id for case_id, kind in written if kind in STEP_KINDS}
 
 
 # The action's own key, derived from its row; set once (a claim after a crash keeps it).

@@ -184,11 +184,15 @@ class RecoveryEngine:
         """The action runner reports what its ``invoices.pay`` call did."""
         now = self.clock.now()
         facts = AttemptFacts.from_outcome(outcome, case, at=now, action_id=action_id)
-        attempt, is_new = record_attempt(session, case, facts, now)
+        attempt, _is_new = record_attempt(session, case, facts, now)
         if outcome.paid:
             self._recover(session, case, self._recovered_by(case, by_engine=True))
-        elif case.status == CaseStatus.open.value and is_new:
-            self.planner.after_failure(session, case, attempt)
+        elif case.status == CaseStatus.open.value:
+            # Planned here even when Stripe's webhook recorded this charge first: planning leaves
+            # a case alone while its retry runs. A card that changed meanwhile was not the one
+            # charged, so it gets its own prompt attempt.
+            changed = cases.card_changed_since_claim(session, case, action_id)
+            self.planner.after_failure(session, case, attempt, card_changed=changed)
         return attempt
 
     # Endings

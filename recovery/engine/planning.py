@@ -6,6 +6,10 @@ set-based: ``replan_many`` reads the inputs of many cases in a few queries and w
 actions in one insert. Inside ``deferring(session)`` (the ingest job's batches) failures are
 queued and planned together when the block ends, so a burst of failed renewals costs a handful
 of statements instead of a dozen per case.
+
+A case has one live step, its retry or its end of dunning: planning locks the case rows it plans
+(``case_store.lock_cases``) and replaces the step, leaves a step a worker is running to that
+step's own outcome, and the database's unique index refuses a second one whatever races.
 """
 
 from __future__ import annotations
@@ -18,9 +22,9 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
-from models import Account, ActionKind, ChargeAttempt, RecoveryCase, WaitingFor
+from models import Account, ActionKind, CaseStatus, ChargeAttempt, RecoveryCase, WaitingFor
 from recovery.engine import case_store as cases
-from recovery.engine.case_store import ActionDraft
+from recovery.engine.case_store import ActionDraft, ActionLog
 from recovery.errors import PolicyError
 from recovery.rules.declines import Classification, DeclineClass
 from recovery.rules.policy import (
@@ -41,6 +45,7 @@ NOTICE_FOR_WAIT = {"wait_new_card": "card_update_request",
 DEFERRED_PLANS = "recovery.deferred_plans"  # session.info key of the queued plan requests
 WAITING_FOR_PLAN = {"retry": WaitingFor.retry, "wait_new_card": WaitingFor.new_card,
                     "wait_authentication": WaitingFor.authentication, "end": WaitingFor.end}
+Notices = list[tuple[str, str]]  # the messages a plan sends: (template, reason)
 
 
 def policy_of(account: Account | None) -> RetryPolicy:
@@ -84,10 +89,11 @@ class Planner:
                 case, ActionKind.take_ownership, now,
                 "take over retries from Stripe (auto_advance=false)")], now)
 
-    def after_failure(self, session: Session, case: RecoveryCase, attempt: ChargeAttempt) -> None:
+    def after_failure(self, session: Session, case: RecoveryCase, attempt: ChargeAttempt,
+                      card_changed: bool = False) -> None:
         label = cases.classify_row(attempt) if (attempt.failure_code or attempt.decline_code
                                                or attempt.outcome_type) else None
-        request = PlanRequest(case, label, new_decline=True)
+        request = PlanRequest(case, label, card_changed=card_changed, new_decline=True)
         queue = session.info.get(DEFERRED_PLANS)
         if queue is None:
             self.replan_many(session, [request])
@@ -120,6 +126,9 @@ class Planner:
     def after_card_change(self, session: Session, case: RecoveryCase, card: CardInfo | None,
                           payment_method_id: str | None) -> None:
         now = self.clock.now()
+        cases.lock_cases(session, [case.id])  # decide on what the case waits for now
+        if case.status != CaseStatus.open.value:
+            return
         if card is not None and card.fingerprint:
             case.card_fingerprint, case.card_brand = card.fingerprint, card.brand
         case.payment_method_id = payment_method_id or case.payment_method_id
@@ -129,6 +138,9 @@ class Planner:
             self.replan(session, case, label=self.latest_label(session, case), card_changed=True)
 
     def wait_for_authentication(self, session: Session, case: RecoveryCase) -> None:
+        cases.lock_cases(session, [case.id])
+        if case.status != CaseStatus.open.value:
+            return
         policy = self.policy(session, case.account_id)
         window_end = case.first_failed_at + timedelta(days=policy.window_days)
         plan = Plan("wait_authentication", window_end,
@@ -138,17 +150,20 @@ class Planner:
     def on_recovered(self, session: Session, case: RecoveryCase) -> None:
         self._write(session, [(case, None, [("payment_recovered", "payment recovered")])])
 
-    def replan(self, session: Session, case: RecoveryCase, *, label, card_changed: bool) -> Plan:
-        return self.replan_many(session, [PlanRequest(case, label, card_changed)])[0]
+    def replan(self, session: Session, case: RecoveryCase, *, label,
+               card_changed: bool) -> Plan | None:
+        plans = self.replan_many(session, [PlanRequest(case, label, card_changed)])
+        return plans[0] if plans else None
 
     def replan_many(self, session: Session, requests: Sequence[PlanRequest]) -> list[Plan]:
-        """Plan every requested case: a few set-based reads, the pure policy per case, then one
-        cancel and one insert for all of them."""
+        """Plan every requested case that is still open: a few set-based reads, the pure policy
+        per case, then one cancel and one insert for all of them; returns the plans made."""
+        # The lock also writes out what this unit of work changed (sessions do not autoflush:
+        # it cost a flush per query), which planning reads back in the attempt log.
+        cases.lock_cases(session, [r.case.id for r in requests])
+        requests = [r for r in requests if r.case.status == CaseStatus.open.value]
         if not requests:
             return []
-        # Sessions do not autoflush (it cost a flush per query); planning reads the attempt log,
-        # so write out what this unit of work changed first.
-        session.flush()
         now = self.clock.now()
         logs = cases.action_logs(session, [r.case.id for r in requests])
         histories = cases.card_histories(session, {(r.case.account_id, r.case.card_fingerprint)
@@ -172,13 +187,11 @@ class Planner:
             )
             plan = plan_next_retry(policies[case.account_id], context, self.scorer)
             planned.append((case, plan, self._notices(plan, request.label, request.card_changed)))
-        self._write(session, planned, {case_id: log.notified for case_id, log in logs.items()})
+        self._write(session, planned, logs)
         return [plan for _case, plan, _notices in planned]
 
     @staticmethod
-    def _notices(plan: Plan, label: Classification | None,
-                 card_changed: bool) -> list[tuple[str, str]]:
-        """The messages a plan sends: (template, reason)."""
+    def _notices(plan: Plan, label: Classification | None, card_changed: bool) -> Notices:
         notices = []
         if plan.kind in NOTICE_FOR_WAIT:
             notices.append((NOTICE_FOR_WAIT[plan.kind], plan.reason))
@@ -188,27 +201,43 @@ class Planner:
         return notices
 
     def _write(self, session: Session,
-               planned: Sequence[tuple[RecoveryCase, Plan | None, list[tuple[str, str]]]],
-               notified: dict[int, set[str]] | None = None) -> None:
-        """Replace each case's retry/end step with its new plan and schedule its notices (once
-        per template and case; ``notified``: the templates each case already has, if known)."""
+               planned: Sequence[tuple[RecoveryCase, Plan | None, Notices]],
+               logs: dict[int, ActionLog] | None = None) -> None:
+        """Replace each case's step with its new plan and schedule its notices (once per
+        template and case; ``logs``: the cases' action logs, if already read)."""
         now = self.clock.now()
+        if logs is None:
+            logs = cases.action_logs(session, [case.id for case, _p, _n in planned])
+        planned = [entry for entry in planned if not self._step_running(entry, logs)]
         replanned = [case.id for case, plan, _notices in planned if plan is not None]
         cases.cancel_actions_of(session, replanned, now, REPLANNED_KINDS)
-        if notified is None:
-            logs = cases.action_logs(session, [case.id for case, _p, _n in planned])
-            notified = {case_id: log.notified for case_id, log in logs.items()}
         drafts = []
         for case, plan, notices in planned:
             if plan is not None:
                 drafts.append(self._step(case, plan, now))
-            sent = notified.setdefault(case.id, set())
+            sent = logs.setdefault(case.id, ActionLog()).notified
             for template, reason in notices:
                 if template not in sent:
                     sent.add(template)
                     drafts.append(ActionDraft(case, ActionKind.notify, now, reason,
                                               {"template": template}))
-        cases.schedule_many(session, drafts, now)
+        written = cases.schedule_many(session, drafts, now)
+        for case_id in set(replanned) - written:
+            # Only a planner that skipped the case lock could get here: the other step stands.
+            log.warning("a live step already exists; this plan was not written",
+                        extra={"case": case_id})
+
+    @staticmethod
+    def _step_running(entry: tuple[RecoveryCase, Plan | None, Notices],
+                      logs: dict[int, ActionLog]) -> bool:
+        """A worker is running the case's retry or end of dunning: its outcome plans what
+        follows, and a second live step beside it could charge twice."""
+        case, plan, _notices = entry
+        running = plan is not None and logs.get(case.id, ActionLog()).step_running
+        if running:
+            log.info("step running; its outcome plans what follows",
+                     extra={"invoice": case.stripe_invoice_id, "plan": plan.kind})
+        return running
 
     @staticmethod
     def _step(case: RecoveryCase, plan: Plan, now: datetime) -> ActionDraft:

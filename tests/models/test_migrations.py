@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 import models
 from recovery.runtime import migrations
@@ -78,3 +78,48 @@ def test_migrated_schema_matches_the_models(tmp_path):
     engine.dispose()
     assert diff == []
 
+
+def live_steps_become_unique(url: str) -> None:
+    """0004_engine keeps one live step per case (the running one, else the newest) before it
+    adds the index that refuses a second, and reverting it removes only what it added."""
+    migrations.upgrade(url, "0003")
+    engine = make_engine(url, pool_size=1)
+    now = "2026-11-02 14:00:00"
+    with engine.begin() as connection:
+        connection.execute(text(
+            "INSERT INTO account (id, name, livemode, webhook_secrets, created_at) "
+            "VALUES ('acct_m', '', false, '', :now)"), {"now": now})
+        for case_id in (1, 2):
+            connection.execute(text(
+                "INSERT INTO recovery_case (id, account_id, stripe_invoice_id, amount_due, "
+                "currency, status, waiting_for, customer_timezone, engine_retries, "
+                "first_failed_at, created_at, updated_at) VALUES (:id, 'acct_m', :inv, 100, "
+                "'usd', 'open', 'retry', 'UTC', 0, :now, :now, :now)"),
+                {"id": case_id, "inv": f"in_m{case_id}", "now": now})
+        for action_id, case_id, kind, status in [
+                (1, 1, "retry", "claimed"), (2, 1, "retry", "scheduled"),
+                (3, 1, "end_dunning", "scheduled"), (4, 1, "notify", "scheduled"),
+                (5, 2, "retry", "scheduled"), (6, 2, "retry", "scheduled")]:
+            connection.execute(text(
+                "INSERT INTO scheduled_action (id, account_id, case_id, kind, due_at, status, "
+                "reason, tries, created_at) VALUES (:id, 'acct_m', :case, :kind, :now, "
+                ":status, '', 0, :now)"),
+                {"id": action_id, "case": case_id, "kind": kind, "status": status, "now": now})
+    migrations.upgrade(url)
+    with engine.connect() as connection:
+        statuses = dict(connection.execute(text("SELECT id, status FROM scheduled_action")).all())
+    engine.dispose()
+    assert statuses == {1: "claimed", 2: "canceled", 3: "canceled", 4: "scheduled",
+                        5: "canceled", 6: "scheduled"}
+    migrations.downgrade(url, "0003")
+    assert table_names(url) == set(models.metadata.tables) - {"finished_invoice",
+                                                               "canceled_subscription"}
+
+
+def test_live_steps_become_unique_on_sqlite(tmp_path):
+    live_steps_become_unique(f"sqlite:///{tmp_path / 'l.db'}")
+
+
+@pytest.mark.postgres
+def test_live_steps_become_unique_on_postgres():
+    on_fresh_postgres("recovery_migrations_live_steps", live_steps_become_unique)
