@@ -22,6 +22,8 @@ class Account(SQLModel, table=True):
     webhook_secrets: str = Field(default="")
     # The account's recovery policy as data (see recovery/policy.py); empty means the defaults.
     policy: dict | None = Field(default=None, sa_column=Column(JSON))
+    # The IANA time zone of customers Stripe holds no address or card country for (else UTC).
+    timezone: str | None = Field(default=None, max_length=64)
     # Set when Stripe refused the account's key: its actions wait until an operator fixes it.
     paused_reason: str | None = Field(default=None, sa_column=Column(Text))
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))

@@ -64,6 +64,9 @@ class PaymentFailed(Fact):
     hosted_invoice_url: str | None = None
     # Set when our own API call (e.g. a retry's invoices.pay) caused the failure.
     idempotency_key: str | None = None
+    # The billing address on the invoice (``customer_address``): where the customer lives.
+    customer_country: str | None = None  # ISO 3166-1 alpha-2
+    customer_state: str | None = None  # state, province or region, as entered
 
 
 @dataclass(frozen=True)

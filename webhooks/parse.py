@@ -101,9 +101,19 @@ def _invoice_charge_and_intent(invoice: PayloadReader) -> tuple[str | None, str 
     return charge_id, intent_id
 
 
+def _customer_place(invoice: PayloadReader) -> tuple[str | None, str | None]:
+    # Only a hint for the customer's time zone: an odd address never fails the failure event.
+    try:
+        address = invoice.child("customer_address")
+        return address.text("country"), address.text("state")
+    except ParseError:
+        return None, None
+
+
 def _payment_failed(event: _Event) -> PaymentFailed:
     inv = event.obj
     charge_id, intent_id = _invoice_charge_and_intent(inv)
+    country, state = _customer_place(inv)
     return PaymentFailed(
         event_id=event.event_id,
         occurred_at=event.occurred_at,
@@ -119,6 +129,8 @@ def _payment_failed(event: _Event) -> PaymentFailed:
         payment_intent_id=intent_id,
         hosted_invoice_url=inv.text("hosted_invoice_url"),
         idempotency_key=event.idempotency_key,
+        customer_country=country,
+        customer_state=state,
     )
 
 

@@ -1,4 +1,4 @@
-"""traces of finished invoices and canceled subscriptions, one live step per case
+"""one live step per case, traces of finished invoices and canceled subscriptions, account time zone
 
 Revision ID: 0004_engine
 Revises: 0003
@@ -53,6 +53,8 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_canceled_subscription')),
     sa.UniqueConstraint('account_id', 'stripe_subscription_id', name=op.f('uq_canceled_subscription_account_id_stripe_subscription_id'))
     )
+    with op.batch_alter_table('account', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('timezone', sa.String(length=64), nullable=True))
 
     op.execute(CANCEL_EXTRA_LIVE_STEPS)
     op.create_index('ix_scheduled_action_live_step', 'scheduled_action', ['case_id'], unique=True,
@@ -61,5 +63,9 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index('ix_scheduled_action_live_step', table_name='scheduled_action')
+    # In place (SQLite 3.35+ drops a column itself): copying the table, batch mode's way, would
+    # drop the old ``account`` table under the rows that still refer to it.
+    with op.batch_alter_table('account', schema=None, recreate='never') as batch_op:
+        batch_op.drop_column('timezone')
     op.drop_table('canceled_subscription')
     op.drop_table('finished_invoice')

@@ -16,6 +16,7 @@ from sqlalchemy import or_, update
 from models import Account, ActionStatus, ScheduledAction
 from recovery.actions.steps import ActionSteps
 from recovery.engine.case_store import ACTIONS, OWN_KEY
+from recovery.engine.due_times import reschedule
 from recovery.errors import AccountAccessRevoked, GatewayUnavailable
 from recovery.runtime.claims import claim_rows
 from recovery.runtime.clock import Clock
@@ -63,23 +64,26 @@ def run_action(sessions: SessionFactory, clock: Clock, steps: ActionSteps, actio
         steps.run(action_id)
         return "done"
     except GatewayUnavailable as problem:
-        _defer(sessions, clock, action_id, problem)
+        _defer(sessions, clock, action_id, problem, steps)
         return "deferred"
     except AccountAccessRevoked as problem:
         _pause_account(sessions, clock, action_id, str(problem))
         return "paused"
 
 
-def _defer(sessions: SessionFactory, clock: Clock, action_id: int, problem: GatewayUnavailable):
+def _defer(sessions: SessionFactory, clock: Clock, action_id: int, problem: GatewayUnavailable,
+           steps: ActionSteps):
     """Stripe is unavailable: run again later with the same idempotency key."""
     with transaction(sessions) as session:
         action = session.get(ScheduledAction, action_id)
         action.tries += 1
         wait = timedelta(seconds=problem.retry_after_seconds or 30 * 2 ** (action.tries - 1))
         action.status = ActionStatus.scheduled.value
-        action.due_at = clock.now() + min(wait, MAX_GATEWAY_BACKOFF)
         action.claimed_at = action.lease_until = None
         action.last_error = str(problem)[:2000]
+        session.flush()
+        reschedule(session, [action_id], clock.now() + min(wait, MAX_GATEWAY_BACKOFF),
+                   steps.engine.planner.policy)
     log.warning("stripe unavailable; action deferred", extra={"action": action_id})
 
 
@@ -100,25 +104,33 @@ def _pause_account(sessions: SessionFactory, clock: Clock, action_id: int, reaso
               extra={"account": account.id, "reason": reason[:200]})
 
 
-def resume_account(sessions: SessionFactory, account_id: str) -> int:
+def resume_account(sessions: SessionFactory, clock: Clock, account_id: str) -> int:
+    """The account's access works again: its paused actions go back to the queue, not before
+    now and outside quiet hours."""
     with transaction(sessions) as session:
         session.get(Account, account_id).paused_reason = None
-        return session.execute(
-            update(ScheduledAction)
-            .where(ScheduledAction.account_id == account_id,
-                   ScheduledAction.status == ActionStatus.paused.value)
+        resumed = session.execute(
+            update(ACTIONS)
+            .where(ACTIONS.c.account_id == account_id,
+                   ACTIONS.c.status == ActionStatus.paused.value)
             .values(status=ActionStatus.scheduled.value)
-        ).rowcount
+            .returning(ACTIONS.c.id)
+        ).scalars().all()
+        reschedule(session, resumed, clock.now())
+        return len(resumed)
 
 
 def release_stale_actions(sessions: SessionFactory, clock: Clock) -> int:
     """Claims whose lease ran out (the worker died) go back to the queue, key unchanged."""
     with transaction(sessions) as session:
-        return session.execute(
-            update(ScheduledAction)
-            .where(ScheduledAction.status == ActionStatus.claimed.value,
-                   ScheduledAction.lease_until < clock.now())
+        released = session.execute(
+            update(ACTIONS)
+            .where(ACTIONS.c.status == ActionStatus.claimed.value,
+                   ACTIONS.c.lease_until < clock.now())
             .values(status=ActionStatus.scheduled.value, claimed_at=None, lease_until=None,
                     claimed_by=None)
-        ).rowcount
+            .returning(ACTIONS.c.id)
+        ).scalars().all()
+        reschedule(session, released, clock.now())  # they run now, unless that is quiet hours
+        return len(released)
 

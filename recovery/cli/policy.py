@@ -18,7 +18,7 @@ policy_app = typer.Typer(help="The account's retry policy.", no_args_is_help=Tru
 def policy_show() -> None:
     """The default account's policy (defaults filled in)."""
     from models import Account  # noqa: PLC0415
-    from recovery.engine.planning import policy_of  # noqa: PLC0415
+    from recovery.engine.policies import policy_of  # noqa: PLC0415
 
     settings = load_settings()
     services = build_services(settings)
@@ -47,3 +47,26 @@ def policy_set(policy_json: str = typer.Argument(..., help='e.g. \'{"name": "wee
         session.get(Account, settings.account_id).policy = policy.to_dict()
         session.commit()
     console.print(f"saved policy {policy.name!r}")
+
+
+ZONE_HELP = "an IANA time zone, e.g. Europe/Paris; leave out to show the current one"
+
+
+@policy_app.command("timezone")
+def policy_timezone(zone: str | None = typer.Argument(None, help=ZONE_HELP)) -> None:
+    """The time zone of customers Stripe knows no country for (no address, no card country)."""
+    from models import Account  # noqa: PLC0415
+    from recovery.engine.customer_zones import DEFAULT_ZONE, valid_zone  # noqa: PLC0415
+
+    if zone is not None and valid_zone(zone) is None:
+        console.print(f"[red]unknown time zone: {zone!r} (use an IANA name)[/red]")
+        raise typer.Exit(2)
+    settings = load_settings()
+    services = build_services(settings)
+    ensure_default_account(services.sessions, settings, services.clock)
+    with services.sessions() as session:
+        account = session.get(Account, settings.account_id)
+        if zone is not None:
+            account.timezone = zone
+            session.commit()
+        console.print(account.timezone or f"{DEFAULT_ZONE} (not set)")

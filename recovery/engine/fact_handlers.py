@@ -20,10 +20,11 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
-from models import CaseStatus, ChargeAttempt, RecoveredBy, RecoveryCase
+from models import Account, CaseStatus, ChargeAttempt, RecoveredBy, RecoveryCase
 from recovery.engine import case_store as cases
 from recovery.engine import traces
 from recovery.engine.attempts import AttemptFacts, record_attempt
+from recovery.engine.customer_zones import customer_zone
 from recovery.engine.planning import Planner
 from recovery.runtime.clock import Clock
 from recovery.stripe_api.results import AttemptDetails, PaymentOutcome
@@ -152,7 +153,7 @@ class RecoveryEngine:
             card_fingerprint=card.fingerprint if card else None,
             card_brand=card.brand if card else None,
             payment_method_id=card.payment_method_id if card else None,
-            customer_timezone=self.planner.timezone_of(fact.customer_id),
+            customer_timezone=self._customer_timezone(session, account_id, fact, card),
             stripe_next_payment_attempt=fact.next_payment_attempt,
             hosted_invoice_url=fact.hosted_invoice_url,
             first_failed_at=fact.occurred_at, created_at=now, updated_at=now,
@@ -162,6 +163,17 @@ class RecoveryEngine:
         self.planner.on_open(session, case)
         log.info("case opened", extra={"invoice": fact.invoice_id, "account": account_id})
         return case
+
+    def _customer_timezone(self, session: Session, account_id: str, fact: PaymentFailed,
+                           card) -> str:
+        known = self.planner.timezone_of(fact.customer_id)  # a directory of customers, if any
+        if known:
+            return known
+        account = session.get(Account, account_id)
+        return customer_zone(address_country=fact.customer_country,
+                             address_state=fact.customer_state,
+                             card_country=card.country if card else None,
+                             account_zone=account.timezone if account else None)
 
     def _charge_failed(self, session: Session, account_id: str, fact: ChargeFailed) -> None:
         case = (cases.case_for_invoice(session, account_id, fact.invoice_id)

@@ -25,7 +25,8 @@ from sqlmodel import Session
 from models import Account, ActionKind, CaseStatus, ChargeAttempt, RecoveryCase, WaitingFor
 from recovery.engine import case_store as cases
 from recovery.engine.case_store import ActionDraft, ActionLog
-from recovery.errors import PolicyError
+from recovery.engine.due_times import allowed_due_at
+from recovery.engine.policies import policy_of
 from recovery.rules.declines import Classification, DeclineClass
 from recovery.rules.policy import (
     BaselineScorer,
@@ -48,16 +49,6 @@ WAITING_FOR_PLAN = {"retry": WaitingFor.retry, "wait_new_card": WaitingFor.new_c
 Notices = list[tuple[str, str]]  # the messages a plan sends: (template, reason)
 
 
-def policy_of(account: Account | None) -> RetryPolicy:
-    try:
-        return RetryPolicy.from_dict(account.policy if account else None)
-    except PolicyError as problem:
-        # A stored policy is validated when it is saved; if one is still broken, keep recovering
-        # with the defaults rather than stopping every case of the account.
-        log.error("stored policy is invalid; using defaults", extra={"error": str(problem)})
-        return RetryPolicy()
-
-
 @dataclass(frozen=True)
 class PlanRequest:
     """Plan this case's next step, given its latest decline."""
@@ -70,10 +61,12 @@ class PlanRequest:
 
 class Planner:
     def __init__(self, clock: Clock, scorer: Scorer | None = None,
-                 timezone_of: Callable[[str | None], str] = lambda _customer: "UTC",
+                 timezone_of: Callable[[str | None], str | None] = lambda _customer: None,
                  policy_override: RetryPolicy | None = None) -> None:
         self.clock = clock
         self.scorer = scorer or BaselineScorer()
+        # A directory of customers' time zones (the sandbox knows its people's); None for a
+        # customer it does not know: the zone then comes from what Stripe holds.
         self.timezone_of = timezone_of
         self.policy_override = policy_override  # the sandbox compares policies with this
 
@@ -187,7 +180,7 @@ class Planner:
             )
             plan = plan_next_retry(policies[case.account_id], context, self.scorer)
             planned.append((case, plan, self._notices(plan, request.label, request.card_changed)))
-        self._write(session, planned, logs)
+        self._write(session, planned, logs, policies)
         return [plan for _case, plan, _notices in planned]
 
     @staticmethod
@@ -202,7 +195,8 @@ class Planner:
 
     def _write(self, session: Session,
                planned: Sequence[tuple[RecoveryCase, Plan | None, Notices]],
-               logs: dict[int, ActionLog] | None = None) -> None:
+               logs: dict[int, ActionLog] | None = None,
+               policies: dict[str, RetryPolicy] | None = None) -> None:
         """Replace each case's step with its new plan and schedule its notices (once per
         template and case; ``logs``: the cases' action logs, if already read)."""
         now = self.clock.now()
@@ -211,10 +205,13 @@ class Planner:
         planned = [entry for entry in planned if not self._step_running(entry, logs)]
         replanned = [case.id for case, plan, _notices in planned if plan is not None]
         cases.cancel_actions_of(session, replanned, now, REPLANNED_KINDS)
+        policies = policies if policies is not None else {}
         drafts = []
         for case, plan, notices in planned:
             if plan is not None:
-                drafts.append(self._step(case, plan, now))
+                if case.account_id not in policies:
+                    policies[case.account_id] = self.policy(session, case.account_id)
+                drafts.append(self._step(case, plan, now, policies[case.account_id]))
             sent = logs.setdefault(case.id, ActionLog()).notified
             for template, reason in notices:
                 if template not in sent:
@@ -240,13 +237,14 @@ class Planner:
         return running
 
     @staticmethod
-    def _step(case: RecoveryCase, plan: Plan, now: datetime) -> ActionDraft:
+    def _step(case: RecoveryCase, plan: Plan, now: datetime, policy: RetryPolicy) -> ActionDraft:
         case.waiting_for = WAITING_FOR_PLAN[plan.kind].value
         case.last_reason, case.updated_at = plan.reason, now
         log.info("planned", extra={"invoice": case.stripe_invoice_id, "plan": plan.kind,
                                    "at": plan.at, "reason": plan.reason})
         kind = ActionKind.retry if plan.kind == "retry" else ActionKind.end_dunning
-        return ActionDraft(case, kind, plan.at or now, plan.reason)
+        due_at = allowed_due_at(policy, kind.value, plan.at or now, case.customer_timezone)
+        return ActionDraft(case, kind, due_at, plan.reason)
 
     def latest_label(self, session: Session, case: RecoveryCase):
         failed = [a for a in cases.case_attempts(session, case.id) if not a.succeeded]

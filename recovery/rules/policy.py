@@ -233,6 +233,11 @@ def _away_from_stripe_attempt(at: datetime, policy: RetryPolicy, ctx: RetryConte
     return at
 
 
+def outside_quiet_hours(policy: RetryPolicy, at: datetime, timezone: str) -> datetime:
+    """``at``, or the end of the policy's quiet hours in ``timezone`` if ``at`` falls in them."""
+    return _outside_quiet_hours(at, policy, _zone(timezone))
+
+
 def _outside_quiet_hours(at: datetime, policy: RetryPolicy, zone: ZoneInfo) -> datetime:
     start, end = policy.quiet_start_hour, policy.quiet_end_hour
     if start == end:

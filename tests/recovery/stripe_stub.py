@@ -45,6 +45,7 @@ class StripeStub:
     # ``ch_<invoice>`` on its own card ``fp_<invoice>``).
     declines: dict[str, Decline] = field(default_factory=dict)
     subscription_status: str = "past_due"  # what a retry's re-read of the subscription finds
+    card_country: str | None = "US"  # where the failed charges' card was issued
 
     def install(self, router: respx.MockRouter) -> None:
         router.route(host="api.stripe.com").mock(side_effect=self._outage)
@@ -122,6 +123,7 @@ class StripeStub:
             decline_code=decline.decline_code, network_decline_code=decline.network_decline_code,
             network_advice_code=decline.network_advice_code, advice_code=decline.advice_code,
             fingerprint=fingerprint or self.fingerprint, brand=self.brand,
+            country=self.card_country,
         )
 
     def _payment_method(self, request, pm):

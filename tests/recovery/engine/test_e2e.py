@@ -69,8 +69,10 @@ def test_insufficient_funds_is_retried_until_paid(client, services, stub):
     assert (first.by, first.decline_code, first.decline_class) == (
         "stripe", "insufficient_funds", "retry")
     (retry,) = scheduled(services, ActionKind.retry)
-    # Day 2 at 09:00 would be under 24 h after the first attempt: the spacing rule moves it.
-    assert retry.reason == "retry 1 of 5, day 2, 14:00 local: insufficient_funds"
+    # The card was issued in the US: the customer's day is New York's. Day 2 at 09:00 there is
+    # 14:00 UTC, exactly 24 h after the first attempt.
+    assert case.customer_timezone == "America/New_York"
+    assert retry.reason == "retry 1 of 5, day 2, 09:00 local: insufficient_funds"
 
     run_actions(services)  # take ownership and tell the customer, both due now
     assert any(c.startswith("update:") and "auto_advance=false" in c for c in stub.calls)
@@ -233,5 +235,5 @@ def test_revoked_credentials_pause_the_account(client, services, stub):
     assert ActionStatus.paused.value in statuses
     assert ActionStatus.scheduled.value not in statuses
     stub.outage = None
-    assert actions.resume_account(services.sessions, "acct_default") >= 1
+    assert actions.resume_account(services.sessions, services.clock, "acct_default") >= 1
     assert scheduled(services, ActionKind.retry)
