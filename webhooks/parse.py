@@ -24,9 +24,19 @@ from webhooks.facts import (
     PaymentMethodChanged,
     SubscriptionCanceled,
 )
-from webhooks.payload_reader import ParseError, PayloadReader
+from webhooks.payload_reader import MAX_ID_LENGTH, ParseError, PayloadReader
 
 THIN_EVENT_OBJECT = "v2.core.event"
+
+# The longest codes the engine stores (its columns' widths; Stripe's values are shorter): longer
+# ones are bad data of this event, refused here rather than by the database.
+CODE_LENGTH = 64  # failure and decline codes, outcome reasons, card fingerprints
+SHORT_CODE_LENGTH = 32  # advice codes, outcome types
+NETWORK_CODE_LENGTH = 8  # raw network decline and advice codes ("51", "03")
+BRAND_LENGTH = 20
+FUNDING_LENGTH = 10
+COUNTRY_LENGTH = 2
+LAST4_LENGTH = 4
 
 # Legacy Card objects spell brands for display ("American Express", "MasterCard"); charges and
 # PaymentMethods use lower-case keys, so every brand is reduced to the PaymentMethod spelling.
@@ -58,13 +68,13 @@ def _brand(value: str | None) -> str | None:
 
 def _card(card: PayloadReader, payment_method_id: str | None) -> CardInfo:
     return CardInfo(
-        fingerprint=card.text("fingerprint"),
-        brand=_brand(card.text("brand")),
-        funding=card.text("funding"),
-        country=card.text("country"),
+        fingerprint=card.text("fingerprint", max_length=CODE_LENGTH),
+        brand=_brand(card.text("brand", max_length=BRAND_LENGTH)),
+        funding=card.text("funding", max_length=FUNDING_LENGTH),
+        country=card.text("country", max_length=COUNTRY_LENGTH),
         exp_month=card.integer("exp_month"),
         exp_year=card.integer("exp_year"),
-        last4=card.text("last4"),
+        last4=card.text("last4", max_length=LAST4_LENGTH),
         payment_method_id=payment_method_id,
     )
 
@@ -117,11 +127,11 @@ def _payment_failed(event: _Event) -> PaymentFailed:
     return PaymentFailed(
         event_id=event.event_id,
         occurred_at=event.occurred_at,
-        invoice_id=inv.text("id", required=True),
+        invoice_id=inv.identifier("id", required=True),
         customer_id=inv.ref("customer"),
         subscription_id=_invoice_subscription(inv),
         amount_due=inv.integer("amount_due", required=True),
-        currency=inv.text("currency", required=True),
+        currency=inv.currency("currency", required=True),
         attempt_count=inv.integer("attempt_count", required=True),
         next_payment_attempt=inv.timestamp("next_payment_attempt"),
         billing_reason=inv.text("billing_reason"),
@@ -139,11 +149,11 @@ def _invoice_paid(event: _Event) -> InvoicePaid:
     return InvoicePaid(
         event_id=event.event_id,
         occurred_at=event.occurred_at,
-        invoice_id=inv.text("id", required=True),
+        invoice_id=inv.identifier("id", required=True),
         customer_id=inv.ref("customer"),
         subscription_id=_invoice_subscription(inv),
         amount_paid=inv.integer("amount_paid", required=True),
-        currency=inv.text("currency", required=True),
+        currency=inv.currency("currency", required=True),
         # Removed in basil; newer payloads cannot tell, so "not out of band" is the default.
         paid_out_of_band=bool(inv.flag("paid_out_of_band")),
     )
@@ -156,7 +166,7 @@ def _invoice_closed(event: _Event) -> InvoiceClosed:
     return InvoiceClosed(
         event_id=event.event_id,
         occurred_at=event.occurred_at,
-        invoice_id=event.obj.text("id", required=True),
+        invoice_id=event.obj.identifier("id", required=True),
         status="void" if voided else "uncollectible",
         reason=None if voided else uncollectible.text("reason"),
     )
@@ -167,7 +177,7 @@ def _action_required(event: _Event) -> ActionRequired:
     return ActionRequired(
         event_id=event.event_id,
         occurred_at=event.occurred_at,
-        invoice_id=inv.text("id", required=True),
+        invoice_id=inv.identifier("id", required=True),
         customer_id=inv.ref("customer"),
         subscription_id=_invoice_subscription(inv),
         hosted_invoice_url=inv.text("hosted_invoice_url"),
@@ -179,15 +189,16 @@ def _action_required(event: _Event) -> ActionRequired:
 
 def _charge_decline(charge: PayloadReader, charge_id: str, intent_id: str | None) -> DeclineInfo:
     outcome = charge.child("outcome")
-    outcome_type, reason = outcome.text("type"), outcome.text("reason")
+    outcome_type = outcome.text("type", max_length=SHORT_CODE_LENGTH)
+    reason = outcome.text("reason", max_length=CODE_LENGTH)
     return DeclineInfo(
-        failure_code=charge.text("failure_code"),
+        failure_code=charge.text("failure_code", max_length=CODE_LENGTH),
         # A charge has no decline_code field: for issuer declines outcome.reason carries it; for
         # blocks it is a Radar or Stripe reason, which is not an issuer decline code.
         decline_code=reason if outcome_type == "issuer_declined" else None,
-        advice_code=outcome.text("advice_code"),
-        network_decline_code=outcome.text("network_decline_code"),
-        network_advice_code=outcome.text("network_advice_code"),
+        advice_code=outcome.text("advice_code", max_length=SHORT_CODE_LENGTH),
+        network_decline_code=outcome.text("network_decline_code", max_length=NETWORK_CODE_LENGTH),
+        network_advice_code=outcome.text("network_advice_code", max_length=NETWORK_CODE_LENGTH),
         outcome_type=outcome_type,
         outcome_reason=reason,
         network_status=outcome.text("network_status"),
@@ -205,13 +216,13 @@ def _charge_card(charge: PayloadReader) -> CardInfo | None:
     # Charges on legacy card sources carry the card itself as `source`.
     source = charge.child("source")
     if source.obj.get("object") == "card":
-        return _card(source, pm_id or source.text("id"))
+        return _card(source, pm_id or source.identifier("id"))
     return _bare_card(pm_id)
 
 
 def _charge_failed(event: _Event) -> ChargeFailed:
     charge = event.obj
-    charge_id = charge.text("id", required=True)
+    charge_id = charge.identifier("id", required=True)
     intent_id = charge.ref("payment_intent")
     return ChargeFailed(
         event_id=event.event_id,
@@ -221,7 +232,7 @@ def _charge_failed(event: _Event) -> ChargeFailed:
         invoice_id=charge.ref("invoice"),  # gone since basil
         customer_id=charge.ref("customer"),
         amount=charge.integer("amount", required=True),
-        currency=charge.text("currency", required=True),
+        currency=charge.currency("currency", required=True),
         decline=_charge_decline(charge, charge_id, intent_id),
         card=_charge_card(charge),
     )
@@ -229,11 +240,11 @@ def _charge_failed(event: _Event) -> ChargeFailed:
 
 def _intent_decline(error: PayloadReader, charge_id: str | None, intent_id: str) -> DeclineInfo:
     return DeclineInfo(
-        failure_code=error.text("code"),
-        decline_code=error.text("decline_code"),
-        advice_code=error.text("advice_code"),
-        network_decline_code=error.text("network_decline_code"),
-        network_advice_code=error.text("network_advice_code"),
+        failure_code=error.text("code", max_length=CODE_LENGTH),
+        decline_code=error.text("decline_code", max_length=CODE_LENGTH),
+        advice_code=error.text("advice_code", max_length=SHORT_CODE_LENGTH),
+        network_decline_code=error.text("network_decline_code", max_length=NETWORK_CODE_LENGTH),
+        network_advice_code=error.text("network_advice_code", max_length=NETWORK_CODE_LENGTH),
         message=error.text("message"),
         charge_id=charge_id,
         payment_intent_id=intent_id,
@@ -242,7 +253,7 @@ def _intent_decline(error: PayloadReader, charge_id: str | None, intent_id: str)
 
 def _intent_failed(event: _Event) -> ChargeFailed:
     intent = event.obj
-    intent_id = intent.text("id", required=True)
+    intent_id = intent.identifier("id", required=True)
     error = intent.child("last_payment_error")
     charge_id = error.ref("charge") or intent.ref("latest_charge")
     # Webhooks usually embed the whole PaymentMethod here, card details included.
@@ -256,7 +267,7 @@ def _intent_failed(event: _Event) -> ChargeFailed:
         invoice_id=intent.ref("invoice"),  # gone since basil
         customer_id=intent.ref("customer"),
         amount=intent.integer("amount", required=True),
-        currency=intent.text("currency", required=True),
+        currency=intent.currency("currency", required=True),
         decline=_intent_decline(error, charge_id, intent_id),
         card=_card(card, pm_id) if card.present else _bare_card(pm_id),
     )
@@ -267,7 +278,7 @@ def _intent_failed(event: _Event) -> ChargeFailed:
 
 def _payment_method_changed(event: _Event) -> PaymentMethodChanged:
     method = event.obj
-    pm_id = method.text("id", required=True)
+    pm_id = method.identifier("id", required=True)
     card = method.child("card")
     return PaymentMethodChanged(
         event_id=event.event_id,
@@ -283,7 +294,7 @@ def _payment_method_changed(event: _Event) -> PaymentMethodChanged:
 def _default_payment_method_changed(event: _Event) -> PaymentMethodChanged | None:
     # customer.updated fires for any change; only a new invoice default matters to recovery.
     # A default that was removed (now null) is no card to retry with, so it is no fact either.
-    customer_id = event.obj.text("id", required=True)
+    customer_id = event.obj.identifier("id", required=True)
     previous = event.previous.child("invoice_settings")
     if "default_payment_method" not in previous.obj:
         return None
@@ -306,7 +317,7 @@ def _subscription_canceled(event: _Event) -> SubscriptionCanceled:
     return SubscriptionCanceled(
         event_id=event.event_id,
         occurred_at=event.occurred_at,
-        subscription_id=sub.text("id", required=True),
+        subscription_id=sub.identifier("id", required=True),
         customer_id=sub.ref("customer"),
         # cancellation_details is absent from older payloads.
         reason=sub.child("cancellation_details").text("reason"),
@@ -315,7 +326,7 @@ def _subscription_canceled(event: _Event) -> SubscriptionCanceled:
 
 def _card_expiring(event: _Event) -> CardExpiring:
     obj = event.obj
-    card_id = obj.text("id", required=True)
+    card_id = obj.identifier("id", required=True)
     # A legacy Source keeps its card details one level down, under `card`.
     card = obj.child("card") if obj.obj.get("object") == "source" else obj
     return CardExpiring(
@@ -379,8 +390,8 @@ def _dispatch(payload: PayloadReader) -> AnyFact | None:
         raise ParseError("thin event (v2.core.event) has no snapshot; fetch its related object")
     if kind != "event":
         raise ParseError(f"payload.object must be 'event', got {kind!r}")
-    event_id = payload.text("id", required=True)
-    event_type = payload.text("type", required=True)
+    event_id = payload.identifier("id", required=True)
+    event_type = payload.identifier("type", required=True)
     occurred_at = payload.timestamp("created", required=True)
     handler = _HANDLERS.get(event_type)
     if handler is None:
@@ -409,7 +420,9 @@ def _request_key(payload: dict) -> str | None:
     # Old API versions send `request` as a bare id string; newer ones as {id, idempotency_key}.
     request = payload.get("request")
     key = request.get("idempotency_key") if isinstance(request, dict) else None
-    return key if isinstance(key, str) and key else None
+    # Keys we did not make (a dashboard action, another integration) only need to not be ours.
+    usable = isinstance(key, str) and 0 < len(key) <= MAX_ID_LENGTH and "\x00" not in key
+    return key if usable else None
 
 
 # --- thin events -----------------------------------------------------------------------------
