@@ -24,6 +24,8 @@ def create_app(services: Services, *, run_worker: bool | None = None,
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
         ensure_default_account(services.sessions, settings, services.clock)
+        # Loaded before the first request, so that the receiver never waits on the database.
+        services.accounts.refresh()
         scheduler = start_scheduler(services) if run_worker else None
         for task in background or ():
             task.start_thread()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cryptography.fernet import Fernet
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -30,8 +31,9 @@ class Settings(BaseSettings):
     # shares it (recovery/shared_rate_limit.py). None: 25 for a test key, 80 for a live one.
     stripe_rate_limit_per_second: float | None = Field(default=None, gt=0)
 
-    # Webhook receiver
-    webhook_tolerance_seconds: int = 300
+    # Webhook receiver. Stripe's own libraries allow 300 s; above 10 minutes a captured request
+    # could be replayed for too long, and 0 would switch the age check off.
+    webhook_tolerance_seconds: int = Field(default=300, ge=1, le=600)
     webhook_max_body_bytes: int = 1024 * 1024
 
     # Ingest / worker
@@ -43,6 +45,12 @@ class Settings(BaseSettings):
     tick_seconds: float = 1.0
     healthz_max_pending_age_seconds: int = 600
 
+    # Fernet keys that encrypt secrets stored in the database (accounts' webhook secrets),
+    # comma-separated, newest first: the first encrypts, any decrypts (key rotation). With no key,
+    # the sandbox keeps a generated one in ``secrets_key_path``; a real Stripe account needs one.
+    secrets_key: SecretStr | None = None
+    secrets_key_path: Path = Path("var/secrets.key")
+
     outbox_path: Path = Path("var/outbox.jsonl")  # where messages go with no SMTP host
 
     # The live sandbox (``make run`` with no Stripe key)
@@ -53,17 +61,36 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = False
 
-    @field_validator("stripe_api_key", mode="before")
+    @field_validator("stripe_api_key", "secrets_key", mode="before")
     @classmethod
     def _empty_key_is_none(cls, value):
         return value or None
 
-    @field_validator("stripe_api_key", "stripe_webhook_secrets")
+    @field_validator("secrets_key")
+    @classmethod
+    def _valid_fernet_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            for key in split_keys(value):
+                try:
+                    Fernet(key)
+                except ValueError:
+                    raise ValueError(
+                        "each secrets key must be a Fernet key (32 url-safe base64-encoded bytes);"
+                        " make one with: python -c 'from cryptography.fernet import Fernet;"
+                        " print(Fernet.generate_key().decode())'") from None
+        return value
+
+    @field_validator("stripe_api_key", "stripe_webhook_secrets", "secrets_key")
     @classmethod
     def _refuse_placeholders(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and value.get_secret_value().strip().lower() in PLACEHOLDER_SECRETS:
             raise ValueError("a placeholder secret was given; set the real value or leave it unset")
         return value
+
+    @property
+    def secrets_keys(self) -> tuple[str, ...]:
+        """The configured Fernet keys, newest first; empty when none is set."""
+        return split_keys(self.secrets_key) if self.secrets_key is not None else ()
 
     @property
     def webhook_secrets(self) -> tuple[str, ...]:
@@ -75,3 +102,7 @@ class Settings(BaseSettings):
     def sandbox(self) -> bool:
         """No Stripe key: the engine runs against the built-in simulated Stripe."""
         return self.stripe_api_key is None
+
+
+def split_keys(value: SecretStr) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.get_secret_value().split(",") if part.strip())
