@@ -49,7 +49,8 @@ def entry_from_payload(payload: object) -> InboxEntry:
     thin = kind == "v2.core.event"
     related = payload.get("related_object") if thin else None
     related = related if isinstance(related, dict) else {}
-    if not thin and not isinstance((payload.get("data") or {}).get("object"), dict):
+    data = payload.get("data")
+    if not thin and not (isinstance(data, dict) and isinstance(data.get("object"), dict)):
         raise NotAnEvent("event has no data.object")
     return InboxEntry(
         stripe_event_id=event_id,

@@ -3,12 +3,13 @@
 Stripe retries slow endpoints and delivers duplicates and out of order, so the request only checks
 the signature and inserts the event (insert-on-conflict): the ingest job does the rest.
 Everything the edge needs from the composition root is passed in (sessions, secrets, clock).
+The signature is checked before any database work; bad input is a JSON 4xx, never a 500.
 """
 
 from __future__ import annotations
 
-import json
 import logging
+import secrets
 import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -17,10 +18,13 @@ from typing import Protocol
 import anyio
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
+from starlette.requests import ClientDisconnect
 
+from webhooks.body import BodyRejected, decode_body, scrub_strings
 from webhooks.inbox import InboxEntry, NotAnEvent, entry_from_payload, store_event
-from webhooks.verify import SignatureRejected, verify_signature
+from webhooks.verify import MAX_TOLERANCE_SECONDS, SignatureRejected, verify_signature
 
 log = logging.getLogger("webhooks.receiver")
 
@@ -46,9 +50,21 @@ class ReceiverStats:
 
 
 class Rejected(Exception):
-    def __init__(self, status: int, code: str, detail: str) -> None:
+    """A refused request: ``code`` and ``detail`` are what the caller is told, ``reason`` is
+    what the log says (more than the caller may learn, for signature failures)."""
+
+    def __init__(self, status: int, code: str, detail: str, reason: str | None = None) -> None:
         super().__init__(detail)
         self.status, self.code, self.detail = status, code, detail
+        self.reason = reason or code
+
+
+# One answer for every failure to authenticate (no header, bad or stale signature, no secret,
+# an account we do not serve), so that a caller cannot probe which accounts exist.
+NOT_AUTHENTICATED = (400, "invalid_signature", "signature verification failed")
+# Compared against when an event names no account we serve, so that such a request costs the
+# same HMAC work as one for a real account and cannot be told apart by its timing either.
+_DECOY_SECRET = "whsec_" + secrets.token_hex(32)
 
 
 def build_router(
@@ -64,12 +80,32 @@ def build_router(
 ) -> APIRouter:
     """The webhook router; ``resolve_account`` maps an event to our account id (Connect-ready).
 
+    ``resolve_account`` and ``secrets_for`` are called before the signature is checked, so they
+    must answer without the database (``recovery.accounts`` keeps them in memory): an unsigned
+    request does no database work at all.
     ``store_concurrency`` caps the inserts running at once; keep it within the database pool so
     a burst of deliveries queues here instead of opening and closing overflow connections.
     """
+    if not 1 <= tolerance_seconds <= MAX_TOLERANCE_SECONDS:
+        raise ValueError(f"tolerance_seconds must be 1..{MAX_TOLERANCE_SECONDS}")
     router = APIRouter()
     stats = stats if stats is not None else ReceiverStats()
     store_limit = anyio.CapacityLimiter(store_concurrency)
+
+    def authenticate(body: bytes, header: str | None, payload: dict) -> str:
+        """The account the verified event belongs to, or ``Rejected`` (always the same one)."""
+        account_id = resolve_account(payload)
+        known = secrets_for(account_id) if account_id is not None else ()
+        try:
+            verify_signature(body, header, known or (_DECOY_SECRET,),
+                             now=clock.now(), tolerance=tolerance_seconds)
+        except SignatureRejected as refused:
+            reason = refused.code if known else (
+                "unknown_account" if account_id is None else "no_secret")
+            raise Rejected(*NOT_AUTHENTICATED, reason=reason) from None
+        if not known:
+            raise Rejected(*NOT_AUTHENTICATED, reason="unknown_account")
+        return account_id
 
     def store(account_id: str, entry: InboxEntry) -> bool:
         with sessions() as session:
@@ -81,22 +117,17 @@ def build_router(
     async def receive_stripe_event(request: Request) -> JSONResponse:
         try:
             body = await _read_body(request, max_body_bytes)
-            payload = _decode_json(body)
-            if not isinstance(payload, dict):
-                raise Rejected(400, "not_an_event", "body is not a JSON object")
-            account_id = resolve_account(payload)
-            if account_id is None:
-                raise Rejected(400, "unknown_account", "event is for an account we do not serve")
-            verify_signature(
-                body, request.headers.get("stripe-signature"), secrets_for(account_id),
-                now=clock.now(), tolerance=tolerance_seconds,
-            )
-            entry = _envelope(payload)
-        except SignatureRejected as refused:
-            return _reject(stats, 400, refused.code, refused.detail)
+            payload = _decode_object(body)
+            account_id = authenticate(body, request.headers.get("stripe-signature"), payload)
+            entry = _envelope(scrub_strings(payload))
         except Rejected as refused:
-            return _reject(stats, refused.status, refused.code, refused.detail)
-        stored = await anyio.to_thread.run_sync(store, account_id, entry, limiter=store_limit)
+            return _reject(stats, refused)
+        try:
+            stored = await anyio.to_thread.run_sync(store, account_id, entry, limiter=store_limit)
+        except SQLAlchemyError:
+            # The event is valid and verified: a non-2xx makes Stripe deliver it again later.
+            log.exception("storing a webhook event failed", extra={"event": entry.stripe_event_id})
+            return _reject(stats, Rejected(503, "unavailable", "the event could not be stored"))
         stats.count("accepted" if stored else "duplicate")
         return JSONResponse({"received": True, "duplicate": not stored})
 
@@ -108,29 +139,40 @@ async def _read_body(request: Request, limit: int) -> bytes:
     if declared and declared.isdigit() and int(declared) > limit:
         raise Rejected(413, "too_large", f"body exceeds {limit} bytes")
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise Rejected(413, "too_large", f"body exceeds {limit} bytes")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise Rejected(413, "too_large", f"body exceeds {limit} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect:
+        # Nobody will read the answer; it only has to be an answer rather than a crash.
+        raise Rejected(400, "incomplete_body", "the client disconnected before the body ended") \
+            from None
     return b"".join(chunks)
 
 
-def _decode_json(body: bytes) -> object:
+def _decode_object(body: bytes) -> dict:
     try:
-        return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
-        raise Rejected(400, "not_json", "body is not valid JSON") from None
+        payload = decode_body(body)
+    except BodyRejected as refused:
+        raise Rejected(400, refused.code, refused.detail) from None
+    if not isinstance(payload, dict):
+        raise Rejected(400, "not_an_event", "body is not a JSON object")
+    return payload
 
 
-def _envelope(payload: object) -> InboxEntry:
+def _envelope(payload: dict) -> InboxEntry:
     try:
         return entry_from_payload(payload)
     except NotAnEvent as problem:
         raise Rejected(400, "not_an_event", str(problem)) from None
 
 
-def _reject(stats: ReceiverStats, status: int, code: str, detail: str) -> JSONResponse:
-    stats.count(f"rejected:{code}")
-    log.warning("webhook rejected", extra={"reason": code, "detail": detail, "status": status})
-    return JSONResponse({"error": {"code": code, "message": detail}}, status_code=status)
+def _reject(stats: ReceiverStats, refused: Rejected) -> JSONResponse:
+    # Counted by the public code: /healthz shows these counters, and must not be an oracle.
+    stats.count(f"rejected:{refused.code}")
+    log.warning("webhook rejected", extra={"reason": refused.reason, "detail": refused.detail,
+                                           "status": refused.status})
+    return JSONResponse({"error": {"code": refused.code, "message": refused.detail}},
+                        status_code=refused.status)

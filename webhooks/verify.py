@@ -13,6 +13,9 @@ from datetime import datetime
 
 import stripe
 
+# Stripe's libraries default to 300 s; a longer window lets a captured request be replayed longer.
+MAX_TOLERANCE_SECONDS = 600
+
 
 @dataclass(frozen=True)
 class SignatureRejected(Exception):
@@ -41,7 +44,10 @@ def signature_timestamp(header: str) -> int:
 def verify_signature(
     body: bytes, header: str | None, secrets: Sequence[str], *, now: datetime, tolerance: int
 ) -> None:
-    """Accept when any configured secret matches any ``v1`` signature and the timestamp is fresh."""
+    """Accept when any configured secret matches any ``v1`` signature and the timestamp is no
+    older than ``tolerance`` seconds (1..600: the age check cannot be switched off)."""
+    if not 1 <= tolerance <= MAX_TOLERANCE_SECONDS:
+        raise ValueError(f"tolerance must be 1..{MAX_TOLERANCE_SECONDS} seconds, got {tolerance}")
     if not header:
         raise SignatureRejected("missing_signature", "missing Stripe-Signature header")
     timestamp = signature_timestamp(header)
@@ -53,7 +59,7 @@ def verify_signature(
         raise SignatureRejected("bad_signature", "body is not UTF-8") from None
     if not any(_matches(payload, header, secret) for secret in secrets):
         raise SignatureRejected("bad_signature", "no signature matches a configured secret")
-    if tolerance and timestamp < now.timestamp() - tolerance:
+    if timestamp < now.timestamp() - tolerance:
         raise SignatureRejected(
             "stale_timestamp", f"signature timestamp is older than {tolerance} s"
         )
