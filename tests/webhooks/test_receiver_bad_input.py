@@ -9,12 +9,14 @@ from __future__ import annotations
 import anyio
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy.exc import OperationalError
 from sqlmodel import select
 
 from models import WebhookEvent
 from recovery.app import create_app
 from tests.conftest import WEBHOOK_SECRET
 from tests.webhooks.signing import sign
+from webhooks import router as router_module
 
 URL = "/webhooks/stripe"
 
@@ -142,3 +144,17 @@ def test_a_client_that_disconnects_mid_body_gets_an_answer_not_a_crash(client, s
     assert client.app.state.receiver_stats.snapshot() == {"rejected:incomplete_body": 1}
     assert stored(services) == {}
     assert post_signed(client, clock, event_body("evt_cut")).status_code == 200
+
+
+def test_a_database_error_storing_a_verified_event_is_a_503_for_stripe_to_retry(
+        client, services, clock, monkeypatch):
+    def unreachable(*_args):
+        raise OperationalError("INSERT INTO webhook_event", {}, ConnectionError("server closed"))
+
+    monkeypatch.setattr(router_module, "store_event", unreachable)
+    response = post_signed(client, clock, event_body("evt_later"))
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "unavailable"
+    monkeypatch.undo()
+    assert post_signed(client, clock, event_body("evt_later")).status_code == 200
+    assert list(stored(services)) == ["evt_later"]
