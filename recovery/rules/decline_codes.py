@@ -85,10 +85,12 @@ def _reconcile(reason: str) -> DeclineRule:
     return DeclineRule(DeclineClass.RECONCILE, reason)
 
 
-# The customer must act for these classes (new card, fixed details, 3-D Secure); soft declines
-# and reconcile cases are the engine's or the operator's to handle.
+# Whether the customer hears about a decline of this class. They must act for a new card, fixed
+# details or 3-D Secure; a plain soft decline is worth a "your payment failed" note while the
+# engine retries; weak soft declines are retried quietly (their exhaustion asks for a new card)
+# and reconcile cases are the operator's to handle.
 NOTIFY_BY_CLASS = {
-    DeclineClass.RETRY: False,
+    DeclineClass.RETRY: True,
     DeclineClass.RETRY_LIMITED: False,
     DeclineClass.NEW_PAYMENT_METHOD: True,
     DeclineClass.STOP: True,
@@ -203,6 +205,21 @@ OUTCOME_REASON_RULES: Mapping[str, DeclineRule] = {
     "merchant_blacklist": DECLINE_CODE_RULES["merchant_blacklist"],
 }
 
+# Bank debit failures (ACH, SEPA) arrive as the charge's failure_code; Stripe maps the bank's
+# return reason to them (docs.stripe.com/declines/network-codes: ACH R01/R09 and SEPA AM04 ->
+# insufficient_funds, R02 -> bank_account_closed, R03/R04 -> bank_account_invalid_details,
+# R05/R07/R08/R10/R11/R29/R31 -> debit_not_authorized, R15 -> recipient_deceased,
+# R16 -> bank_account_frozen). Only insufficient funds may be presented again.
+BANK_DEBIT_FAILURE_RULES: Mapping[str, DeclineRule] = {
+    "insufficient_funds": _retry("insufficient funds in the bank account"),
+    "bank_account_closed": stop_rule("bank account closed"),
+    "bank_account_invalid_details": _new_pm("bank account details incorrect"),
+    "debit_not_authorized": stop_rule("no valid mandate: the customer did not authorize the debit"),
+    "bank_account_frozen": stop_rule("bank account frozen"),
+    "bank_account_restricted": stop_rule("bank account cannot be debited"),
+    "recipient_deceased": stop_rule("account holder reported deceased", notify=False),
+}
+
 # API error codes (reference 1.3). ``card_declined`` is only a wrapper: the decline code says why.
 FAILURE_CODE_RULES: Mapping[str, DeclineRule] = {
     **{code: DECLINE_CODE_RULES[code] for code in (
@@ -219,6 +236,7 @@ FAILURE_CODE_RULES: Mapping[str, DeclineRule] = {
     "lock_timeout": _retry("Stripe could not lock the object in time"),
     "rate_limit": _retry("Stripe rate limit reached"),
     "invoice_not_editable": _reconcile("invoice can no longer be changed (paid or closed?)"),
+    **BANK_DEBIT_FAILURE_RULES,
 }
 
 # outcome.type: the coarsest signal, used only when no code is known.

@@ -114,7 +114,7 @@ def _by_failure_code(decline: DeclineInfo, brand: str | None) -> RuleMatch | Non
 
 
 def _by_visa_category(decline: DeclineInfo, brand: str | None) -> RuleMatch | None:
-    if brand != "visa":
+    if not _visa_rules_apply(brand):
         return None
     raw = _raw_code(decline.network_decline_code)
     category = visa_decline_category(raw)
@@ -142,7 +142,7 @@ _FINDERS: tuple[Callable[[DeclineInfo, str | None], RuleMatch | None], ...] = (
 def _network_veto(decline: DeclineInfo, brand: str | None) -> RuleMatch | None:
     """The strongest network or Stripe signal that forbids retrying, whatever else was said."""
     raw = _raw_code(decline.network_decline_code)
-    if brand == "visa" and raw in VISA_CATEGORY_1:
+    if _visa_rules_apply(brand) and raw in VISA_CATEGORY_1:
         return RuleMatch(_visa_category_1_rule(raw), raw, "network_decline_code")
     mac = _mac(decline, brand)
     if mac is not None and MAC_RULES.get(mac, DEFAULT_RULE).card_blocked:
@@ -174,7 +174,8 @@ def _classification(match: RuleMatch, decline: DeclineInfo, brand: str | None) -
     rule = match.rule
     limited = rule.decline_class is DeclineClass.RETRY_LIMITED
     notify = NOTIFY_BY_CLASS[rule.decline_class] if rule.notify is None else rule.notify
-    category = visa_decline_category(decline.network_decline_code) if brand == "visa" else None
+    category = (visa_decline_category(decline.network_decline_code)
+                if _visa_rules_apply(brand) else None)
     return Classification(
         decline_class=rule.decline_class,
         code=match.code,
@@ -206,6 +207,13 @@ def _lookup(table: Mapping[str, DeclineRule], code: str | None, source: str) -> 
     if code is None or code not in table:
         return None
     return RuleMatch(table[code], code, source)
+
+
+def _visa_rules_apply(brand: str | None) -> bool:
+    # Without a brand the card may well be a Visa: its category 1 codes (04, 07, 41, 43, R1, ...)
+    # mean "never approved" on the other networks too, so judging by them only errs on the safe
+    # side, while ignoring them could cost a fee on every reattempt.
+    return brand in (None, "visa")
 
 
 def _mac(decline: DeclineInfo, brand: str | None) -> str | None:

@@ -345,6 +345,20 @@ def test_visa_category_1_outranks_a_soft_advice_code():
     assert result.card_blocked is True
 
 
+@pytest.mark.parametrize("raw", ["04", "07", "41", "43", "R1"])
+def test_visa_category_1_raw_code_stops_a_card_of_unknown_brand(raw):
+    result = classify(None, decline_code="generic_decline", network_decline_code=raw)
+
+    assert result.decline_class is STOP
+    assert result.card_blocked is True
+    assert result.visa_category == 1
+
+
+def test_visa_category_decides_for_an_unknown_brand_when_no_code_is_known():
+    assert classify(None, failure_code="card_declined",
+                    network_decline_code="51").decline_class is RETRY
+
+
 def test_visa_categories_apply_to_visa_only():
     result = classify("mastercard", decline_code="do_not_honor", network_decline_code="04")
 
@@ -377,7 +391,7 @@ def test_visa_category_decides_when_no_code_is_known(raw, expected):
         ("call_issuer", True),
         ("expired_card", True),
         ("authentication_required", True),
-        ("insufficient_funds", False),
+        ("insufficient_funds", True),
         ("do_not_honor", False),
         ("duplicate_transaction", False),
         ("testmode_decline", False),
@@ -385,6 +399,14 @@ def test_visa_category_decides_when_no_code_is_known(raw, expected):
 )
 def test_notify_customer(code, notify):
     assert classify(decline_code=code).notify_customer is notify
+
+
+@pytest.mark.parametrize(("failure", "expected"), [
+    ("insufficient_funds", RETRY), ("bank_account_closed", STOP), ("debit_not_authorized", STOP),
+    ("bank_account_invalid_details", NEW_PM), ("bank_account_frozen", STOP),
+])
+def test_bank_debit_failure_codes(failure, expected):
+    assert classify(None, failure_code=failure).decline_class is expected
 
 
 def test_codes_are_read_case_and_space_insensitively():
