@@ -27,8 +27,10 @@ from recovery.engine import case_store as cases
 from recovery.engine.case_store import ActionDraft, ActionLog
 from recovery.engine.due_times import allowed_due_at
 from recovery.engine.policies import policy_of
-from recovery.rules.declines import Classification, DeclineClass
+from recovery.rules.declines import Classification
+from recovery.rules.network_rules import budget_key
 from recovery.rules.policy import (
+    NOTICE_FOR_PLAN,
     BaselineScorer,
     Plan,
     RetryContext,
@@ -41,11 +43,10 @@ from webhooks.facts import CardInfo
 
 log = logging.getLogger("recovery.planning")
 REPLANNED_KINDS = (ActionKind.retry.value, ActionKind.end_dunning.value)
-NOTICE_FOR_WAIT = {"wait_new_card": "card_update_request",
-                   "wait_authentication": "authentication_required"}
 DEFERRED_PLANS = "recovery.deferred_plans"  # session.info key of the queued plan requests
 WAITING_FOR_PLAN = {"retry": WaitingFor.retry, "wait_new_card": WaitingFor.new_card,
-                    "wait_authentication": WaitingFor.authentication, "end": WaitingFor.end}
+                    "wait_authentication": WaitingFor.authentication,
+                    "wait_reconcile": WaitingFor.reconcile, "end": WaitingFor.end}
 Notices = list[tuple[str, str]]  # the messages a plan sends: (template, reason)
 
 
@@ -122,8 +123,12 @@ class Planner:
         cases.lock_cases(session, [case.id])  # decide on what the case waits for now
         if case.status != CaseStatus.open.value:
             return
-        if card is not None and card.fingerprint:
-            case.card_fingerprint, case.card_brand = card.fingerprint, card.brand
+        if card is not None or payment_method_id:
+            # The new method is what the next retry charges: its key, or none if it has no
+            # fingerprint (then no retry: the old card's budget says nothing about this one).
+            case.card_fingerprint = budget_key(card.kind, card.fingerprint,
+                                               card.payment_method_id) if card else None
+            case.card_brand = card.brand if card else None
         case.payment_method_id = payment_method_id or case.payment_method_id
         case.card_changed_at, case.updated_at = now, now
         if case.waiting_for in (WaitingFor.new_card.value, WaitingFor.retry.value,
@@ -137,8 +142,8 @@ class Planner:
         policy = self.policy(session, case.account_id)
         window_end = case.first_failed_at + timedelta(days=policy.window_days)
         plan = Plan("wait_authentication", window_end,
-                    "no retry: the customer must authenticate the payment")
-        self._write(session, [(case, plan, self._notices(plan, None, False))])
+                    "no retry: the customer must authenticate the payment", notify_customer=True)
+        self._write(session, [(case, plan, self._notices(plan))])
 
     def on_recovered(self, session: Session, case: RecoveryCase) -> None:
         self._write(session, [(case, None, [("payment_recovered", "payment recovered")])])
@@ -179,19 +184,18 @@ class Planner:
                 stripe_next_attempt=case.stripe_next_payment_attempt,
             )
             plan = plan_next_retry(policies[case.account_id], context, self.scorer)
-            planned.append((case, plan, self._notices(plan, request.label, request.card_changed)))
+            planned.append((case, plan, self._notices(plan)))
         self._write(session, planned, logs, policies)
         return [plan for _case, plan, _notices in planned]
 
     @staticmethod
-    def _notices(plan: Plan, label: Classification | None, card_changed: bool) -> Notices:
-        notices = []
-        if plan.kind in NOTICE_FOR_WAIT:
-            notices.append((NOTICE_FOR_WAIT[plan.kind], plan.reason))
-        if plan.kind == "retry" and label is not None and \
-                label.decline_class == DeclineClass.RETRY and not card_changed:
-            notices.append(("payment_failed", "tell the customer the payment failed"))
-        return notices
+    def _notices(plan: Plan) -> Notices:
+        """The messages a plan sends. The pure policy decides whether the customer hears about
+        it (the decline's ``notify_customer``, or a request it must make)."""
+        if not plan.notify_customer or plan.kind not in NOTICE_FOR_PLAN:
+            return []
+        reason = "tell the customer the payment failed" if plan.kind == "retry" else plan.reason
+        return [(NOTICE_FOR_PLAN[plan.kind], reason)]
 
     def _write(self, session: Session,
                planned: Sequence[tuple[RecoveryCase, Plan | None, Notices]],

@@ -4,7 +4,7 @@ A policy is a fixed schedule (day offsets from the first failure, aligned to a l
 maximum number of retries, a dunning window, quiet hours) plus what to do when dunning ends.
 Planning combines it with the decline's class and the per-card network budget; a ``Scorer``
 (baseline here, learned later) picks among the times that are allowed. Every plan carries a
-readable reason.
+readable reason, and whether the customer is told (``notify_customer``).
 """
 
 from __future__ import annotations
@@ -12,12 +12,18 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
+from types import MappingProxyType
 from typing import Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from recovery.errors import PolicyError
 from recovery.rules.declines import Classification, DeclineClass
-from recovery.rules.network_rules import AttemptRecord, NetworkLimits, earliest_allowed
+from recovery.rules.network_rules import (
+    NO_FINGERPRINT_REASON,
+    AttemptRecord,
+    NetworkLimits,
+    earliest_allowed,
+)
 
 OWNERSHIP_MODES = ("exclusive", "coexist")
 SUBSCRIPTION_ENDINGS = ("cancel", "past_due", "pause")
@@ -120,14 +126,26 @@ class RetryContext:
     timezone: str = "UTC"
     card_changed: bool = False  # a different or updated card is on file since the last decline
     stripe_next_attempt: datetime | None = None  # coexist mode: Stripe's own next attempt
+    # Stripe's payment method type (card, us_bank_account, sepa_debit, ...); None: the kind the
+    # history records for the card's key. ``card_fingerprint`` is that key (network_rules).
+    payment_method_kind: str | None = None
 
 
 @dataclass(frozen=True)
 class Plan:
-    kind: str  # retry | wait_new_card | wait_authentication | end
+    kind: str  # retry | wait_new_card | wait_authentication | wait_reconcile | end
     at: datetime | None
     reason: str
     retry_number: int | None = None
+    notify_customer: bool = False  # send the plan's customer notice (NOTICE_FOR_PLAN)
+
+
+# The message a plan sends when it says to notify the customer.
+NOTICE_FOR_PLAN = MappingProxyType({
+    "retry": "payment_failed",
+    "wait_new_card": "card_update_request",
+    "wait_authentication": "authentication_required",
+})
 
 
 class Scorer(Protocol):
@@ -153,20 +171,38 @@ def plan_next_retry(policy: RetryPolicy, ctx: RetryContext, scorer: Scorer | Non
     waiting = _waiting_plan(ctx, window_end)
     if waiting is not None:
         return waiting
+    if not ctx.card_fingerprint:
+        # A retry the network rules cannot count is a blind one: ask for a card we can judge.
+        return Plan("wait_new_card", window_end, NO_FINGERPRINT_REASON, notify_customer=True)
     number = ctx.retries_done + 1
     allowed = _allowed_retries(policy, ctx)
     if number > allowed:
-        # The customer can still fix the card or pay until the window closes.
-        return Plan("end", window_end,
-                    f"no retry: {ctx.retries_done} retries made (max {allowed})")
+        return _out_of_retries(ctx, allowed, window_end)
     target = _target_time(policy, ctx, number)
     candidate = _first_allowed(policy, ctx, target)
     if candidate is None:
-        return Plan("wait_new_card", window_end, "no retry: the network rules bar this card")
+        return Plan("wait_new_card", window_end, "no retry: the network rules bar this card",
+                    notify_customer=True)
     if candidate > window_end:
         return Plan("end", window_end, "no retry: the next allowed time is after the window")
     chosen = (scorer or BaselineScorer()).choose(ctx, [candidate])
-    return Plan("retry", chosen, _retry_reason(policy, ctx, number, allowed, chosen), number)
+    reason = _retry_reason(policy, ctx, number, allowed, chosen)
+    label = ctx.classification
+    tell = label is not None and label.notify_customer and not ctx.card_changed
+    return Plan("retry", chosen, reason, number, notify_customer=tell)
+
+
+def _out_of_retries(ctx: RetryContext, allowed: int, window_end: datetime) -> Plan:
+    spent = f"{ctx.retries_done} retries made (max {allowed})"
+    label = ctx.classification
+    if label is not None and label.decline_class == DeclineClass.RETRY_LIMITED \
+            and not ctx.card_changed:
+        # A weak soft decline that kept failing will not pass on this card: only a new one can.
+        return Plan("wait_new_card", window_end,
+                    f"no retry: {spent} after {label.code or label.reason}; asking for a new card",
+                    notify_customer=True)
+    # The customer can still fix the card or pay until the window closes.
+    return Plan("end", window_end, f"no retry: {spent}")
 
 
 def _waiting_plan(ctx: RetryContext, window_end: datetime) -> Plan | None:
@@ -175,12 +211,20 @@ def _waiting_plan(ctx: RetryContext, window_end: datetime) -> Plan | None:
     label = ctx.classification
     if label is None or ctx.card_changed:
         return None
+    tell = label.notify_customer
     if label.decline_class == DeclineClass.AUTHENTICATION:
         return Plan("wait_authentication", window_end,
-                    f"no retry: {label.reason} (authentication); waiting for the customer")
+                    f"no retry: {label.reason} (authentication); waiting for the customer", None,
+                    tell)
     if label.decline_class in (DeclineClass.STOP, DeclineClass.NEW_PAYMENT_METHOD):
         return Plan("wait_new_card", window_end,
-                    f"no retry: {label.reason} ({label.decline_class}); waiting for a new card")
+                    f"no retry: {label.reason} ({label.decline_class}); waiting for a new card",
+                    None, tell)
+    if label.decline_class == DeclineClass.RECONCILE:
+        # Duplicate, wrong amount, token or review problems are ours to check; retrying the same
+        # request would only repeat them. The engine raises an alert when it records one.
+        return Plan("wait_reconcile", window_end,
+                    f"no retry: {label.reason} (reconcile); an operator must check this payment")
     return None
 
 
@@ -213,11 +257,10 @@ def _first_allowed(policy: RetryPolicy, ctx: RetryContext, target: datetime) -> 
     for _ in range(20):
         moved = _outside_quiet_hours(candidate, policy, zone)
         moved = _away_from_stripe_attempt(moved, policy, ctx)
-        if ctx.card_fingerprint:
-            moved = earliest_allowed(ctx.card_fingerprint, ctx.card_brand, moved, ctx.history,
-                                     policy.limits)
-            if moved is None:
-                return None
+        moved = earliest_allowed(ctx.card_fingerprint, ctx.card_brand, moved, ctx.history,
+                                 policy.limits, ctx.payment_method_kind)
+        if moved is None:
+            return None
         if moved == candidate:
             return candidate
         candidate = moved

@@ -14,6 +14,7 @@ from recovery.rules.network_rules import (
     AttemptRecord,
     NetworkLimits,
     attempt_cap,
+    budget_key,
     check_attempt,
     earliest_allowed,
 )
@@ -46,8 +47,9 @@ def attempt(
     card: str = CARD,
     succeeded: bool = False,
     by: str = "engine",
+    kind: str = "card",
 ) -> AttemptRecord:
-    return AttemptRecord(card, at, succeeded, None if succeeded else classification, by)
+    return AttemptRecord(card, at, succeeded, None if succeeded else classification, by, kind)
 
 
 def every_two_days(count: int, by: str = "engine") -> list[AttemptRecord]:
@@ -244,6 +246,89 @@ def test_times_must_be_aware_and_attempters_known():
         check_attempt(CARD, None, datetime(2026, 11, 24, 9, 0), [])
 
 
+# No fingerprint, no attempt
+
+def test_a_card_without_a_fingerprint_gets_no_attempt():
+    decision = check_attempt(None, "visa", T0, [])
+
+    assert (decision.allowed, decision.rule, decision.earliest) == (False, "no_fingerprint", None)
+    assert "no fingerprint" in decision.reason
+    assert earliest_allowed(None, "visa", T0, []) is None
+    assert earliest_allowed("", None, T0, []) is None
+
+
+def test_budget_keys():
+    assert budget_key("card", "fp_1", "pm_1") == "fp_1"
+    assert budget_key(None, None, "pm_1") is None  # a card is never keyed by its payment method
+    assert budget_key("us_bank_account", "ba_fp", "pm_1") == "ba_fp"
+    assert budget_key("sepa_debit", None, "pm_1") == "pm_1"
+    assert budget_key("sepa_debit", None, None) is None
+
+
+# Bank debits: their own, stricter budget
+
+BANK = "ba_fingerprint_1"
+BANK_NSF = classify_decline(DeclineInfo(failure_code="insufficient_funds"))
+NOT_AUTHORIZED = classify_decline(DeclineInfo(failure_code="debit_not_authorized"))
+
+
+def debit(at: datetime, classification=BANK_NSF, kind="us_bank_account", **kwargs):
+    return attempt(at, classification, card=BANK, kind=kind, **kwargs)
+
+
+@pytest.mark.parametrize("kind", ["us_bank_account", "sepa_debit"])
+def test_an_insufficient_funds_debit_is_retried_at_most_twice(kind):
+    history = [debit(T0, kind=kind)]
+    assert check_attempt(BANK, None, T0 + 3 * DAY, history).allowed is True
+    history.append(debit(T0 + 3 * DAY, kind=kind))
+    assert check_attempt(BANK, None, T0 + 7 * DAY, history).allowed is True
+    history.append(debit(T0 + 7 * DAY, kind=kind))
+
+    decision = check_attempt(BANK, None, T0 + 10 * DAY, history)
+
+    assert (decision.allowed, decision.rule, decision.earliest) == (
+        False, "debit_retries_spent", None)
+    # The same history on a card would still be within the card budget.
+    assert check_attempt(BANK, None, T0 + 10 * DAY, history, kind="card").allowed is True
+
+
+def test_a_debit_is_not_retried_fourteen_days_after_its_first_failure():
+    decision = check_attempt(BANK, None, T0 + 14 * DAY + HOUR, [debit(T0)])
+
+    assert (decision.allowed, decision.rule, decision.earliest) == (
+        False, "debit_retries_spent", None)
+    assert check_attempt(BANK, None, T0 + 14 * DAY, [debit(T0)]).allowed is True
+
+
+@pytest.mark.parametrize("failure", ["debit_not_authorized", "bank_account_closed",
+                                     "bank_account_invalid_details", "something_new"])
+def test_a_debit_failure_other_than_insufficient_funds_is_not_retried(failure):
+    label = classify_decline(DeclineInfo(failure_code=failure))
+
+    decision = check_attempt(BANK, None, T0 + 3 * DAY, [debit(T0, label)])
+
+    assert decision.allowed is False and decision.earliest is None
+    assert decision.rule in ("card_blocked", "debit_not_retryable")
+
+
+def test_the_next_debit_after_a_success_or_a_fortnight_starts_a_fresh_budget():
+    paid = [debit(T0), debit(T0 + 3 * DAY), debit(T0 + 7 * DAY, succeeded=True),
+            debit(T0 + 30 * DAY)]
+    assert check_attempt(BANK, None, T0 + 33 * DAY, paid).allowed is True
+    unpaid = [debit(T0), debit(T0 + 3 * DAY), debit(T0 + 7 * DAY), debit(T0 + 30 * DAY)]
+    assert check_attempt(BANK, None, T0 + 33 * DAY, unpaid).allowed is True
+    assert check_attempt(BANK, None, T0 + 45 * DAY, unpaid).allowed is False
+
+
+def test_debits_keep_one_attempt_a_day_and_their_kind_comes_from_the_history():
+    history = [debit(T0, kind="sepa_debit")]
+    decision = check_attempt(BANK, None, T0 + 2 * HOUR, history)
+
+    assert decision.rule == "spacing"
+    assert decision.reason.endswith("one attempt per bank account per 24 h")
+    assert decision.earliest == T0 + DAY
+
+
 # Property tests: random histories on two cards, random limits and times, minute resolution so
 # that exact boundaries (24 h, 30 d) come up often.
 CLASSIFICATIONS = [None, SOFT, SOFT, SOFT, STOLEN, MAC_WAIT_1H, MAC_WAIT_6D, EXCESSIVE]
@@ -310,3 +395,30 @@ def test_check_attempt_never_allows_beyond_the_budget(history, at, limits, brand
         assert decision.rule is not None
         assert decision.earliest == earliest_allowed(CARD, brand, at, history, limits)
         assert decision.earliest is None or decision.earliest > at
+
+
+debit_records = st.builds(
+    AttemptRecord,
+    card_fingerprint=st.just(BANK),
+    at=times,
+    succeeded=st.booleans(),
+    classification=st.sampled_from([BANK_NSF, BANK_NSF, BANK_NSF, NOT_AUTHORIZED, None]),
+    by=st.sampled_from(["stripe", "engine"]),
+    kind=st.sampled_from(["us_bank_account", "sepa_debit"]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(history=st.lists(debit_records, max_size=12), not_before=times, limits=limits_strategy)
+def test_a_debit_never_gets_a_third_retry_of_one_failure(history, not_before, limits):
+    earliest = earliest_allowed(BANK, None, not_before, history, limits)
+    if earliest is None:
+        return
+    assert check_attempt(BANK, None, earliest, history, limits).allowed
+    ordered = sorted((r for r in history if r.at <= earliest), key=lambda r: r.at)
+    since_success = []
+    for record in ordered:
+        since_success = [] if record.succeeded else [*since_success, record]
+    recent = [r for r in since_success if earliest - r.at <= timedelta(days=14)]
+    assert len(recent) <= 2
+    assert all(r.classification == BANK_NSF for r in recent)

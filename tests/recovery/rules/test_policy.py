@@ -9,7 +9,7 @@ import pytest
 from recovery.errors import PolicyError
 from recovery.rules.declines import classify_decline
 from recovery.rules.network_rules import AttemptRecord
-from recovery.rules.policy import RetryContext, RetryPolicy, plan_next_retry
+from recovery.rules.policy import NOTICE_FOR_PLAN, RetryContext, RetryPolicy, plan_next_retry
 from webhooks.facts import DeclineInfo
 
 FAILED = datetime(2026, 11, 2, 14, 0, tzinfo=UTC)
@@ -64,10 +64,14 @@ def test_a_new_card_is_retried_within_minutes():
     assert plan.reason.endswith("card updated")
 
 
-def test_limited_retries_stop_early():
+def test_limited_retries_stop_early_and_ask_the_customer_for_a_new_card():
     generic = classify_decline(DeclineInfo("card_declined", "do_not_honor"), "visa")
     policy = RetryPolicy(offsets_days=(1, 2, 3, 4, 5, 6), max_retries=6)
-    assert plan_next_retry(policy, context(classification=generic, retries_done=3)).kind == "end"
+    plan = plan_next_retry(policy, context(classification=generic, retries_done=3))
+    assert (plan.kind, plan.notify_customer) == ("wait_new_card", True)
+    assert plan.reason == "no retry: 3 retries made (max 3) after do_not_honor; " \
+        "asking for a new card"
+    assert plan.at == FAILED + timedelta(days=policy.window_days)
 
 
 def test_coexist_mode_keeps_six_hours_from_stripes_own_attempt():
@@ -99,3 +103,70 @@ def test_invalid_policies_are_refused_with_a_reason(bad):
 def test_policy_round_trips_through_its_dict():
     policy = RetryPolicy(offsets_days=(2, 5), max_retries=2, end_subscription="pause")
     assert RetryPolicy.from_dict(policy.to_dict()) == policy
+
+
+# No fingerprint, no blind retry
+
+def test_a_card_without_a_fingerprint_is_not_retried_and_a_new_card_is_asked_for():
+    plan = plan_next_retry(RetryPolicy(), context(card_fingerprint=None, history=()))
+    assert (plan.kind, plan.notify_customer) == ("wait_new_card", True)
+    assert "no fingerprint" in plan.reason
+
+
+def test_a_changed_card_without_a_fingerprint_is_not_retried_either():
+    plan = plan_next_retry(RetryPolicy(), context(card_fingerprint=None, card_changed=True))
+    assert plan.kind == "wait_new_card"
+
+
+def test_an_ach_debit_gets_two_retries_within_fourteen_days():
+    nsf = classify_decline(DeclineInfo("insufficient_funds"), None)
+    history = [AttemptRecord("ba_fp", FAILED, False, nsf, "stripe", kind="us_bank_account")]
+    policy = RetryPolicy(offsets_days=(1, 4, 8, 14, 21), max_retries=5, local_hour=None)
+    plans = []
+    for retries_done in range(3):
+        plan = plan_next_retry(policy, context(
+            now=history[-1].at, classification=nsf, card_fingerprint="ba_fp", card_brand=None,
+            retries_done=retries_done, history=tuple(history)))
+        plans.append(plan)
+        if plan.kind == "retry":
+            history.append(AttemptRecord("ba_fp", plan.at, False, nsf, kind="us_bank_account"))
+    assert [plan.kind for plan in plans] == ["retry", "retry", "wait_new_card"]
+    assert plans[1].at - FAILED <= timedelta(days=14)
+
+
+# Reconcile declines stop
+
+@pytest.mark.parametrize("decline", [
+    DeclineInfo("card_declined", "duplicate_transaction"),
+    DeclineInfo("card_declined", "invalid_amount"),
+    DeclineInfo("card_declined", "do_not_honor", network_advice_code="04"),
+    DeclineInfo(outcome_type="manual_review"),
+])
+def test_reconcile_declines_stop_instead_of_looping(decline):
+    label = classify_decline(decline, "mastercard")
+    plan = plan_next_retry(RetryPolicy(), context(classification=label, card_brand="mastercard"))
+    assert plan.kind == "wait_reconcile"
+    assert plan.notify_customer is False
+    assert "an operator must check" in plan.reason
+
+
+# Notices follow the classification
+
+def test_a_decline_that_asks_the_customer_to_call_the_bank_tells_them():
+    call_issuer = classify_decline(DeclineInfo("card_declined", "call_issuer"), "visa")
+    plan = plan_next_retry(RetryPolicy(), context(classification=call_issuer))
+    assert (plan.kind, plan.notify_customer) == ("retry", True)
+    assert NOTICE_FOR_PLAN[plan.kind] == "payment_failed"
+
+
+def test_a_silent_stop_sends_no_card_update_request():
+    radar = classify_decline(DeclineInfo(outcome_type="blocked",
+                                         outcome_reason="highest_risk_level"), "visa")
+    plan = plan_next_retry(RetryPolicy(), context(classification=radar))
+    assert (plan.kind, plan.notify_customer) == ("wait_new_card", False)
+
+
+def test_a_weak_soft_decline_is_retried_quietly():
+    generic = classify_decline(DeclineInfo("card_declined", "generic_decline"), "visa")
+    plan = plan_next_retry(RetryPolicy(), context(classification=generic))
+    assert (plan.kind, plan.notify_customer) == ("retry", False)
