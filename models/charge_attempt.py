@@ -35,10 +35,14 @@ class ChargeAttempt(SQLModel, table=True):
     attempted_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     by: str = Field(default="stripe", max_length=10)  # stripe | engine
     succeeded: bool = False
+    # The key the network budget counts attempts under: the card's fingerprint; for a bank
+    # debit the bank account's fingerprint, or its payment method id when Stripe gives none.
     card_fingerprint: str | None = Field(default=None, max_length=64)
     card_brand: str | None = Field(default=None, max_length=20)
     card_funding: str | None = Field(default=None, max_length=10)
     card_country: str | None = Field(default=None, max_length=2)
+    # Stripe's payment method type (card, us_bank_account, sepa_debit, ...); NULL: not reported.
+    payment_method_kind: str | None = Field(default=None, max_length=32)
     failure_code: str | None = Field(default=None, max_length=64)
     decline_code: str | None = Field(default=None, max_length=64)
     advice_code: str | None = Field(default=None, max_length=32)

@@ -29,9 +29,9 @@ class DeclineInfo:
 
 @dataclass(frozen=True)
 class CardInfo:
-    """The card a charge used; never a card number."""
+    """The card (or bank account) a charge used; never a card or account number."""
 
-    fingerprint: str | None
+    fingerprint: str | None  # of the card, or of the bank account for a bank debit
     brand: str | None = None
     funding: str | None = None
     country: str | None = None
@@ -39,6 +39,8 @@ class CardInfo:
     exp_year: int | None = None
     last4: str | None = None
     payment_method_id: str | None = None
+    # Stripe's payment method type: card | us_bank_account | sepa_debit | ...; None: unknown.
+    kind: str | None = "card"
 
 
 @dataclass(frozen=True)

@@ -81,9 +81,33 @@ def _card(card: PayloadReader, payment_method_id: str | None) -> CardInfo:
 
 def _bare_card(payment_method_id: str | None) -> CardInfo | None:
     # The payment method is known only by id: still worth passing on, it names what failed.
+    # Its kind is unknown too, so nothing is inferred from it.
     if payment_method_id is None:
         return None
-    return CardInfo(fingerprint=None, payment_method_id=payment_method_id)
+    return CardInfo(fingerprint=None, payment_method_id=payment_method_id, kind=None)
+
+
+def _bank_account(details: PayloadReader, kind: str, payment_method_id: str | None) -> CardInfo:
+    # A bank debit's block (us_bank_account, sepa_debit, ...) carries the account's fingerprint:
+    # the network budget counts its attempts by it, as it counts a card's by the card's.
+    return CardInfo(
+        fingerprint=details.text("fingerprint"),
+        country=details.text("country"),
+        last4=details.text("last4"),
+        payment_method_id=payment_method_id,
+        kind=kind,
+    )
+
+
+def _method_info(holder: PayloadReader, payment_method_id: str | None) -> CardInfo | None:
+    """The card or bank account of a PaymentMethod or a charge's ``payment_method_details``."""
+    card = holder.child("card")
+    if card.present:
+        return _card(card, payment_method_id)
+    kind = holder.text("type")
+    if kind and kind != "card" and holder.child(kind).present:
+        return _bank_account(holder.child(kind), kind, payment_method_id)
+    return None
 
 
 # --- invoices --------------------------------------------------------------------------------
@@ -210,9 +234,9 @@ def _charge_decline(charge: PayloadReader, charge_id: str, intent_id: str | None
 
 def _charge_card(charge: PayloadReader) -> CardInfo | None:
     pm_id = charge.ref("payment_method")
-    card = charge.child("payment_method_details").child("card")
-    if card.present:
-        return _card(card, pm_id)
+    method = _method_info(charge.child("payment_method_details"), pm_id)
+    if method is not None:
+        return method
     # Charges on legacy card sources carry the card itself as `source`.
     source = charge.child("source")
     if source.obj.get("object") == "card":
@@ -258,7 +282,7 @@ def _intent_failed(event: _Event) -> ChargeFailed:
     charge_id = error.ref("charge") or intent.ref("latest_charge")
     # Webhooks usually embed the whole PaymentMethod here, card details included.
     pm_id = error.ref("payment_method")
-    card = error.expanded("payment_method").child("card")
+    method = _method_info(error.expanded("payment_method"), pm_id)
     return ChargeFailed(
         event_id=event.event_id,
         occurred_at=event.occurred_at,
@@ -269,7 +293,7 @@ def _intent_failed(event: _Event) -> ChargeFailed:
         amount=intent.integer("amount", required=True),
         currency=intent.currency("currency", required=True),
         decline=_intent_decline(error, charge_id, intent_id),
-        card=_card(card, pm_id) if card.present else _bare_card(pm_id),
+        card=method or _bare_card(pm_id),
     )
 
 
@@ -278,14 +302,18 @@ def _intent_failed(event: _Event) -> ChargeFailed:
 
 def _payment_method_changed(event: _Event) -> PaymentMethodChanged:
     method = event.obj
+<<<<<<< HEAD
     pm_id = method.identifier("id", required=True)
     card = method.child("card")
+=======
+    pm_id = method.text("id", required=True)
+>>>>>>> 2772d22 (Attempts: record the payment method kind, merge later reports and reclassify, alert on reconcile declines)
     return PaymentMethodChanged(
         event_id=event.event_id,
         occurred_at=event.occurred_at,
         customer_id=method.ref("customer"),
         payment_method_id=pm_id,
-        card=_card(card, pm_id) if card.present else None,
+        card=_method_info(method, pm_id),
         automatic=event.type == "payment_method.automatically_updated",
         source=event.type,
     )

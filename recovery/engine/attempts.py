@@ -1,11 +1,16 @@
 """Recording charge attempts once per Stripe charge, whichever report arrives first.
 
 A webhook (``charge.failed``, ``invoice.payment_failed``) and the action runner's own API answer
-can describe the same charge, in any order: they merge into one ``charge_attempt`` row.
+can describe the same charge, in any order: they merge into one ``charge_attempt`` row. A later
+report's decline codes (outcome, advice and network codes) are written over the earlier ones, but
+never blank them out nor lift a stop an earlier report gave, and the decline is classified again
+from everything known. An attempt whose charge is unknown is never merged with another: two such
+reports are two attempts.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -13,9 +18,19 @@ from sqlmodel import Session
 
 from models import ChargeAttempt, RecoveryCase
 from recovery.engine import case_store as cases
-from recovery.rules.declines import classify_decline
+from recovery.rules.declines import Classification, DeclineClass
+from recovery.rules.network_rules import budget_key
 from recovery.stripe_api.results import AttemptDetails, PaymentOutcome
 from webhooks.facts import CardInfo, DeclineInfo
+
+log = logging.getLogger("recovery.engine")
+RECONCILE_ALERT = "ALERT: a decline needs reconciling; no retry until an operator checks it"
+
+# The decline fields a report may carry, as named on both DeclineInfo and the attempt row.
+DECLINE_FIELDS = ("failure_code", "decline_code", "advice_code", "network_decline_code",
+                  "network_advice_code", "outcome_type", "outcome_reason")
+CARD_FIELDS = (("card_brand", "brand"), ("card_funding", "funding"),
+               ("card_country", "country"), ("payment_method_kind", "kind"))
 
 
 @dataclass(frozen=True)
@@ -56,7 +71,8 @@ class AttemptFacts:
 
 def record_attempt(session: Session, case: RecoveryCase | None, facts: AttemptFacts,
                    now: datetime, account_id: str | None = None) -> tuple[ChargeAttempt, bool]:
-    """Insert or merge the attempt; True when it is new to ``case`` (so the case must replan)."""
+    """Insert or merge the attempt; True when ``case`` must plan again: the attempt is new to
+    it, or a later report about it changed how its decline is classified."""
     account_id = case.account_id if case is not None else account_id
     existing = cases.attempt_by_charge(session, account_id, facts.charge_id)
     if existing is not None:
@@ -73,15 +89,17 @@ def _merge(row: ChargeAttempt, case: RecoveryCase | None, facts: AttemptFacts) -
     if facts.by == "engine":
         # Our own answer about this charge: it was an engine retry, whatever arrived first.
         row.by, row.action_id = "engine", facts.action_id
-    if row.card_fingerprint is None and facts.card is not None:
-        _fill_card(row, facts.card)
-    if row.decline_code is None and row.failure_code is None and facts.decline is not None:
-        _fill_decline(row, facts.decline)
+    before = _label(row)
+    if facts.card is not None:
+        _merge_card(row, facts.card)
+    if facts.decline is not None:
+        _merge_decline(row, facts.decline)
     if newly_linked:
         row.case_id = case.id
         row.stripe_invoice_id = case.stripe_invoice_id
         _card_from_case(row, case)
-    return newly_linked
+    reclassified = _classify(row, before)
+    return newly_linked or (reclassified and case is not None and row.case_id == case.id)
 
 
 def _fill(row: ChargeAttempt, case: RecoveryCase | None, facts: AttemptFacts) -> None:
@@ -92,11 +110,12 @@ def _fill(row: ChargeAttempt, case: RecoveryCase | None, facts: AttemptFacts) ->
     row.by, row.action_id, row.succeeded = facts.by, facts.action_id, facts.succeeded
     row.amount, row.currency = facts.amount, facts.currency
     if facts.card is not None:
-        _fill_card(row, facts.card)
+        _merge_card(row, facts.card)
     if case is not None:
         _card_from_case(row, case)
     if facts.decline is not None:
-        _fill_decline(row, facts.decline)  # after the card: the brand changes the class
+        _merge_decline(row, facts.decline)
+        _classify(row, None)  # after the card: the brand changes the class
 
 
 def _card_from_case(row: ChargeAttempt, case: RecoveryCase) -> None:
@@ -107,16 +126,58 @@ def _card_from_case(row: ChargeAttempt, case: RecoveryCase) -> None:
         case.card_fingerprint, case.card_brand = row.card_fingerprint, row.card_brand
 
 
-def _fill_decline(row: ChargeAttempt, decline: DeclineInfo) -> None:
-    row.failure_code, row.decline_code = decline.failure_code, decline.decline_code
-    row.advice_code, row.outcome_type = decline.advice_code, decline.outcome_type
-    row.network_decline_code = decline.network_decline_code
-    row.network_advice_code = decline.network_advice_code
-    row.outcome_reason = decline.outcome_reason
-    label = classify_decline(decline, row.card_brand)
+def _merge_decline(row: ChargeAttempt, decline: DeclineInfo) -> None:
+    earlier = {name: getattr(row, name) for name in DECLINE_FIELDS}
+    before = _label(row)
+    for name in DECLINE_FIELDS:
+        if getattr(decline, name) is not None:
+            setattr(row, name, getattr(decline, name))
+    if before is None or not _softer(_label(row), before):
+        return
+    # Two reports of one charge disagree and the later one is milder (a masked decline code,
+    # say): keep what the earlier one said, taking from the later only what it lacked, and
+    # nothing of it if even that softens the verdict.
+    for name, value in earlier.items():
+        setattr(row, name, value if value is not None else getattr(decline, name))
+    if _softer(_label(row), before):
+        for name, value in earlier.items():
+            setattr(row, name, value)
+
+
+def _softer(after: Classification, before: Classification) -> bool:
+    held = {DeclineClass.STOP, DeclineClass.NEW_PAYMENT_METHOD, DeclineClass.AUTHENTICATION,
+            DeclineClass.RECONCILE}
+    return ((before.card_blocked and not after.card_blocked)
+            or (before.blocks_window and not after.blocks_window)
+            or (before.decline_class in held and after.decline_class not in held))
+
+
+def _merge_card(row: ChargeAttempt, card: CardInfo) -> None:
+    # The budget key: a card's fingerprint, or a bank account's (else its payment method).
+    key = budget_key(card.kind, card.fingerprint, card.payment_method_id)
+    if row.card_fingerprint is None and key is not None:
+        row.card_fingerprint = key
+    for column, field in CARD_FIELDS:
+        value = getattr(card, field)
+        if value is not None and getattr(row, column) is None:
+            setattr(row, column, value)
+
+
+def _label(row: ChargeAttempt) -> Classification | None:
+    has_decline = any(getattr(row, name) is not None for name in DECLINE_FIELDS)
+    return cases.classify_row(row) if has_decline else None
+
+
+def _classify(row: ChargeAttempt, before: Classification | None) -> bool:
+    """Classify the row's decline from everything known; True when that changed its meaning."""
+    label = _label(row)
+    if label is None or label == before:
+        return False
     row.decline_class, row.reason = label.decline_class.value, label.reason
-
-
-def _fill_card(row: ChargeAttempt, card: CardInfo) -> None:
-    row.card_fingerprint, row.card_brand = card.fingerprint, card.brand
-    row.card_funding, row.card_country = card.funding, card.country
+    if label.decline_class is DeclineClass.RECONCILE:
+        # Duplicates, wrong amounts, token problems and reviews are not the customer's to fix,
+        # and retrying repeats them: the case stops and someone must look.
+        log.error(RECONCILE_ALERT, extra={
+            "alert": "decline_reconcile", "invoice": row.stripe_invoice_id,
+            "charge": row.stripe_charge_id, "code": label.code, "reason": label.reason})
+    return True

@@ -89,7 +89,7 @@ HISTORY_COLUMNS = (
     ChargeAttempt.succeeded, ChargeAttempt.by, ChargeAttempt.card_brand,
     ChargeAttempt.failure_code, ChargeAttempt.decline_code, ChargeAttempt.advice_code,
     ChargeAttempt.network_decline_code, ChargeAttempt.network_advice_code,
-    ChargeAttempt.outcome_type, ChargeAttempt.outcome_reason,
+    ChargeAttempt.outcome_type, ChargeAttempt.outcome_reason, ChargeAttempt.payment_method_kind,
 )
 OWN_KEY_PREFIX = "recovery:"  # an action's idempotency key is recovery:<action id>
 IN_LIST_CHUNK = 500  # ids per IN (...) list: well inside every database's parameter limit
@@ -125,6 +125,7 @@ def to_record(row) -> AttemptRecord:
         card_fingerprint=row.card_fingerprint or "", at=row.attempted_at,
         succeeded=row.succeeded, classification=None if row.succeeded else classify_row(row),
         by=row.by if row.by in ("stripe", "engine") else "stripe",
+        kind=row.payment_method_kind,
     )
 
 

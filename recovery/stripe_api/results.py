@@ -246,18 +246,29 @@ def read_charge_attempt(charge: Any) -> AttemptDetails:
 
 
 def read_charge_card(charge: Any) -> CardInfo | None:
-    card = _attr(_attr(charge, "payment_method_details"), "card")
-    if card is None:
-        return None
-    return _card_info(card, payment_method_id=id_of(_attr(charge, "payment_method")))
+    """The card (or bank account) a charge's ``payment_method_details`` names."""
+    return _method_info(_attr(charge, "payment_method_details"),
+                        payment_method_id=id_of(_attr(charge, "payment_method")))
 
 
 def read_payment_method_card(method: Any) -> CardInfo | None:
-    """The card of a PaymentMethod object; None for other payment method types."""
-    card = _attr(method, "card")
-    if card is None:
+    """The card (or bank account, with its kind) of a PaymentMethod object; None for a method
+    that is neither."""
+    return _method_info(method, payment_method_id=_attr(method, "id"))
+
+
+def _method_info(holder: Any, *, payment_method_id: str | None) -> CardInfo | None:
+    card = _attr(holder, "card")
+    if card is not None:
+        return _card_info(card, payment_method_id=payment_method_id)
+    # A bank debit (us_bank_account, sepa_debit, ...) keeps its details under its type's name,
+    # with the bank account's fingerprint: its attempts are counted by that.
+    kind = _attr(holder, "type")
+    bank = _attr(holder, kind) if isinstance(kind, str) and kind != "card" else None
+    if bank is None:
         return None
-    return _card_info(card, payment_method_id=_attr(method, "id"))
+    return CardInfo(fingerprint=_attr(bank, "fingerprint"), country=_attr(bank, "country"),
+                    last4=_attr(bank, "last4"), payment_method_id=payment_method_id, kind=kind)
 
 
 def read_source_card(source: Any) -> CardInfo | None:

@@ -123,3 +123,31 @@ def test_live_steps_become_unique_on_sqlite(tmp_path):
 @pytest.mark.postgres
 def test_live_steps_become_unique_on_postgres():
     on_fresh_postgres("recovery_migrations_live_steps", live_steps_become_unique)
+
+
+def attempt_columns(url: str) -> set[str]:
+    engine = make_engine(url, pool_size=1)
+    try:
+        return {column["name"] for column in inspect(engine).get_columns("charge_attempt")}
+    finally:
+        engine.dispose()
+
+
+def payment_method_kind_comes_and_goes(url: str) -> None:
+    """0004_rules adds only charge_attempt.payment_method_kind; reverting it drops only that."""
+    migrations.upgrade(url)
+    assert "payment_method_kind" in attempt_columns(url)
+    migrations.downgrade(url, "0003")
+    assert attempt_columns(url) == set(models.ChargeAttempt.__table__.columns.keys()) - {
+        "payment_method_kind"}
+    migrations.upgrade(url, "0004_rules")
+    assert "payment_method_kind" in attempt_columns(url)
+
+
+def test_attempt_payment_method_kind_migrates_up_and_down_on_sqlite(tmp_path):
+    payment_method_kind_comes_and_goes(f"sqlite:///{tmp_path / 'k.db'}")
+
+
+@pytest.mark.postgres
+def test_attempt_payment_method_kind_migrates_up_and_down_on_postgres():
+    on_fresh_postgres("recovery_migrations_attempt_kind", payment_method_kind_comes_and_goes)

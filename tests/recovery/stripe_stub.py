@@ -33,8 +33,9 @@ class StripeStub:
     invoice_id: str = p.INVOICE_ID
     status: str = "open"
     first_decline: Decline = field(default_factory=Decline)
-    fingerprint: str = p.FINGERPRINT
+    fingerprint: str | None = p.FINGERPRINT
     brand: str = "visa"
+    method_type: str = "card"  # or a bank debit: us_bank_account, sepa_debit
     pay_results: deque = field(default_factory=deque)  # Decline, or "paid"
     pay_keys: list[str] = field(default_factory=list)
     charges: int = 0
@@ -124,12 +125,14 @@ class StripeStub:
             network_advice_code=decline.network_advice_code, advice_code=decline.advice_code,
             fingerprint=fingerprint or self.fingerprint, brand=self.brand,
             country=self.card_country,
+            method_type=self.method_type,
         )
 
     def _payment_method(self, request, pm):
         fingerprint, brand = self.cards.get(pm, (self.fingerprint, self.brand))
         return httpx.Response(200, json=p.payment_method_object(
-            p.LATEST, payment_method_id=pm, fingerprint=fingerprint, brand=brand))
+            p.LATEST, payment_method_id=pm, fingerprint=fingerprint, brand=brand,
+            method_type=self.method_type))
 
     def _pay(self, request, inv):
         self.pay_keys.append(request.headers["Idempotency-Key"])

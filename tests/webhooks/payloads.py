@@ -381,11 +381,13 @@ def charge_object(
     network_advice_code: str | None = None,
     advice_code: str | None = None,
     overrides: dict[str, Any] | None = None,
+    method_type: str = "card",
     **card: Any,
 ) -> dict[str, Any]:
     """A failed Charge. ``decline_code`` becomes ``outcome.reason`` (a charge has no
     decline_code field); ``invoice`` appears only before basil; ``card`` keywords (brand,
-    fingerprint, funding, country, exp_month, exp_year, last4) fill payment_method_details."""
+    fingerprint, funding, country, exp_month, exp_year, last4) fill payment_method_details
+    (for a ``method_type`` other than card, its bank block: fingerprint, country, last4)."""
     details = _pop_card(card)
     if card:
         raise TypeError(f"unexpected keywords: {sorted(card)}")
@@ -418,7 +420,9 @@ def charge_object(
         "paid": False,
         "payment_intent": payment_intent,
         "payment_method": payment_method,
-        "payment_method_details": {"card": _charge_card(details), "type": "card"},
+        "payment_method_details": (
+            {"card": _charge_card(details), "type": "card"} if method_type == "card"
+            else {method_type: _bank_details(details), "type": method_type}),
         "refunded": False,
         "source": None,
         "status": "failed",
@@ -427,6 +431,11 @@ def charge_object(
         charge["invoice"] = invoice
     charge.update(overrides or {})
     return charge
+
+
+def _bank_details(details: dict[str, Any]) -> dict[str, Any]:
+    # A bank debit's block (us_bank_account, sepa_debit) names the account by its fingerprint.
+    return {key: details[key] for key in ("country", "fingerprint", "last4")}
 
 
 def _charge_card(details: dict[str, Any]) -> dict[str, Any]:
@@ -474,7 +483,7 @@ def payment_method_object(
     if method_type == "card":
         method["card"] = details
     else:
-        method[method_type] = {"last4": details["last4"]}
+        method[method_type] = _bank_details(details)
     method.update(overrides or {})
     return method
 

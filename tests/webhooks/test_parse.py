@@ -30,6 +30,7 @@ from tests.webhooks.payloads import (
     is_basil_or_later,
     payment_intent_failed_event,
     payment_method_event,
+    payment_method_object,
     source_expiring_event,
     stripe_event,
     subscription_deleted_event,
@@ -263,7 +264,7 @@ def test_payment_intent_failed(version):
 
 def test_payment_intent_with_an_unexpanded_payment_method_names_only_its_id():
     fact = parse_event(payment_intent_failed_event(payment_method="pm_Plain"))
-    assert fact.card == CardInfo(fingerprint=None, payment_method_id="pm_Plain")
+    assert fact.card == CardInfo(fingerprint=None, payment_method_id="pm_Plain", kind=None)
 
 
 def test_payment_intent_without_an_error_falls_back_to_the_latest_charge():
@@ -294,9 +295,26 @@ def test_payment_method_changed(version, event_type, automatic):
     assert fact.card.payment_method_id == PAYMENT_METHOD_ID
 
 
-def test_attached_non_card_payment_method_has_no_card():
-    fact = parse_event(payment_method_event(method_type="sepa_debit"))
-    assert fact.card is None
+@pytest.mark.parametrize("kind", ["sepa_debit", "us_bank_account"])
+def test_an_attached_bank_account_is_read_with_its_kind_and_fingerprint(kind):
+    fact = parse_event(payment_method_event(method_type=kind, fingerprint="ba_fp_1"))
+    assert fact.card == CardInfo(fingerprint="ba_fp_1", country="US", last4="4242",
+                                 payment_method_id=PAYMENT_METHOD_ID, kind=kind)
+
+
+def test_a_failed_bank_debit_charge_names_its_account_and_kind():
+    fact = parse_event(charge_failed_event(
+        method_type="us_bank_account", fingerprint="ba_fp_1", failure_code="insufficient_funds",
+        decline_code=None, outcome_type="issuer_declined", network_decline_code="R01"))
+    assert (fact.card.kind, fact.card.fingerprint, fact.card.brand) == (
+        "us_bank_account", "ba_fp_1", None)
+    assert fact.decline.failure_code == "insufficient_funds"
+
+
+def test_a_failed_intent_on_a_bank_account_names_its_account_and_kind():
+    method = payment_method_object(method_type="sepa_debit", fingerprint="ba_fp_2")
+    fact = parse_event(payment_intent_failed_event(payment_method=method))
+    assert (fact.card.kind, fact.card.fingerprint) == ("sepa_debit", "ba_fp_2")
 
 
 @each_version
