@@ -302,12 +302,7 @@ def _intent_failed(event: _Event) -> ChargeFailed:
 
 def _payment_method_changed(event: _Event) -> PaymentMethodChanged:
     method = event.obj
-<<<<<<< HEAD
     pm_id = method.identifier("id", required=True)
-    card = method.child("card")
-=======
-    pm_id = method.text("id", required=True)
->>>>>>> 2772d22 (Attempts: record the payment method kind, merge later reports and reclassify, alert on reconcile declines)
     return PaymentMethodChanged(
         event_id=event.event_id,
         occurred_at=event.occurred_at,

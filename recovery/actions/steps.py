@@ -77,10 +77,9 @@ class ActionSteps:
             self._mark(session, action.id, {"paid": outcome.paid, "charge": outcome.charge_id,
                                             "decline": _decline_label(outcome)})
             case = session.get(RecoveryCase, case.id)
-            if outcome.requires_action:
-                self.engine.planner.wait_for_authentication(session, case)
-            else:
-                self.engine.record_retry_outcome(session, case, action.id, outcome)
+            # A payment that needs the customer to authenticate is an attempt too: recording it
+            # counts it, and its class (authentication) makes the case wait for the customer.
+            self.engine.record_retry_outcome(session, case, action.id, outcome)
 
     def _subscription_ended(self, action: ScheduledAction, case: RecoveryCase, account) -> bool:
         if not case.stripe_subscription_id:
@@ -97,8 +96,7 @@ class ActionSteps:
         return True
 
     def _budget_refusal(self, case: RecoveryCase):
-        if not case.card_fingerprint:
-            return None
+        # No fingerprint is no exemption: check_attempt refuses a card it cannot count.
         with self.sessions() as session:
             history = cases.card_history(session, case.account_id, case.card_fingerprint)
             limits = self.engine.planner.policy(session, case.account_id).limits

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from sqlmodel import Session
@@ -139,8 +140,25 @@ class RecoveryEngine:
         """An endive ``invoice.payment_failed`` has no decline details: ask Stripe for them."""
         stripe_account = self.stripe_account_of(account_id)
         if fact.charge_id:
-            return self.gateway.charge_details(fact.charge_id, stripe_account=stripe_account)
-        return self.gateway.latest_attempt(fact.invoice_id, stripe_account=stripe_account)
+            details = self.gateway.charge_details(fact.charge_id, stripe_account=stripe_account)
+        else:
+            # Each failure event reads its own attempt: the newest as of the event's time.
+            details = self.gateway.latest_attempt(fact.invoice_id, at=fact.occurred_at,
+                                                  stripe_account=stripe_account)
+        return self._with_fingerprint(details, stripe_account)
+
+    def _with_fingerprint(self, details: AttemptDetails | None,
+                          stripe_account: str | None) -> AttemptDetails | None:
+        """A payment method reported without its fingerprint is read again: without one the
+        network rules cannot count its attempts, and the case would only wait for a new card."""
+        card = details.card if details else None
+        if card is None or card.fingerprint or not card.payment_method_id:
+            return details
+        method = self.gateway.payment_method_card(card.payment_method_id,
+                                                  stripe_account=stripe_account)
+        if method is None or not method.fingerprint:
+            return details
+        return replace(details, card=method)
 
     def _open_case(self, session: Session, account_id: str, fact: PaymentFailed,
                    details: AttemptDetails | None) -> RecoveryCase:
@@ -296,5 +314,9 @@ class RecoveryEngine:
         log.info("card expiring", extra={"account": account_id, "customer": fact.customer_id})
 
 
-def _details_key(fact: PaymentFailed) -> tuple[str, str]:
-    return (fact.charge_id, "") if fact.charge_id else ("", fact.invoice_id)
+def _details_key(fact: PaymentFailed) -> tuple[str, str, datetime | None]:
+    # The read is "the invoice's attempt as of the event's time": two failures of one invoice in
+    # a batch are two reads (two attempts), a duplicate of one event shares its read.
+    if fact.charge_id:
+        return fact.charge_id, "", None
+    return "", fact.invoice_id, fact.occurred_at

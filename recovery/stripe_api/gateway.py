@@ -21,6 +21,9 @@ from recovery.stripe_api.results import (
     PaymentOutcome,
     SubscriptionState,
     id_of,
+    is_after,
+    newest_as_of,
+    payment_as_of,
     read_charge_attempt,
     read_declined_payment,
     read_intent_attempt,
@@ -213,10 +216,12 @@ class StripeGateway:
     # Attempts and cards
 
     def latest_attempt(
-        self, invoice_id: str, *, stripe_account: str | None = None
+        self, invoice_id: str, *, at: datetime | None = None, stripe_account: str | None = None
     ) -> AttemptDetails | None:
-        """The newest payment on an invoice, read through InvoicePayments: since API version
-        2025-03-31.basil an invoice no longer names its charge or payment intent."""
+        """The newest payment attempt on an invoice as of ``at`` (None: now), read through
+        InvoicePayments: since API version 2025-03-31.basil an invoice no longer names its
+        charge or payment intent. An ``invoice.payment_failed`` passes its own time, so that,
+        handled after later retries, it still reads the attempt it reports."""
         # Expanding down to the intent's latest charge (Stripe allows four levels) gets the
         # decline outcome in one request instead of two.
         params = {"invoice": invoice_id,
@@ -224,28 +229,41 @@ class StripeGateway:
         listed = self._call(self._client.v1.invoice_payments.list, params, account=stripe_account)
         if not listed.data:
             return None
-        newest = max(listed.data, key=lambda item: getattr(item, "created", 0) or 0)
-        payment = getattr(newest, "payment", None)
+        entry = payment_as_of(listed.data, at)
+        payment = getattr(entry, "payment", None)
         intent = getattr(payment, "payment_intent", None)
         charge = getattr(payment, "charge", None)
         if intent is not None:
-            return self._intent_attempt(intent, stripe_account)
+            return self._intent_attempt(intent, at, stripe_account)
         if charge is not None:
             return self.charge_details(id_of(charge), stripe_account=stripe_account)
         # A payment_record (paid outside Stripe) carries no charge or decline details.
-        paid = getattr(newest, "status", None) == "paid"
+        paid = getattr(entry, "status", None) == "paid"
         return AttemptDetails(None, None, None, None, succeeded=paid)
 
-    def _intent_attempt(self, intent: Any, stripe_account: str | None) -> AttemptDetails:
+    def _intent_attempt(self, intent: Any, at: datetime | None,
+                        stripe_account: str | None) -> AttemptDetails:
         """Read a payment intent with its ``latest_charge`` expanded (the charge holds the
-        ``outcome``), fetching it unless the list already expanded both levels."""
-        latest_charge = None if isinstance(intent, str) else getattr(intent, "latest_charge", None)
-        if latest_charge is not None and not isinstance(latest_charge, str):
+        ``outcome``), fetching it unless the list already expanded both levels. Stripe keeps one
+        intent for all of an invoice's retries, each a new charge: when the latest is newer than
+        ``at``, the charge the caller means is an earlier one of the intent's."""
+        # An expanded intent without a latest charge has made none (it may wait for the
+        # customer); an id, or a charge named only by id, must be read.
+        if isinstance(intent, str) or isinstance(getattr(intent, "latest_charge", None), str):
+            intents = self._client.v1.payment_intents
+            params = {"expand": ["latest_charge"]}
+            intent = self._call(intents.retrieve, id_of(intent), params, account=stripe_account)
+        if not is_after(getattr(intent, "latest_charge", None), at):
             return read_intent_attempt(intent)
-        intents = self._client.v1.payment_intents
-        params = {"expand": ["latest_charge"]}
-        expanded = self._call(intents.retrieve, id_of(intent), params, account=stripe_account)
-        return read_intent_attempt(expanded)
+        earlier = self._charge_as_of(intent.id, at, stripe_account)
+        return read_charge_attempt(earlier) if earlier is not None else read_intent_attempt(intent)
+
+    def _charge_as_of(self, intent_id: str, at: datetime, stripe_account: str | None) -> Any:
+        """The intent's newest charge created at or before ``at``, if any."""
+        cutoff = int(at.timestamp())
+        params = {"payment_intent": intent_id, "created": {"lte": cutoff}, "limit": 100}
+        listed = self._call(self._client.v1.charges.list, params, account=stripe_account)
+        return newest_as_of(listed.data, at)
 
     def charge_details(
         self, charge_id: str, *, stripe_account: str | None = None

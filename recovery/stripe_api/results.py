@@ -8,7 +8,7 @@ Stripe SDK and callers never see a ``stripe.*`` object. Field names follow API v
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -151,6 +151,28 @@ def _settling_payment(invoice: Any) -> Any:
     return _attr(chosen, "payment")
 
 
+def payment_as_of(entries: list[Any], at: datetime | None) -> Any:
+    """The InvoicePayment an attempt made at ``at`` belongs to: the newest created by then (a
+    payment created later cannot hold it), else the oldest listed; the newest when no ``at``."""
+    return newest_as_of(entries, at) or min(entries, key=_created)
+
+
+def newest_as_of(objects: list[Any], at: datetime | None) -> Any:
+    """The newest of ``objects`` created at or before ``at`` (any, when no ``at``), or None."""
+    earlier = [obj for obj in objects if not is_after(obj, at)]
+    return max(earlier, key=_created) if earlier else None
+
+
+def is_after(obj: Any, at: datetime | None) -> bool:
+    """``obj`` (a charge, payment, ...) was created after ``at``; False when either is unknown."""
+    created = _attr(_expanded(obj), "created")
+    return at is not None and created is not None and created > at.timestamp()
+
+
+def _created(obj: Any) -> int:
+    return _attr(obj, "created") or 0
+
+
 def read_declined_payment(error: Any) -> PaymentOutcome:
     """The outcome of a ``pay`` call that Stripe answered with a card error (HTTP 402)."""
     intent = _attr(error, "payment_intent")
@@ -173,7 +195,9 @@ def read_refused_payment(error: Any, *, code: str | None, message: str | None) -
     the invoice can no longer be paid (already paid, void, uncollectible, not open)."""
     intent_id = id_of(_attr(error, "payment_intent"))
     if code == REQUIRES_ACTION_CODE:
-        return PaymentOutcome(False, None, None, None, intent_id, requires_action=True)
+        # An attempt all the same: it is recorded, and its class waits for the customer.
+        decline = DeclineInfo(failure_code=code, message=message, payment_intent_id=intent_id)
+        return PaymentOutcome(False, decline, None, None, intent_id, requires_action=True)
     return PaymentOutcome(
         False, None, None, None, intent_id, not_payable=_not_payable_reason(code, message)
     )
@@ -214,18 +238,22 @@ def read_decline(*, charge: Any, error: Any, payment_intent_id: str | None) -> D
 
 
 def read_intent_attempt(intent: Any) -> AttemptDetails:
-    """Details of a PaymentIntent's latest attempt; ``latest_charge`` should be expanded."""
+    """Details of a PaymentIntent's latest attempt; ``latest_charge`` should be expanded. An
+    intent waiting for the customer to authenticate is a failed attempt that needs them."""
     charge = _expanded(_attr(intent, "latest_charge"))
     error = _attr(intent, "last_payment_error")
-    succeeded = _attr(intent, "status") == "succeeded"
-    failed = not succeeded and (error is not None or _attr(charge, "status") == "failed")
+    status = _attr(intent, "status")
+    succeeded = status == "succeeded"
+    failed = not succeeded and (
+        error is not None or _attr(charge, "status") == "failed" or status == "requires_action")
     card = read_charge_card(charge) or read_payment_method_card(
         _expanded(_attr(error, "payment_method"))
     )
+    decline = read_decline(charge=charge, error=error, payment_intent_id=intent.id)
+    if status == "requires_action" and decline.failure_code is None:
+        decline = replace(decline, failure_code=REQUIRES_ACTION_CODE)
     return AttemptDetails(
-        decline=read_decline(charge=charge, error=error, payment_intent_id=intent.id)
-        if failed
-        else None,
+        decline=decline if failed else None,
         card=card,
         charge_id=id_of(_attr(intent, "latest_charge")) or id_of(_attr(error, "charge")),
         payment_intent_id=intent.id,
