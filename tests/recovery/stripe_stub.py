@@ -56,6 +56,7 @@ class StripeStub:
         router.post(url__regex=rf"{BASE}/v1/invoices/(?P<inv>in_\w+)/mark_uncollectible$").mock(
             side_effect=self._uncollectible)
         router.get(f"{BASE}/v1/invoice_payments").mock(side_effect=self._payments)
+        router.get(f"{BASE}/v1/charges").mock(side_effect=self._charges)
         router.get(url__regex=rf"{BASE}/v1/payment_methods/(?P<pm>pm_\w+)$").mock(
             side_effect=self._payment_method)
         router.get(url__regex=rf"{BASE}/v1/subscriptions/(?P<sub>sub_\w+)$").mock(
@@ -117,6 +118,15 @@ class StripeStub:
                  "payment": {"type": "payment_intent", "payment_intent": intent}}
         return httpx.Response(200, json={"object": "list", "data": [entry], "has_more": False,
                                          "url": "/v1/invoice_payments"})
+
+    def _charges(self, request):
+        """The first decline's charge, as Stripe lists an intent's charges (``created[lte]``)."""
+        self.calls.append("charges")
+        charge = self.charge_json(p.CHARGE_ID, self.first_decline)
+        cutoff = request.url.params.get("created[lte]")
+        listed = [charge] if cutoff is None or charge["created"] <= int(cutoff) else []
+        return httpx.Response(200, json={"object": "list", "data": listed, "has_more": False,
+                                         "url": "/v1/charges"})
 
     def charge_json(self, charge_id: str, decline: Decline, fingerprint: str | None = None):
         return p.charge_object(
