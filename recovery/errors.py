@@ -4,10 +4,15 @@
     ├── ConfigurationError        settings or a stored policy are invalid
     ├── PolicyError               a policy given by a user is invalid (-> HTTP 422)
     ├── NotFound                  an account, case or invoice the caller named does not exist
+    ├── ClaimLost                 a worker's claim on a queue row ended (its lease ran out and
+    │                             another worker took the row): stop, write nothing
     └── GatewayError              talking to Stripe failed
-        ├── GatewayUnavailable    rate limit, timeout, connection error, 5xx or 409:
-        │                         retry later with the same idempotency key
-        └── AccountAccessRevoked  401/403: the account's key no longer works; pause and alert
+        ├── GatewayUnavailable    rate limit, timeout, connection error, 5xx or 409: retry later
+        │                         with the same idempotency key (a new one after a 5xx that
+        │                         Stripe stored under the key: ``key_spent``)
+        ├── AccountAccessRevoked  401/403: the account's key no longer works; pause and alert
+        └── ChargeRefused         Stripe would not charge, for a reason the engine cannot act
+                                  on: the action is tried again, then fails with an alert
 """
 
 from __future__ import annotations
@@ -29,17 +34,34 @@ class NotFound(RecoveryError):
     pass
 
 
+class ClaimLost(RecoveryError):
+    """The row is no longer claimed by this worker: its work must stop without writing."""
+
+
 class GatewayError(RecoveryError):
     pass
 
 
 class GatewayUnavailable(GatewayError):
-    """Transient: the same call may succeed later with the same idempotency key."""
+    """Transient: the same call may succeed later.
 
-    def __init__(self, message: str, *, retry_after_seconds: float | None = None) -> None:
+    ``key_spent``: Stripe answered a keyed POST with a 5xx, which it stores under the idempotency
+    key and replays for 24 h, so only a new key can try again
+    (https://docs.stripe.com/api/idempotent_requests). Rate limits, timeouts and connection
+    errors are not stored: the same key is the safe retry.
+    """
+
+    def __init__(self, message: str, *, retry_after_seconds: float | None = None,
+                 key_spent: bool = False) -> None:
         super().__init__(message)
         self.retry_after_seconds = retry_after_seconds
+        self.key_spent = key_spent
 
 
 class AccountAccessRevoked(GatewayError):
     """Stripe refused our credentials (401) or permissions (403)."""
+
+
+class ChargeRefused(GatewayError):
+    """Stripe refused a charge (or the invoice is in a state no step expects) and nothing the
+    engine knows how to plan follows from it."""

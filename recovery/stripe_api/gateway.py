@@ -44,13 +44,16 @@ PAUSE_BEHAVIORS = frozenset({"keep_as_draft", "mark_uncollectible", "void"})
 T = TypeVar("T")
 
 
-def translate_error(err: stripe.StripeError) -> GatewayError:
-    """Map every Stripe SDK error to the engine's error tree (the one place that does it)."""
+def translate_error(err: stripe.StripeError, *, keyed: bool = False) -> GatewayError:
+    """Map every Stripe SDK error to the engine's error tree (the one place that does it).
+    ``keyed``: the request carried an idempotency key."""
     if isinstance(err, stripe.RateLimitError | stripe.APIConnectionError | stripe.APIError):
-        # APIError covers 5xx and 409 (idempotency_key_in_use, lock_timeout): all transient.
+        # APIError covers 5xx and 409 (idempotency_key_in_use, lock_timeout): all transient. A
+        # 5xx is stored under the request's key and replayed for 24 h; a 409 or 429 is not.
         return GatewayUnavailable(
             f"Stripe is unavailable: {_describe(err)}",
             retry_after_seconds=_retry_after(err),
+            key_spent=keyed and (err.http_status or 0) >= 500,
         )
     if isinstance(err, stripe.AuthenticationError | stripe.PermissionError):
         return AccountAccessRevoked(f"Stripe refused the account's key: {_describe(err)}")
@@ -132,7 +135,7 @@ class StripeGateway:
         except passthrough:
             raise
         except stripe.StripeError as err:
-            raise translate_error(err) from err
+            raise translate_error(err, keyed=key is not None) from err
 
     # Invoices
 

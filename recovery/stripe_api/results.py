@@ -8,6 +8,7 @@ Stripe SDK and callers never see a ``stripe.*`` object. Field names follow API v
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -15,6 +16,19 @@ from typing import Any
 from webhooks.facts import CardInfo, DeclineInfo
 
 REQUIRES_ACTION_CODE = "invoice_payment_intent_requires_action"
+# Stripe's answer when the customer has nothing to charge, or a named method is not theirs.
+NO_PAYMENT_METHOD_PHRASES = ("no attached payment source", "default payment method",
+                             "does not belong to the customer")
+PAYMENT_METHOD_PARAMS = frozenset({"payment_method", "source"})
+
+
+class Refusal(enum.StrEnum):
+    """Why Stripe refused a ``pay`` call outright (HTTP 400/404: no charge was made)."""
+
+    invoice_not_open = "invoice_not_open"  # paid, void or uncollectible meanwhile
+    no_payment_method = "no_payment_method"  # nothing (or nothing valid) to charge
+    processing = "processing"  # a payment of the invoice is still in flight
+    other = "other"
 
 
 @dataclass(frozen=True)
@@ -52,8 +66,8 @@ class SubscriptionState:
 class PaymentOutcome:
     """What one ``pay`` call did. A decline is a value here, never an exception.
 
-    ``paid=False`` with neither ``decline``, ``not_payable`` nor ``requires_action`` means Stripe
-    accepted the attempt but has not settled it yet (an asynchronous payment method).
+    ``paid=False`` with neither ``decline``, ``refusal`` nor ``requires_action`` means Stripe
+    accepted the attempt but has not settled it yet (``pending``: an asynchronous payment).
     """
 
     paid: bool
@@ -61,8 +75,13 @@ class PaymentOutcome:
     card: CardInfo | None
     charge_id: str | None
     payment_intent_id: str | None
-    not_payable: str | None = None  # why the invoice can no longer be paid (paid, void, ...)
+    not_payable: str | None = None  # Stripe's reason for a refusal, as it said it
     requires_action: bool = False  # the customer must authenticate (3-D Secure) on-session
+    refusal: Refusal | None = None  # what kind of refusal ``not_payable`` is
+
+    @property
+    def pending(self) -> bool:
+        return not (self.paid or self.decline or self.refusal or self.requires_action)
 
 
 @dataclass(frozen=True)
@@ -191,16 +210,31 @@ def read_declined_payment(error: Any) -> PaymentOutcome:
 
 
 def read_refused_payment(error: Any, *, code: str | None, message: str | None) -> PaymentOutcome:
-    """The outcome of a ``pay`` call refused with HTTP 400: the customer must authenticate, or
-    the invoice can no longer be paid (already paid, void, uncollectible, not open)."""
+    """The outcome of a ``pay`` call refused with HTTP 400/404: the customer must authenticate,
+    or Stripe would not charge (see ``Refusal``)."""
     intent_id = id_of(_attr(error, "payment_intent"))
     if code == REQUIRES_ACTION_CODE:
         # An attempt all the same: it is recorded, and its class waits for the customer.
         decline = DeclineInfo(failure_code=code, message=message, payment_intent_id=intent_id)
         return PaymentOutcome(False, decline, None, None, intent_id, requires_action=True)
     return PaymentOutcome(
-        False, None, None, None, intent_id, not_payable=_not_payable_reason(code, message)
+        False, None, None, None, intent_id, not_payable=_not_payable_reason(code, message),
+        refusal=classify_refusal(code, message, _attr(error, "param"), _expanded(
+            _attr(error, "payment_intent"))),
     )
+
+
+def classify_refusal(code: str | None, message: str | None, param: str | None,
+                     intent: Any = None) -> Refusal:
+    """Stripe gives these refusals few stable codes, so the message is read too."""
+    text = (message or "").lower()
+    if code == "invoice_not_open" or "already paid" in text:
+        return Refusal.invoice_not_open
+    if _attr(intent, "status") == "processing" or "processing" in text:
+        return Refusal.processing
+    if param in PAYMENT_METHOD_PARAMS or any(p in text for p in NO_PAYMENT_METHOD_PHRASES):
+        return Refusal.no_payment_method
+    return Refusal.other
 
 
 def _not_payable_reason(code: str | None, message: str | None) -> str:

@@ -14,7 +14,7 @@ import stripe
 from recovery.errors import AccountAccessRevoked, GatewayError, GatewayUnavailable
 from recovery.stripe_api.gateway import PINNED_API_VERSION, StripeGateway
 from recovery.stripe_api.rate_limit import TokenBucket
-from recovery.stripe_api.results import AttemptDetails, InvoiceState, PaymentOutcome
+from recovery.stripe_api.results import AttemptDetails, InvoiceState, PaymentOutcome, Refusal
 from webhooks.facts import CardInfo, DeclineInfo
 
 API = "https://api.stripe.com"
@@ -247,6 +247,80 @@ def test_transient_answers_become_gateway_unavailable(
         gateway.pay_invoice("in_1", idempotency_key="pay:in_1:4")
 
     assert raised.value.retry_after_seconds == retry_after
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "spent"),
+    [
+        (500, error_body("api_error", None, "Something went wrong"), True),
+        (503, error_body("api_error", None, "Unavailable"), True),
+        (409, error_body("invalid_request_error", "idempotency_key_in_use", "In use"), False),
+        (429, error_body("invalid_request_error", "rate_limit", "Too many"), False),
+    ],
+)
+def test_only_a_5xx_spends_the_idempotency_key(stripe_api, gateway, status, body, spent):
+    """Stripe stores a 5xx under the key and replays it for 24 h; 409s and 429s are not
+    stored (https://docs.stripe.com/api/idempotent_requests)."""
+    stripe_api.post("/v1/invoices/in_1/pay").respond(status, json=body)
+
+    with pytest.raises(GatewayUnavailable) as raised:
+        gateway.pay_invoice("in_1", idempotency_key="recovery:7")
+
+    assert raised.value.key_spent is spent
+
+
+def test_a_5xx_without_a_key_of_ours_spends_nothing(stripe_api, gateway):
+    stripe_api.get("/v1/invoices/in_1").respond(500, json=error_body("api_error", None, "Boom"))
+
+    with pytest.raises(GatewayUnavailable) as raised:
+        gateway.retrieve_invoice("in_1")
+
+    assert raised.value.key_spent is False
+
+
+def test_a_timeout_keeps_the_key(stripe_api, gateway):
+    stripe_api.post("/v1/invoices/in_1/pay").mock(side_effect=httpx.ReadTimeout("slow"))
+
+    with pytest.raises(GatewayUnavailable) as raised:
+        gateway.pay_invoice("in_1", idempotency_key="recovery:7")
+
+    assert raised.value.key_spent is False
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "refusal"),
+    [
+        (400, error_body("invalid_request_error", None,
+                         "This customer has no attached payment source or default payment "
+                         "method. Please consider adding a default payment method."),
+         Refusal.no_payment_method),
+        (404, error_body("invalid_request_error", "resource_missing",
+                         "No such PaymentMethod: 'pm_gone'", param="payment_method"),
+         Refusal.no_payment_method),
+        (400, error_body("invalid_request_error", "payment_intent_unexpected_state",
+                         "You cannot pay this invoice because its payment is processing."),
+         Refusal.processing),
+        (400, error_body("invalid_request_error", "payment_intent_unexpected_state",
+                         "Unexpected state.",
+                         payment_intent={"id": "pi_1", "object": "payment_intent",
+                                         "status": "processing"}),
+         Refusal.processing),
+        (400, error_body("invalid_request_error", "invoice_not_open", "This invoice is void."),
+         Refusal.invoice_not_open),
+        (400, error_body("invalid_request_error", None, "Invoice is already paid"),
+         Refusal.invoice_not_open),
+        (400, error_body("invalid_request_error", "invoice_not_editable", "Not editable."),
+         Refusal.other),
+    ],
+)
+def test_a_refused_pay_says_what_kind_of_refusal_it_is(stripe_api, gateway, status, body,
+                                                       refusal):
+    stripe_api.post("/v1/invoices/in_1/pay").respond(status, json=body)
+
+    outcome = gateway.pay_invoice("in_1", idempotency_key="recovery:8")
+
+    assert outcome.refusal == refusal
+    assert not (outcome.paid or outcome.pending or outcome.requires_action)
 
 
 def test_a_connection_error_becomes_gateway_unavailable(stripe_api, gateway):
