@@ -301,7 +301,8 @@ class RecoveryEngine:
             card = self.gateway.payment_method_card(
                 fact.payment_method_id, stripe_account=self.stripe_account_of(account_id))
         for case in open_:
-            self.planner.after_card_change(session, case, card, fact.payment_method_id)
+            self.planner.after_card_change(session, case, card, fact.payment_method_id,
+                                           added_by_customer=not fact.automatic)
 
     def _action_required(self, session: Session, account_id: str, fact: ActionRequired) -> None:
         case = cases.case_for_invoice(session, account_id, fact.invoice_id)

@@ -15,7 +15,7 @@ step's own outcome, and the database's unique index refuses a second one whateve
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -58,6 +58,17 @@ class PlanRequest:
     label: Classification | None
     card_changed: bool = False
     new_decline: bool = False  # the label is a new failure's: the case records its class
+    make_default: bool = False  # the customer added the case's card: the retry makes it default
+
+
+def retry_params(case: RecoveryCase, make_default: bool) -> dict:
+    """What a retry records: the payment method it charges and the card the network rules
+    checked for it, taken together, so the card checked is the card charged."""
+    params = {"payment_method": case.payment_method_id, "card_fingerprint": case.card_fingerprint,
+              "card_brand": case.card_brand}
+    if make_default:
+        params["make_default"] = True
+    return params
 
 
 class Planner:
@@ -118,39 +129,66 @@ class Planner:
         self.replan_many(session, requests)
 
     def after_card_change(self, session: Session, case: RecoveryCase, card: CardInfo | None,
-                          payment_method_id: str | None) -> None:
+                          payment_method_id: str | None, *, added_by_customer: bool = False
+                          ) -> None:
         now = self.clock.now()
         cases.lock_cases(session, [case.id])  # decide on what the case waits for now
         if case.status != CaseStatus.open.value:
             return
-        if card is not None or payment_method_id:
+        payment_method_id = payment_method_id or (card.payment_method_id if card else None)
+        if payment_method_id is not None:
             # The new method is what the next retry charges: its key, or none if it has no
             # fingerprint (then no retry: the old card's budget says nothing about this one).
+            case.payment_method_id = payment_method_id
             case.card_fingerprint = budget_key(card.kind, card.fingerprint,
-                                               card.payment_method_id) if card else None
+                                               payment_method_id) if card else None
             case.card_brand = card.brand if card else None
-        case.payment_method_id = payment_method_id or case.payment_method_id
         case.card_changed_at, case.updated_at = now, now
         if case.waiting_for in (WaitingFor.new_card.value, WaitingFor.retry.value,
                                 WaitingFor.end.value):
-            self.replan(session, case, label=self.latest_label(session, case), card_changed=True)
+            self.replan(session, case, label=self.latest_label(session, case), card_changed=True,
+                        make_default=added_by_customer)
+
+    @staticmethod
+    def learn_card(case: RecoveryCase, card: CardInfo) -> None:
+        """The method Stripe holds on file for a case that never learnt which one failed: the
+        case plans with that card from now on."""
+        case.payment_method_id = card.payment_method_id
+        case.card_fingerprint = budget_key(card.kind, card.fingerprint, card.payment_method_id)
+        case.card_brand = card.brand
 
     def wait_for_authentication(self, session: Session, case: RecoveryCase) -> None:
+        self._wait(session, case, "wait_authentication",
+                   "no retry: the customer must authenticate the payment")
+
+    def wait_for_new_card(self, session: Session, case: RecoveryCase, reason: str) -> None:
+        """Stripe has nothing it may charge: ask the customer for a card, end at the window."""
+        self._wait(session, case, "wait_new_card", reason)
+
+    def recheck_later(self, session: Session, case: RecoveryCase, at: datetime,
+                      reason: str) -> None:
+        """A payment is still in flight: look at the invoice again at ``at`` (a retry, which
+        re-reads the invoice before it charges and charges only if it is still open)."""
+        cases.lock_cases(session, [case.id])
+        if case.status == CaseStatus.open.value:
+            self._write(session, [(case, Plan("retry", at, reason), [])])
+
+    def _wait(self, session: Session, case: RecoveryCase, kind: str, reason: str) -> None:
         cases.lock_cases(session, [case.id])
         if case.status != CaseStatus.open.value:
             return
         policy = self.policy(session, case.account_id)
         window_end = case.first_failed_at + timedelta(days=policy.window_days)
-        plan = Plan("wait_authentication", window_end,
-                    "no retry: the customer must authenticate the payment", notify_customer=True)
+        plan = Plan(kind, window_end, reason, notify_customer=True)
         self._write(session, [(case, plan, self._notices(plan))])
 
     def on_recovered(self, session: Session, case: RecoveryCase) -> None:
         self._write(session, [(case, None, [("payment_recovered", "payment recovered")])])
 
-    def replan(self, session: Session, case: RecoveryCase, *, label,
-               card_changed: bool) -> Plan | None:
-        plans = self.replan_many(session, [PlanRequest(case, label, card_changed)])
+    def replan(self, session: Session, case: RecoveryCase, *, label, card_changed: bool,
+               make_default: bool = False) -> Plan | None:
+        request = PlanRequest(case, label, card_changed, make_default=make_default)
+        plans = self.replan_many(session, [request])
         return plans[0] if plans else None
 
     def replan_many(self, session: Session, requests: Sequence[PlanRequest]) -> list[Plan]:
@@ -185,7 +223,8 @@ class Planner:
             )
             plan = plan_next_retry(policies[case.account_id], context, self.scorer)
             planned.append((case, plan, self._notices(plan)))
-        self._write(session, planned, logs, policies)
+        self._write(session, planned, logs, policies,
+                    make_default={r.case.id for r in requests if r.make_default})
         return [plan for _case, plan, _notices in planned]
 
     @staticmethod
@@ -200,9 +239,11 @@ class Planner:
     def _write(self, session: Session,
                planned: Sequence[tuple[RecoveryCase, Plan | None, Notices]],
                logs: dict[int, ActionLog] | None = None,
-               policies: dict[str, RetryPolicy] | None = None) -> None:
+               policies: dict[str, RetryPolicy] | None = None,
+               make_default: Collection[int] = ()) -> None:
         """Replace each case's step with its new plan and schedule its notices (once per
-        template and case; ``logs``: the cases' action logs, if already read)."""
+        template and case; ``logs``: the cases' action logs, if already read;
+        ``make_default``: cases whose retry makes the customer's new card their default)."""
         now = self.clock.now()
         if logs is None:
             logs = cases.action_logs(session, [case.id for case, _p, _n in planned])
@@ -215,7 +256,8 @@ class Planner:
             if plan is not None:
                 if case.account_id not in policies:
                     policies[case.account_id] = self.policy(session, case.account_id)
-                drafts.append(self._step(case, plan, now, policies[case.account_id]))
+                drafts.append(self._step(case, plan, now, policies[case.account_id],
+                                         case.id in make_default))
             sent = logs.setdefault(case.id, ActionLog()).notified
             for template, reason in notices:
                 if template not in sent:
@@ -241,14 +283,16 @@ class Planner:
         return running
 
     @staticmethod
-    def _step(case: RecoveryCase, plan: Plan, now: datetime, policy: RetryPolicy) -> ActionDraft:
+    def _step(case: RecoveryCase, plan: Plan, now: datetime, policy: RetryPolicy,
+              make_default: bool) -> ActionDraft:
         case.waiting_for = WAITING_FOR_PLAN[plan.kind].value
         case.last_reason, case.updated_at = plan.reason, now
         log.info("planned", extra={"invoice": case.stripe_invoice_id, "plan": plan.kind,
                                    "at": plan.at, "reason": plan.reason})
         kind = ActionKind.retry if plan.kind == "retry" else ActionKind.end_dunning
         due_at = allowed_due_at(policy, kind.value, plan.at or now, case.customer_timezone)
-        return ActionDraft(case, kind, due_at, plan.reason)
+        params = retry_params(case, make_default) if kind is ActionKind.retry else None
+        return ActionDraft(case, kind, due_at, plan.reason, params)
 
     def latest_label(self, session: Session, case: RecoveryCase):
         failed = [a for a in cases.case_attempts(session, case.id) if not a.succeeded]
