@@ -172,7 +172,8 @@ def case_row(n: int) -> dict:
     return dict(account_id=ACCOUNT, stripe_invoice_id=f"in_bench{n:07d}",
                 stripe_customer_id=f"cus_bench{n:07d}", amount_due=2900, currency="usd",
                 status=CaseStatus.open.value, waiting_for=WaitingFor.retry.value,
-                card_fingerprint=f"fp_bench{n:07d}", card_brand="visa", customer_timezone="UTC",
+                card_fingerprint=f"fp_bench{n:07d}", card_brand="visa",
+                payment_method_id=f"pm_bench{n:07d}", customer_timezone="UTC",
                 last_decline_class="retry", engine_retries=0, first_failed_at=FIRST_FAILED,
                 created_at=FIRST_FAILED, updated_at=FIRST_FAILED)
 

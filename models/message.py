@@ -1,28 +1,45 @@
-"""The ``message`` table: every email or SMS sent to a customer, with its delivery result."""
+"""The ``message`` table: every email or SMS to a customer, from written to delivered."""
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime
 
-from sqlalchemy import Column, ForeignKey, String, Text
+from sqlalchemy import Column, ForeignKey, Index, String, Text
 from sqlmodel import Field, SQLModel
 
 from models.base import UTCDateTime
 
 
+class MessageStatus(enum.StrEnum):
+    pending = "pending"  # written before its channel was called; re-sent until accepted
+    sent = "sent"  # the channel accepted it
+    failed = "failed"  # the channel refused it too many times: kept with its error
+
+
 class Message(SQLModel, table=True):
     __tablename__ = "message"
+    __table_args__ = (
+        # The re-send job's query: pending messages whose next attempt is due.
+        Index("ix_message_status_next_attempt_at", "status", "next_attempt_at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     account_id: str = Field(sa_column=Column(String(64), ForeignKey("account.id"), nullable=False))
     case_id: int | None = Field(default=None, sa_column=Column(ForeignKey("recovery_case.id"),
                                                                index=True))
     action_id: int | None = Field(default=None, unique=True)  # one message per notify action
+    # Stable across re-sends (derived from the action), so a receiver can drop a duplicate.
+    message_id: str = Field(max_length=255, unique=True)
     stripe_customer_id: str | None = Field(default=None, max_length=255)
     kind: str = Field(max_length=32)  # payment_failed | card_update_request | final_notice ...
     channel: str = Field(default="email", max_length=8)
     to_address: str | None = Field(default=None, max_length=320)
     subject: str = Field(default="", sa_column=Column(Text, nullable=False))
-    status: str = Field(default="sent", max_length=12)  # sent | failed | skipped
+    status: str = Field(default=MessageStatus.pending.value, max_length=12)
+    tries: int = 0  # deliveries the channel did not accept
     error: str | None = Field(default=None, sa_column=Column(Text))
-    sent_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    # While pending: when the re-send job may deliver it again.
+    next_attempt_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    sent_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))

@@ -6,6 +6,7 @@ import logging
 import os
 import socket
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -43,6 +44,7 @@ class Services:
     handler: FactHandler = field(default=log_fact)
     engine: RecoveryEngine | None = None
     steps: ActionSteps | None = None
+    channel: MessageChannel | None = None
     worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
 
     def close(self) -> None:
@@ -79,7 +81,12 @@ def wire_engine(services: Services, gateway: StripeGateway, channel: MessageChan
                             stripe_account_of=services.accounts.stripe_account_of)
     services.engine = engine
     services.handler = engine.handle
-    services.steps = ActionSteps(services.sessions, services.clock, engine, channel)
+    services.channel = channel
+    settings = services.settings
+    services.steps = ActionSteps(
+        services.sessions, services.clock, engine, channel,
+        resend_after=timedelta(seconds=settings.message_resend_grace_seconds),
+        message_max_tries=settings.message_max_tries)
 
 
 def build_services(settings: Settings, clock: Clock | None = None) -> Services:

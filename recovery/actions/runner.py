@@ -2,7 +2,13 @@
 
 Claims are compare-and-set (``SKIP LOCKED`` on PostgreSQL) with a lease, so several workers never
 run one action twice; a worker that dies leaves a claim whose lease expires and the action runs
-again with the same idempotency key. No Stripe call happens inside a database transaction.
+again with the same idempotency key. An action is claimed just before it runs, one at a time, so
+a lease covers that action's own work and never waits behind a batch. Every write after a claim
+is fenced on it (``runtime.claims``): a worker whose claim was lost stops and writes nothing.
+
+One bad action never stalls the queue: whatever goes wrong in a step is recorded on that action
+(tries, last error, a later due time; after ``max_tries`` it is ``failed`` with an alert), and the
+loop goes on with the next one. No Stripe call happens inside a database transaction.
 """
 
 from __future__ import annotations
@@ -11,39 +17,50 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import or_, update
+from sqlalchemy import func, select, update
 
-from models import Account, ActionStatus, ScheduledAction
+from models import Account, ActionStatus
 from recovery.actions.steps import ActionSteps
-from recovery.engine.case_store import ACTIONS, OWN_KEY
-from recovery.engine.due_times import reschedule
-from recovery.errors import AccountAccessRevoked, GatewayUnavailable
-from recovery.runtime.claims import claim_rows
+from recovery.engine.case_store import ACTIONS, OWN_KEY, action_key
+from recovery.engine.due_times import PolicyFor, reschedule
+from recovery.errors import AccountAccessRevoked, ClaimLost, GatewayUnavailable
+from recovery.runtime.claims import Claim, claim_rows, fenced_update
 from recovery.runtime.clock import Clock
 from recovery.runtime.db import SessionFactory, transaction
 
 log = logging.getLogger("recovery.actions")
 LEASE = timedelta(minutes=5)
-MAX_GATEWAY_BACKOFF = timedelta(hours=1)
+MAX_BACKOFF = timedelta(hours=1)
+FAILED_ALERT = "ALERT: scheduled action failed"
+CLAIM_LOST = "claim lost: the action's lease ran out and another worker holds it"
+DEFAULT_MAX_TRIES = 8
 
 
 @dataclass
 class RunResult:
     done: int = 0
-    deferred: int = 0
+    deferred: int = 0  # Stripe unavailable: due again later, same key
+    retried: int = 0  # failed: due again later
+    failed: int = 0  # failed for the last time
     paused: int = 0
+    lost: int = 0  # the claim was lost: another worker finishes the action
+    unrecorded: int = 0  # not even the failure could be written: the lease brings it back
 
     @property
     def total(self) -> int:
-        return self.done + self.deferred + self.paused
+        return (self.done + self.deferred + self.retried + self.failed + self.paused + self.lost
+                + self.unrecorded)
 
 
-def claim_due(sessions: SessionFactory, clock: Clock, worker_id: str, limit: int) -> list[int]:
+def claim_due(sessions: SessionFactory, clock: Clock, worker_id: str, limit: int, *,
+              up_to_id: int | None = None) -> list[int]:
     now = clock.now()
+    filters = [ACTIONS.c.due_at <= now]
+    if up_to_id is not None:
+        filters.append(ACTIONS.c.id <= up_to_id)
     with transaction(sessions) as session:
         return claim_rows(
-            session, ACTIONS, from_status=ActionStatus.scheduled.value,
-            filters=[ACTIONS.c.due_at <= now],
+            session, ACTIONS, from_status=ActionStatus.scheduled.value, filters=filters,
             order_by=[ACTIONS.c.due_at, ACTIONS.c.id], limit=limit,
             values={"status": ActionStatus.claimed.value, "claimed_at": now,
                     "lease_until": now + LEASE, "claimed_by": worker_id,
@@ -51,57 +68,119 @@ def claim_due(sessions: SessionFactory, clock: Clock, worker_id: str, limit: int
 
 
 def run_due_actions(sessions: SessionFactory, clock: Clock, steps: ActionSteps, *,
-                    worker_id: str = "worker", batch_size: int = 100) -> RunResult:
+                    worker_id: str = "worker", batch_size: int = 100,
+                    max_tries: int = DEFAULT_MAX_TRIES) -> RunResult:
+    """Run up to ``batch_size`` due actions, each claimed just before it runs. Actions the
+    batch itself schedules wait for the next one, so a step that keeps planning a step due at
+    once cannot hold the batch."""
     result = RunResult()
-    for action_id in claim_due(sessions, clock, worker_id, batch_size):
-        outcome = run_action(sessions, clock, steps, action_id)
+    with sessions() as session:
+        newest = session.scalar(select(func.max(ACTIONS.c.id)))
+    for _ in range(batch_size):
+        claimed = claim_due(sessions, clock, worker_id, 1, up_to_id=newest)
+        if not claimed:
+            break
+        outcome = run_action(sessions, clock, steps, Claim(claimed[0], worker_id),
+                             max_tries=max_tries)
         setattr(result, outcome, getattr(result, outcome) + 1)
     return result
 
 
-def run_action(sessions: SessionFactory, clock: Clock, steps: ActionSteps, action_id: int) -> str:
+def run_action(sessions: SessionFactory, clock: Clock, steps: ActionSteps, claim: Claim, *,
+               max_tries: int = DEFAULT_MAX_TRIES) -> str:
+    """Run one claimed action; returns the ``RunResult`` field its outcome counts in."""
     try:
-        steps.run(action_id)
+        return _run(sessions, clock, steps, claim, max_tries)
+    except ClaimLost as lost:
+        log.warning(CLAIM_LOST, extra={"action": claim.row_id, "worker": claim.worker_id,
+                                       "detail": str(lost)})
+        return "lost"
+    except Exception:  # noqa: BLE001 - recording the failure failed too (the database?)
+        log.exception("could not record the action's failure; its lease returns it to the queue",
+                      extra={"action": claim.row_id})
+        return "unrecorded"
+
+
+def _run(sessions: SessionFactory, clock: Clock, steps: ActionSteps, claim: Claim,
+         max_tries: int) -> str:
+    try:
+        steps.run(claim)
         return "done"
+    except ClaimLost:
+        raise
     except GatewayUnavailable as problem:
-        _defer(sessions, clock, action_id, problem, steps)
-        return "deferred"
+        # Stripe keeps a 5xx under the key: that one counts, and the next try needs a new key.
+        return _reschedule(sessions, clock, claim, problem, counts=problem.key_spent,
+                           max_tries=max_tries, policy_for=steps.context.engine.planner.policy)
     except AccountAccessRevoked as problem:
-        _pause_account(sessions, clock, action_id, str(problem))
+        _pause_account(sessions, claim, str(problem))
         return "paused"
+    except Exception as problem:  # noqa: BLE001 - one bad action must not stop the queue
+        log.exception("action failed", extra={"action": claim.row_id})
+        return _reschedule(sessions, clock, claim, problem, counts=True, max_tries=max_tries,
+                           policy_for=steps.context.engine.planner.policy)
 
 
-def _defer(sessions: SessionFactory, clock: Clock, action_id: int, problem: GatewayUnavailable,
-           steps: ActionSteps):
-    """Stripe is unavailable: run again later with the same idempotency key."""
+def backoff(tries: int, retry_after_seconds: float | None = None) -> timedelta:
+    wait = timedelta(seconds=retry_after_seconds or 30 * 2 ** (tries - 1))
+    return min(wait, MAX_BACKOFF)
+
+
+def _reschedule(sessions: SessionFactory, clock: Clock, claim: Claim, problem: Exception, *,
+                counts: bool, max_tries: int, policy_for: PolicyFor) -> str:
+    """Record the failed run on the action and put it back in the queue (past quiet hours), or,
+    when the failure counts and the action has used up its tries, fail it with an alert. Stripe
+    being unavailable (429, timeouts, connection errors) does not count: the action waits, same
+    key."""
+    spent = getattr(problem, "key_spent", False)
+    now = clock.now()
     with transaction(sessions) as session:
-        action = session.get(ScheduledAction, action_id)
-        action.tries += 1
-        wait = timedelta(seconds=problem.retry_after_seconds or 30 * 2 ** (action.tries - 1))
-        action.status = ActionStatus.scheduled.value
-        action.claimed_at = action.lease_until = None
-        action.last_error = str(problem)[:2000]
-        session.flush()
-        reschedule(session, [action_id], clock.now() + min(wait, MAX_GATEWAY_BACKOFF),
-                   steps.engine.planner.policy)
-    log.warning("stripe unavailable; action deferred", extra={"action": action_id})
+        tries = session.scalar(select(ACTIONS.c.tries).where(ACTIONS.c.id == claim.row_id)) + 1
+        values = {"tries": tries, "last_error": f"{type(problem).__name__}: {problem}"[:2000]}
+        if spent:
+            values["idempotency_key"] = action_key(claim.row_id, tries)
+        final = counts and tries >= max_tries
+        if final:
+            values |= {"status": ActionStatus.failed.value, "finished_at": now,
+                       "lease_until": None}
+        else:
+            wait = backoff(tries, getattr(problem, "retry_after_seconds", None))
+            values |= {"status": ActionStatus.scheduled.value, "due_at": now + wait,
+                       "claimed_at": None, "lease_until": None, "claimed_by": None}
+        fenced_update(session, ACTIONS, claim, values)
+        if not final:
+            reschedule(session, [claim.row_id], now + wait, policy_for)
+    return _report(claim, problem, tries, final=final, counts=counts)
 
 
-def _pause_account(sessions: SessionFactory, clock: Clock, action_id: int, reason: str) -> None:
+def _report(claim: Claim, problem: Exception, tries: int, *, final: bool, counts: bool) -> str:
+    detail = {"action": claim.row_id, "tries": tries, "error": str(problem)[:200]}
+    if final:
+        log.error(FAILED_ALERT, extra=detail)
+        return "failed"
+    if counts:
+        log.warning("action failed; it will be tried again", extra=detail)
+        return "retried"
+    log.warning("stripe unavailable; action deferred", extra=detail)
+    return "deferred"
+
+
+def _pause_account(sessions: SessionFactory, claim: Claim, reason: str) -> None:
     """Stripe refused the account's key: hold every action of the account until it is fixed."""
     with transaction(sessions) as session:
-        action = session.get(ScheduledAction, action_id)
-        account = session.get(Account, action.account_id)
-        account.paused_reason = reason[:2000]
+        fenced_update(session, ACTIONS, claim, {"status": ActionStatus.paused.value,
+                                                "claimed_at": None, "lease_until": None,
+                                                "claimed_by": None})
+        account_id = session.scalar(
+            select(ACTIONS.c.account_id).where(ACTIONS.c.id == claim.row_id))
+        session.get(Account, account_id).paused_reason = reason[:2000]
         session.execute(
-            update(ScheduledAction)
-            .where(ScheduledAction.account_id == action.account_id,
-                   or_(ScheduledAction.status == ActionStatus.scheduled.value,
-                       ScheduledAction.id == action_id))
-            .values(status=ActionStatus.paused.value, claimed_at=None, lease_until=None)
-        )
+            update(ACTIONS)
+            .where(ACTIONS.c.account_id == account_id,
+                   ACTIONS.c.status == ActionStatus.scheduled.value)
+            .values(status=ActionStatus.paused.value, claimed_at=None, lease_until=None))
     log.error("ALERT: Stripe refused the account's credentials; its actions are paused",
-              extra={"account": account.id, "reason": reason[:200]})
+              extra={"account": account_id, "reason": reason[:200]})
 
 
 def resume_account(sessions: SessionFactory, clock: Clock, account_id: str) -> int:
@@ -133,4 +212,3 @@ def release_stale_actions(sessions: SessionFactory, clock: Clock) -> int:
         ).scalars().all()
         reschedule(session, released, clock.now())  # they run now, unless that is quiet hours
         return len(released)
-

@@ -17,7 +17,6 @@ from models import (
     ActionStatus,
     CaseStatus,
     ChargeAttempt,
-    Message,
     RecoveryCase,
     ScheduledAction,
     WaitingFor,
@@ -33,7 +32,6 @@ STEP_KINDS = (ActionKind.retry.value, ActionKind.end_dunning.value)  # a case's 
 # Writes to the action queue are Core statements on the table: an ORM-enabled UPDATE would also
 # search the session for objects to synchronise, which these writes never need.
 ACTIONS = ScheduledAction.__table__
-MESSAGES = Message.__table__
 
 
 def case_for_invoice(session: Session, account_id: str, invoice_id: str) -> RecoveryCase | None:
@@ -205,11 +203,10 @@ def card_changed_since_claim(session: Session, case: RecoveryCase, action_id: in
 
 
 def is_own_retry(session: Session, case_id: int, idempotency_key: str | None) -> bool:
-    """The event came from one of this case's retry calls (Stripe echoes the request's key)."""
-    if not is_engine_key(idempotency_key):
-        return False
-    action = session.exec(select(ScheduledAction).where(
-        ScheduledAction.idempotency_key == idempotency_key)).first()
+    """The event came from one of this case's retry calls (Stripe echoes the request's key,
+    which may be one the action has since replaced)."""
+    action_id = action_id_of_key(idempotency_key)
+    action = session.get(ScheduledAction, action_id) if action_id is not None else None
     return action is not None and action.case_id == case_id and \
         action.kind == ActionKind.retry.value and action.status in EXECUTED
 
@@ -253,7 +250,8 @@ def schedule_many(session: Session, drafts: Sequence[ActionDraft], now: datetime
     A case has one live step (the ``LIVE_STEP`` unique index): a step drafted for a case that
     already has one is left out, not an error, so a planner that lost a race changes nothing.
     Each action gets its idempotency key ``recovery:<id>`` when a worker claims it (``OWN_KEY``):
-    from then on every call for the action, retried or not, sends that key."""
+    from then on every call for the action, retried or not, sends that key (or the one that
+    replaced it after Stripe stored a 5xx under it: ``action_key``)."""
     if not drafts:
         return set()
     rows = [dict(account_id=d.case.account_id, case_id=d.case.id, kind=d.kind.value,
@@ -277,6 +275,20 @@ def is_engine_key(idempotency_key: str | None) -> bool:
     return bool(idempotency_key) and idempotency_key.startswith(OWN_KEY_PREFIX)
 
 
+def action_key(action_id: int, serial: int = 0) -> str:
+    """``recovery:<id>``, or ``recovery:<id>:<serial>`` for the action's later keys (Stripe
+    replays a stored 5xx under a key for 24 h, so trying again needs a new one)."""
+    return f"{OWN_KEY_PREFIX}{action_id}" + (f":{serial}" if serial else "")
+
+
+def action_id_of_key(idempotency_key: str | None) -> int | None:
+    """The action a key of ours belongs to (its own key, a later one, or a step's key)."""
+    if not is_engine_key(idempotency_key):
+        return None
+    head = idempotency_key[len(OWN_KEY_PREFIX):].split(":", 1)[0]
+    return int(head) if head.isdigit() else None
+
+
 def close_case(session: Session, case: RecoveryCase, status: CaseStatus, now: datetime,
                recovered_by: str | None = None) -> None:
     case.status = status.value
@@ -285,21 +297,6 @@ def close_case(session: Session, case: RecoveryCase, status: CaseStatus, now: da
     case.closed_at = now
     case.updated_at = now
     cancel_actions(session, case.id, now)
-
-
-def record_message(session: Session, case: RecoveryCase, action_id: int, message) -> bool:
-    """Write the message row once per notify action (its ``action_id`` is unique); False if it
-    was already sent."""
-    dialect_insert = DIALECT_INSERTS[session.get_bind().dialect.name]
-    written = session.execute(
-        dialect_insert(MESSAGES).values(
-            account_id=case.account_id, case_id=case.id, action_id=action_id,
-            stripe_customer_id=case.stripe_customer_id, kind=message.kind,
-            channel=message.channel, subject=message.subject, status="sent",
-            sent_at=message.sent_at)
-        .on_conflict_do_nothing(index_elements=[MESSAGES.c.action_id])
-        .returning(MESSAGES.c.id))
-    return written.first() is not None
 
 
 def _chunks(values: Sequence) -> list[Sequence]:

@@ -1,7 +1,8 @@
 """Customer messages: what the engine sends, recorded in ``message``, delivered by a channel.
 
 With no SMTP host configured, messages go to a local outbox (one JSON line each); the sandbox
-plugs in a channel that tells its simulated customers.
+plugs in a channel that tells its simulated customers. Each message carries a stable message id
+(an RFC 5322 Message-ID derived from its action), the same on every re-send.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ SUBJECTS = {
     "payment_recovered": "Thanks: your payment went through",
     "card_expiring": "Your card is about to expire",
 }
+MESSAGE_ID_DOMAIN = "payment-recovery.invalid"
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,7 @@ class OutgoingMessage:
     subject: str
     sent_at: datetime
     link: str | None = None
+    message_id: str | None = None  # the same on every delivery of this message
 
 
 class MessageChannel(Protocol):
@@ -54,7 +57,14 @@ class OutboxChannel:
 
 
 def compose(account_id: str, customer_id: str | None, invoice_id: str | None, kind: str,
-            sent_at: datetime, link: str | None = None) -> OutgoingMessage:
+            sent_at: datetime, link: str | None = None,
+            message_id: str | None = None) -> OutgoingMessage:
     return OutgoingMessage(account_id=account_id, customer_id=customer_id, invoice_id=invoice_id,
                            kind=kind, channel="email", subject=SUBJECTS.get(kind, kind),
-                           sent_at=sent_at, link=link)
+                           sent_at=sent_at, link=link, message_id=message_id)
+
+
+def message_id_for_action(action_id: int) -> str:
+    """The Message-ID of the message a notify action sends: derived from the action alone, so
+    every delivery of it, first or re-sent, carries the same one."""
+    return f"<action-{action_id}@{MESSAGE_ID_DOMAIN}>"

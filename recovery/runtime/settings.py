@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     ingest_batch_size: int = Field(default=100, ge=1)
     ingest_max_tries: int = Field(default=8, ge=1)
     action_batch_size: int = Field(default=100, ge=1)
+    # Runs of one action that may fail (an unexpected error, or a 5xx Stripe stored under its
+    # key) before it is ``failed`` with an alert. Stripe being unavailable does not count.
+    action_max_tries: int = Field(default=8, ge=1)
     tick_seconds: float = 1.0
     healthz_max_pending_age_seconds: int = 600
 
@@ -52,6 +55,10 @@ class Settings(BaseSettings):
     secrets_key_path: Path = Path("var/secrets.key")
 
     outbox_path: Path = Path("var/outbox.jsonl")  # where messages go with no SMTP host
+    # A message its channel has not accepted this long after it was written is re-sent (same
+    # message id); after this many refusals it is ``failed`` with an alert.
+    message_resend_grace_seconds: int = Field(default=600, ge=1)
+    message_max_tries: int = Field(default=8, ge=1)
 
     # The live sandbox (``make run`` with no Stripe key)
     sandbox_seconds_per_day: float = Field(default=10.0, gt=0)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from recovery.actions.runner import release_stale_actions, run_due_actions
 from recovery.ingest.inbox import ingest_once, release_stale_claims
+from recovery.messaging.delivery import resend_pending
 from recovery.wiring import Services
 
 log = logging.getLogger("recovery.jobs")
@@ -46,14 +47,29 @@ def run_actions(services: Services) -> int:
     total, batch = 0, services.settings.action_batch_size
     while True:
         result = run_due_actions(services.sessions, services.clock, services.steps,
-                                 worker_id=services.worker_id, batch_size=batch)
+                                 worker_id=services.worker_id, batch_size=batch,
+                                 max_tries=services.settings.action_max_tries)
         total += result.total
         if result.total < batch:
-            return total  # what the batch scheduled meanwhile runs on the next tick
+            return total
 
 
 def release_stale_action_claims(services: Services) -> int:
     return release_stale_actions(services.sessions, services.clock)
+
+
+def resend_pending_messages(services: Services) -> int:
+    """Deliver again, with the same message id, messages still pending after the grace period
+    (a crash after they were written, or a channel that refused them)."""
+    if services.channel is None:
+        return 0
+    total, batch = 0, services.settings.action_batch_size
+    while True:
+        result = resend_pending(services.sessions, services.clock, services.channel,
+                                max_tries=services.settings.message_max_tries, batch_size=batch)
+        total += result.total
+        if result.total < batch:
+            return total
 
 
 def job_specs(tick_seconds: float) -> list[JobSpec]:
@@ -62,4 +78,5 @@ def job_specs(tick_seconds: float) -> list[JobSpec]:
         JobSpec("run_actions", tick_seconds, run_actions),
         JobSpec("release_stale_inbox_claims", 60, release_stale_inbox_claims),
         JobSpec("release_stale_action_claims", 60, release_stale_action_claims),
+        JobSpec("resend_pending_messages", 60, resend_pending_messages),
     ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from sqlalchemy import inspect, text
 
@@ -133,6 +135,36 @@ def attempt_columns(url: str) -> set[str]:
         engine.dispose()
 
 
+def messages_become_pending_capable(url: str) -> None:
+    """0004 keeps every message written before it (each was already delivered: it stays
+    ``sent``, gains a message id and its write time) and reverting it keeps them too."""
+    migrations.upgrade(url, "0003")
+    engine = make_engine(url, pool_size=1)
+    sent_at = datetime(2026, 11, 2, 14, 0, tzinfo=UTC)
+    try:
+        with engine.begin() as connection:
+            connection.execute(text(
+                "INSERT INTO account (id, name, livemode, webhook_secrets, created_at) "
+                "VALUES ('acct_1', '', false, '', :at)"), {"at": sent_at})
+            connection.execute(text(
+                "INSERT INTO message (account_id, kind, channel, subject, status, sent_at) "
+                "VALUES ('acct_1', 'payment_failed', 'email', 'Hi', 'sent', :at)"),
+                {"at": sent_at})
+        migrations.upgrade(url)
+        with engine.connect() as connection:
+            row = connection.execute(text(
+                "SELECT message_id, status, created_at, sent_at, tries FROM message")).one()
+        assert row.message_id == "<message-1@recovery.invalid>"
+        assert (row.status, row.tries) == ("sent", 0)
+        assert row.created_at is not None and row.sent_at is not None
+        migrations.downgrade(url, "0003")
+        with engine.connect() as connection:
+            assert connection.execute(text("SELECT count(*) FROM message")).scalar() == 1
+        migrations.upgrade(url)
+    finally:
+        engine.dispose()
+
+
 def payment_method_kind_comes_and_goes(url: str) -> None:
     """0004_rules adds only charge_attempt.payment_method_kind; reverting it drops only that."""
     migrations.upgrade(url)
@@ -151,3 +183,12 @@ def test_attempt_payment_method_kind_migrates_up_and_down_on_sqlite(tmp_path):
 @pytest.mark.postgres
 def test_attempt_payment_method_kind_migrates_up_and_down_on_postgres():
     on_fresh_postgres("recovery_migrations_attempt_kind", payment_method_kind_comes_and_goes)
+
+
+def test_messages_migrate_up_and_down_on_sqlite(tmp_path):
+    messages_become_pending_capable(f"sqlite:///{tmp_path / 'msg.db'}")
+
+
+@pytest.mark.postgres
+def test_messages_migrate_up_and_down_on_postgres():
+    on_fresh_postgres("recovery_migrations_messages", messages_become_pending_capable)

@@ -1,13 +1,15 @@
 """A small stateful Stripe stand-in for engine tests, served through respx at the HTTP edge.
 
 It answers the gateway's calls in Stripe's shapes (built with ``tests/webhooks/payloads``) and
-records every ``pay`` call with its idempotency key.
+records every ``pay`` call with its idempotency key and the card it charged: the payment method
+the call names, else (as Stripe does) the subscription's default, else the customer's.
 """
 
 from __future__ import annotations
 
 import json
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs
 
@@ -36,12 +38,23 @@ class StripeStub:
     fingerprint: str | None = p.FINGERPRINT
     brand: str = "visa"
     method_type: str = "card"  # or a bank debit: us_bank_account, sepa_debit
-    pay_results: deque = field(default_factory=deque)  # Decline, or "paid"
+    pay_results: deque = field(default_factory=deque)  # Decline, "paid" or "processing"
     pay_keys: list[str] = field(default_factory=list)
     charges: int = 0
     cards: dict[str, tuple[str, str]] = field(default_factory=dict)  # pm id -> (fingerprint, brand)
     calls: list[str] = field(default_factory=list)
     outage: tuple[int, dict] | None = None  # (status, error) answered to every call while set
+    customer_default: str | None = p.PAYMENT_METHOD_ID  # invoice_settings.default_payment_method
+    subscription_default: str | None = None  # the subscription's default_payment_method
+    pay_methods: list[str | None] = field(default_factory=list)  # each pay's payment_method
+    charged: list[str | None] = field(default_factory=list)  # fingerprint of each card charged
+    # Answers to pay calls before any charge: (status, error), used first while queued. Like
+    # Stripe, a 5xx is stored under the request's idempotency key and replayed for that key.
+    pay_errors: deque = field(default_factory=deque)
+    update_errors: deque = field(default_factory=deque)  # the same, for invoice updates
+    stored: dict[str, tuple[int, dict]] = field(default_factory=dict)
+    # Called at the start of a request (by name: "pay", "update"), to act while it is in flight.
+    hooks: dict[str, Callable[[], None]] = field(default_factory=dict)
     # Other invoices than ``invoice_id``: their first attempt's decline (each has its own charge
     # ``ch_<invoice>`` on its own card ``fp_<invoice>``).
     declines: dict[str, Decline] = field(default_factory=dict)
@@ -63,6 +76,12 @@ class StripeStub:
             side_effect=self._subscription)
         router.delete(url__regex=rf"{BASE}/v1/subscriptions/(?P<sub>sub_\w+)(\?.*)?$").mock(
             side_effect=self._cancel)
+        router.post(url__regex=rf"{BASE}/v1/subscriptions/(?P<sub>sub_\w+)$").mock(
+            side_effect=self._update_subscription)
+        router.get(url__regex=rf"{BASE}/v1/customers/(?P<cus>cus_\w+)(\?.*)?$").mock(
+            side_effect=self._customer)
+        router.post(url__regex=rf"{BASE}/v1/customers/(?P<cus>cus_\w+)$").mock(
+            side_effect=self._update_customer)
 
     def _outage(self, request):
         # Falls through to the real routes unless an outage is being simulated.
@@ -80,8 +99,16 @@ class StripeStub:
         return httpx.Response(200, json=self._invoice_json())
 
     def _update(self, request, inv):
+        self._hook("update")
         self.calls.append("update:" + request.content.decode())
+        if self.update_errors:
+            status, error = self.update_errors.popleft()
+            return httpx.Response(status, json={"error": error})
         return httpx.Response(200, json=self._invoice_json())
+
+    def _hook(self, name: str) -> None:
+        if name in self.hooks:
+            self.hooks[name]()
 
     def _uncollectible(self, request, inv):
         self.calls.append("mark_uncollectible")
@@ -138,22 +165,63 @@ class StripeStub:
             method_type=self.method_type,
         )
 
-    def _payment_method(self, request, pm):
+    def _payment_method_json(self, pm: str) -> dict:
         fingerprint, brand = self.cards.get(pm, (self.fingerprint, self.brand))
-        return httpx.Response(200, json=p.payment_method_object(
-            p.LATEST, payment_method_id=pm, fingerprint=fingerprint, brand=brand,
-            method_type=self.method_type))
+        return p.payment_method_object(p.LATEST, payment_method_id=pm, fingerprint=fingerprint,
+                                       brand=brand, method_type=self.method_type)
+
+    def _payment_method(self, request, pm):
+        return httpx.Response(200, json=self._payment_method_json(pm))
+
+    def _customer(self, request, cus):
+        self.calls.append("retrieve_customer")
+        default = self.customer_default
+        return httpx.Response(200, json=p.customer_object(
+            p.LATEST, customer_id=cus,
+            default_payment_method=self._payment_method_json(default) if default else None))
+
+    def _update_customer(self, request, cus):
+        self.calls.append("update_customer:" + request.content.decode())
+        form = parse_qs(request.content.decode())
+        self.customer_default = form["invoice_settings[default_payment_method]"][0]
+        return self._customer(request, cus)
+
+    def _update_subscription(self, request, sub):
+        self.calls.append("update_subscription:" + request.content.decode())
+        self.subscription_default = parse_qs(request.content.decode())["default_payment_method"][0]
+        return httpx.Response(200, json=p.subscription_object(
+            p.LATEST, subscription_id=sub, status="past_due",
+            overrides={"default_payment_method": self.subscription_default}))
+
+    def _card_charged(self, named: str | None) -> str | None:
+        method = named or self.subscription_default or self.customer_default
+        return self.cards.get(method, (self.fingerprint, self.brand))[0] if method else None
 
     def _pay(self, request, inv):
-        self.pay_keys.append(request.headers["Idempotency-Key"])
-        assert parse_qs(request.content.decode())["off_session"] == ["true"]
+        self._hook("pay")
+        key = request.headers["Idempotency-Key"]
+        self.pay_keys.append(key)
+        form = parse_qs(request.content.decode())
+        assert form["off_session"] == ["true"]
+        self.pay_methods.append(form.get("payment_method", [None])[0])
+        if key in self.stored:
+            status, error = self.stored[key]
+            return httpx.Response(status, json={"error": error})
+        if self.pay_errors:
+            status, error = self.pay_errors.popleft()
+            if status >= 500:
+                self.stored[key] = (status, error)
+            return httpx.Response(status, json={"error": error})
         if self.status != "open":
             return httpx.Response(400, json={"error": {
                 "type": "invalid_request_error", "message": "Invoice is already paid"}})
         result = self.pay_results.popleft() if self.pay_results else "paid"
         self.charges += 1
+        self.charged.append(self._card_charged(self.pay_methods[-1]))
         if result == "paid":
             self.status = "paid"
+            return httpx.Response(200, json=self._invoice_json())
+        if result == "processing":  # accepted, not settled yet: the invoice stays open
             return httpx.Response(200, json=self._invoice_json())
         return httpx.Response(402, json={"error": {
             "type": "card_error", "code": result.failure_code, "decline_code": result.decline_code,

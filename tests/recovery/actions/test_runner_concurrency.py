@@ -67,7 +67,8 @@ class FakeStripe:
 def case_row(n: int, now) -> dict:
     return dict(account_id="acct_default", stripe_invoice_id=f"in_race{n:06d}", amount_due=2500,
                 currency="usd", status=CaseStatus.open.value, waiting_for=WaitingFor.retry.value,
-                card_fingerprint=f"fp_race{n:06d}", card_brand="visa", first_failed_at=now,
+                card_fingerprint=f"fp_race{n:06d}", card_brand="visa",
+                payment_method_id=f"pm_race{n:06d}", first_failed_at=now,
                 created_at=now, updated_at=now)
 
 

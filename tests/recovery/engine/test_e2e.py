@@ -196,11 +196,14 @@ def test_a_crash_after_the_charge_reuses_the_same_key(client, services, stub, mo
     services.clock.set(retry.due_at)
     original = services.engine.record_retry_outcome
 
+    class WorkerKilled(BaseException):
+        """The process dies: not an error the runner could record."""
+
     def crash(*args, **kwargs):
-        raise RuntimeError("worker killed after Stripe answered")
+        raise WorkerKilled("worker killed after Stripe answered")
 
     monkeypatch.setattr(services.engine, "record_retry_outcome", crash)
-    with pytest.raises(RuntimeError):
+    with pytest.raises(WorkerKilled):
         run_actions(services)
     monkeypatch.setattr(services.engine, "record_retry_outcome", original)
     services.clock.advance(actions.LEASE + timedelta(seconds=1))

@@ -21,6 +21,7 @@ from recovery.engine import case_store as cases
 from recovery.engine.case_store import ActionDraft
 from recovery.ingest.inbox import ingest_once
 from recovery.messaging.notifier import OutboxChannel
+from recovery.runtime.claims import Claim
 from recovery.runtime.db import transaction
 from recovery.wiring import build_services, wire_engine
 from recovery.worker.jobs import ingest_inbox, run_actions
@@ -107,7 +108,7 @@ def test_a_card_change_while_the_retry_runs_waits_for_its_outcome(client, servic
     assert scheduled(services, ActionKind.retry) == []
 
     stub.pay_results.append(Decline("insufficient_funds"))
-    services.steps.run(retry.id)  # the running retry ends, declined on the old card
+    services.steps.run(Claim(retry.id, "busy"))  # the running retry ends, declined on the old card
     (next_retry,) = scheduled(services, ActionKind.retry)
     # The new card was not the one charged: the next retry is planned for it.
     assert next_retry.reason.endswith("card updated")
