@@ -8,7 +8,18 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Column, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+    text,
+)
 from sqlmodel import Field, SQLModel
 
 from models.base import UTCDateTime
@@ -21,6 +32,9 @@ class ChargeAttempt(SQLModel, table=True):
         UniqueConstraint("account_id", "stripe_charge_id"),
         Index("ix_charge_attempt_account_id_card_fingerprint_attempted_at",
               "account_id", "card_fingerprint", "attempted_at"),
+        # Only the few attempts still waiting for their details are indexed.
+        Index("ix_charge_attempt_details_pending", "details_pending",
+              postgresql_where=text("details_pending"), sqlite_where=text("details_pending")),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -52,6 +66,10 @@ class ChargeAttempt(SQLModel, table=True):
     outcome_reason: str | None = Field(default=None, max_length=64)
     decline_class: str | None = Field(default=None, max_length=32)
     reason: str | None = Field(default=None, sa_column=Column(Text))
+    # Recorded without its decline details because Stripe could not be read at the time; a
+    # follow-up read fills them in (recovery/ingest/decline_details.py).
+    details_pending: bool = Field(default=False, sa_column=Column(Boolean, nullable=False,
+                                                                  server_default=false()))
     amount: int = 0
     currency: str = Field(default="usd", max_length=3)
     features: dict | None = Field(default=None, sa_column=Column(JSON))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import JSON, Column, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from models.base import UTCDateTime
@@ -14,6 +14,7 @@ from models.base import UTCDateTime
 class InboxStatus(enum.StrEnum):
     pending = "pending"  # stored, waiting for the ingest job
     processing = "processing"  # claimed by an ingest worker
+    fetching = "fetching"  # a thin event claimed by the job that fetches its snapshot
     processed = "processed"  # its fact reached the engine
     ignored = "ignored"  # an event type the engine does not use
     failed = "failed"  # parsing or handling failed too often; kept for re-drive
@@ -45,7 +46,11 @@ class WebhookEvent(SQLModel, table=True):
     status: InboxStatus = Field(
         default=InboxStatus.pending, sa_column=Column(String(16), nullable=False)
     )
-    tries: int = 0
+    tries: int = 0  # attempts that failed on the event itself; at ingest_max_tries it fails
+    # Times Stripe trouble (unavailable, or the account's access refused) put the row off: they
+    # set its backoff but never use up its tries.
+    deferrals: int = Field(default=0, sa_column=Column(Integer, nullable=False,
+                                                       server_default="0"))
     last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     claimed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     next_attempt_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))

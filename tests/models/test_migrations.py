@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
 import models
@@ -171,7 +172,7 @@ def payment_method_kind_comes_and_goes(url: str) -> None:
     assert "payment_method_kind" in attempt_columns(url)
     migrations.downgrade(url, "0003")
     assert attempt_columns(url) == set(models.ChargeAttempt.__table__.columns.keys()) - {
-        "payment_method_kind"}
+        "payment_method_kind", "details_pending"}
     migrations.upgrade(url, "0004_rules")
     assert "payment_method_kind" in attempt_columns(url)
 
@@ -192,3 +193,60 @@ def test_messages_migrate_up_and_down_on_sqlite(tmp_path):
 @pytest.mark.postgres
 def test_messages_migrate_up_and_down_on_postgres():
     on_fresh_postgres("recovery_migrations_messages", messages_become_pending_capable)
+
+
+def column_names(url: str, table: str) -> set[str]:
+    engine = make_engine(url, pool_size=1)
+    try:
+        return {column["name"] for column in inspect(engine).get_columns(table)}
+    finally:
+        engine.dispose()
+
+
+def revision_before(revision: str) -> str:
+    """The revision a migration follows (migrations are re-chained as branches merge)."""
+    return ScriptDirectory.from_config(migrations.alembic_config("sqlite://")).get_revision(
+        revision).down_revision
+
+
+def inbox_fetch_state_comes_and_goes(url: str) -> None:
+    """0004_ingest adds the inbox's deferral count and the attempts' pending-details flag, with
+    defaults for the rows already there, and reverting it keeps those rows."""
+    before = revision_before("0004_ingest")
+    migrations.upgrade(url, before)
+    engine = make_engine(url, pool_size=1)
+    with engine.begin() as connection:
+        connection.execute(text(
+            "INSERT INTO account (id, name, livemode, webhook_secrets, created_at) "
+            "VALUES ('acct_m', 'm', false, '', '2026-11-30 00:00:00')"))
+        connection.execute(text(
+            "INSERT INTO webhook_event (account_id, stripe_event_id, type, livemode, thin, "
+            "payload, created_at, received_at, status, tries) VALUES ('acct_m', 'evt_m', "
+            "'invoice.paid', false, false, '{}', '2026-11-30 00:00:00', "
+            "'2026-11-30 00:00:00', 'pending', 3)"))
+        connection.execute(text(
+            "INSERT INTO charge_attempt (account_id, attempted_at, by, succeeded, amount, "
+            "currency, created_at) VALUES ('acct_m', '2026-11-30 00:00:00', 'stripe', false, "
+            "100, 'usd', '2026-11-30 00:00:00')"))
+    migrations.upgrade(url)
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT tries, deferrals FROM webhook_event")).one() == (
+            3, 0)
+        assert connection.execute(text(
+            "SELECT details_pending FROM charge_attempt")).scalar_one() in (False, 0)
+    migrations.downgrade(url, before)
+    assert "deferrals" not in column_names(url, "webhook_event")
+    assert "details_pending" not in column_names(url, "charge_attempt")
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM charge_attempt")).scalar_one() == 1
+    engine.dispose()
+    migrations.upgrade(url)
+
+
+def test_inbox_fetch_state_migrates_up_and_down_on_sqlite(tmp_path):
+    inbox_fetch_state_comes_and_goes(f"sqlite:///{tmp_path / 'f.db'}")
+
+
+@pytest.mark.postgres
+def test_inbox_fetch_state_migrates_up_and_down_on_postgres():
+    on_fresh_postgres("recovery_migrations_fetch_state", inbox_fetch_state_comes_and_goes)
