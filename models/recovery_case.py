@@ -24,6 +24,7 @@ class WaitingFor(enum.StrEnum):
     new_card = "new_card"  # the card on file must not be charged again
     authentication = "authentication"  # the customer must complete 3-D Secure
     reconcile = "reconcile"  # a decline an operator must check (duplicate, amount, review)
+    details = "details"  # the decline details are still to be read from Stripe
     paused = "paused"  # the account's Stripe access failed: nothing runs until it is fixed
     end = "end"  # only the end-of-dunning action remains
     nothing = "nothing"  # closed

@@ -63,6 +63,16 @@ def attempt_by_charge(
     ).first()
 
 
+def attempt_waiting_for_details(session: Session, case_id: int,
+                                at: datetime) -> ChargeAttempt | None:
+    """The case's attempt at ``at`` recorded without its decline details, if any."""
+    return session.exec(
+        select(ChargeAttempt).where(ChargeAttempt.case_id == case_id,
+                                    ChargeAttempt.attempted_at == at,
+                                    ChargeAttempt.details_pending.is_(True))
+    ).first()
+
+
 def case_for_payment_intent(session: Session, account_id: str, intent_id: str | None):
     if not intent_id:
         return None

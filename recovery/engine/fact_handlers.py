@@ -8,7 +8,10 @@ invoice.
 
 The ingest job handles a batch of facts in one transaction (``batch``): the Stripe reads the
 facts need are made first, outside it (``prefetch``), and failures are planned together at the
-end of the batch.
+end of the batch. When Stripe cannot be read then (unavailable, or the account's access
+refused), a failure is recorded without its decline details (``details_pending``) rather than
+held back: its case waits for them, unplanned, and ``fill_pending_details`` plans it once a
+later read has them.
 """
 
 from __future__ import annotations
@@ -21,12 +24,13 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
-from models import Account, CaseStatus, ChargeAttempt, RecoveredBy, RecoveryCase
+from models import Account, CaseStatus, ChargeAttempt, RecoveredBy, RecoveryCase, WaitingFor
 from recovery.engine import case_store as cases
 from recovery.engine import traces
 from recovery.engine.attempts import AttemptFacts, record_attempt
 from recovery.engine.customer_zones import customer_zone
 from recovery.engine.planning import Planner
+from recovery.errors import AccountAccessRevoked, GatewayUnavailable
 from recovery.runtime.clock import Clock
 from recovery.stripe_api.results import AttemptDetails, PaymentOutcome
 from webhooks.facts import (
@@ -45,6 +49,10 @@ log = logging.getLogger("recovery.engine")
 STRIPE_PAID_WINDOW = timedelta(hours=1)
 PREFETCHED = "recovery.prefetched_attempts"  # session.info key: attempt details read ahead
 FAILURE_FACTS = (PaymentFailed, ChargeFailed)
+# Stripe could not be read, through no fault of the event: its details are read again later.
+UNREADABLE = (GatewayUnavailable, AccountAccessRevoked)
+NOT_READ = object()  # prefetched value: the read met Stripe trouble
+WAITING_FOR_DETAILS = "waiting for the decline details: Stripe could not be read yet"
 
 
 class RecoveryEngine:
@@ -75,7 +83,9 @@ class RecoveryEngine:
 
     def prefetch(self, facts: Sequence[tuple[str, AnyFact]]) -> dict:
         """Read from Stripe, before the batch's transaction opens, the decline details the
-        failures will need; a read that fails is simply made again by the handler."""
+        failures will need. A read that met Stripe trouble is not made again in the batch (its
+        failure is recorded without details); any other failed read the handler makes again,
+        and records its error."""
         found = {}
         for account_id, fact in facts:
             if not isinstance(fact, PaymentFailed) or _details_key(fact) in found:
@@ -84,6 +94,10 @@ class RecoveryEngine:
                 continue  # our own retry's failure: the action runner records it
             try:
                 found[_details_key(fact)] = self._fetch_details(account_id, fact)
+            except UNREADABLE:
+                log.warning("Stripe unreadable; the failure is recorded without its details "
+                            "for now", extra={"invoice": fact.invoice_id}, exc_info=True)
+                found[_details_key(fact)] = NOT_READ
             except Exception:  # noqa: BLE001 - the handler reads again and records its error
                 log.info("prefetch failed; the handler will read again",
                          extra={"invoice": fact.invoice_id}, exc_info=True)
@@ -110,14 +124,15 @@ class RecoveryEngine:
         if case is not None and cases.is_own_retry(session, case.id, fact.idempotency_key):
             return  # our retry's failure: the action runner records it from Stripe's answer
         details = self._attempt_details(session, account_id, fact)
+        if details is NOT_READ:
+            self._failure_without_details(session, account_id, case, fact)
+            return
         if case is None:
             case = self._open_case(session, account_id, fact, details)
         case.stripe_next_payment_attempt = fact.next_payment_attempt
         case.hosted_invoice_url = fact.hosted_invoice_url or case.hosted_invoice_url
-        attempt, is_new = record_attempt(session, case, AttemptFacts.from_details(
-            details, at=fact.occurred_at, invoice_id=fact.invoice_id, amount=fact.amount_due,
-            currency=fact.currency, charge_id=fact.charge_id, intent_id=fact.payment_intent_id,
-        ), self.clock.now())
+        attempt, is_new = record_attempt(session, case, _attempt_facts(fact, details),
+                                         self.clock.now())
         if is_new:
             self.planner.after_failure(session, case, attempt)
 
@@ -129,23 +144,79 @@ class RecoveryEngine:
                                                "event": fact.event_id})
         return why is not None
 
-    def _attempt_details(self, session: Session, account_id: str,
-                         fact: PaymentFailed) -> AttemptDetails | None:
+    def _attempt_details(self, session: Session, account_id: str, fact: PaymentFailed):
+        """The failure's details, None when Stripe has none, or ``NOT_READ``."""
         prefetched = session.info.get(PREFETCHED, {})
         if _details_key(fact) in prefetched:
             return prefetched[_details_key(fact)]
-        return self._fetch_details(account_id, fact)
+        try:
+            return self._fetch_details(account_id, fact)
+        except UNREADABLE:
+            log.warning("Stripe unreadable; the failure is recorded without its details for "
+                        "now", extra={"invoice": fact.invoice_id}, exc_info=True)
+            return NOT_READ
 
     def _fetch_details(self, account_id: str, fact: PaymentFailed) -> AttemptDetails | None:
         """An endive ``invoice.payment_failed`` has no decline details: ask Stripe for them."""
+        return self.read_attempt_details(account_id, fact.invoice_id, fact.occurred_at,
+                                         fact.charge_id)
+
+    def read_attempt_details(self, account_id: str, invoice_id: str | None, at: datetime,
+                             charge_id: str | None = None) -> AttemptDetails | None:
+        """Stripe's details of the attempt that failed at ``at``: its charge's, else the
+        invoice's newest attempt as of that time."""
         stripe_account = self.stripe_account_of(account_id)
-        if fact.charge_id:
-            details = self.gateway.charge_details(fact.charge_id, stripe_account=stripe_account)
-        else:
+        if charge_id:
+            details = self.gateway.charge_details(charge_id, stripe_account=stripe_account)
+        elif invoice_id:
             # Each failure event reads its own attempt: the newest as of the event's time.
-            details = self.gateway.latest_attempt(fact.invoice_id, at=fact.occurred_at,
+            details = self.gateway.latest_attempt(invoice_id, at=at,
                                                   stripe_account=stripe_account)
+        else:
+            return None
         return self._with_fingerprint(details, stripe_account)
+
+    # Failures whose details could not be read at first
+
+    def _failure_without_details(self, session: Session, account_id: str,
+                                 case: RecoveryCase | None, fact: PaymentFailed) -> None:
+        """Record the failure marked ``details_pending``; a case it opens waits for them
+        unplanned (a plan without the card or the decline would be a blind one). The same
+        failure delivered again while it waits is the same attempt."""
+        if case is None:
+            case = self._open_case(session, account_id, fact, None)
+            case.waiting_for, case.last_reason = WaitingFor.details.value, WAITING_FOR_DETAILS
+        case.stripe_next_payment_attempt = fact.next_payment_attempt
+        case.hosted_invoice_url = fact.hosted_invoice_url or case.hosted_invoice_url
+        if cases.attempt_waiting_for_details(session, case.id, fact.occurred_at) is not None:
+            return
+        attempt, _is_new = record_attempt(session, case, _attempt_facts(fact, None),
+                                          self.clock.now())
+        attempt.details_pending = attempt.decline_class is None
+        session.flush()  # a second delivery in the same batch must find it
+
+    def fill_pending_details(self, session: Session, attempt_id: int,
+                             details: AttemptDetails | None) -> None:
+        """A later read found what a failure was recorded without: record the attempt again
+        with its details (merging with a report of the same charge that came meanwhile) and
+        plan its case. ``None``: Stripe holds no details; the case is planned without them."""
+        attempt = session.get(ChargeAttempt, attempt_id)
+        if attempt is None or not attempt.details_pending:
+            return
+        attempt.details_pending = False
+        case = session.get(RecoveryCase, attempt.case_id)
+        if details is not None and not details.succeeded and (details.decline or details.card):
+            facts = AttemptFacts.from_details(
+                details, at=attempt.attempted_at, invoice_id=attempt.stripe_invoice_id,
+                amount=attempt.amount, currency=attempt.currency,
+                charge_id=attempt.stripe_charge_id, intent_id=attempt.stripe_payment_intent_id)
+            session.delete(attempt)  # its charge may already have a row: record it afresh
+            session.flush()
+            attempt, _is_new = record_attempt(session, case, facts, self.clock.now())
+            if details.card is not None and case.payment_method_id is None:
+                case.payment_method_id = details.card.payment_method_id
+        if case.status == CaseStatus.open.value:
+            self.planner.after_failure(session, case, attempt)
 
     def _with_fingerprint(self, details: AttemptDetails | None,
                           stripe_account: str | None) -> AttemptDetails | None:
@@ -313,6 +384,12 @@ class RecoveryEngine:
 
     def _card_expiring(self, session: Session, account_id: str, fact: CardExpiring) -> None:
         log.info("card expiring", extra={"account": account_id, "customer": fact.customer_id})
+
+
+def _attempt_facts(fact: PaymentFailed, details: AttemptDetails | None) -> AttemptFacts:
+    return AttemptFacts.from_details(
+        details, at=fact.occurred_at, invoice_id=fact.invoice_id, amount=fact.amount_due,
+        currency=fact.currency, charge_id=fact.charge_id, intent_id=fact.payment_intent_id)
 
 
 def _details_key(fact: PaymentFailed) -> tuple[str, str, datetime | None]:

@@ -5,7 +5,8 @@ is stamped only when the handler's work committed; a handler that offers batches
 (``BatchHandler``) reads what it needs from Stripe first, outside the transaction. If anything in
 the batch fails, the transaction rolls back and each event is handled again alone, in its own
 transaction: a handler that raises there leaves its row pending with backoff, then ``failed``
-after ``max_tries`` (payload and error kept, re-drivable).
+after ``max_tries`` (payload and error kept, re-drivable). Stripe trouble met while handling an
+event (``retries.STRIPE_TROUBLE``) defers the row instead, without using up a try.
 """
 
 from __future__ import annotations
@@ -21,11 +22,12 @@ from sqlalchemy import func, or_, select, update
 from sqlmodel import Session
 
 from models import InboxStatus, WebhookEvent
+from recovery.ingest.retries import STRIPE_TROUBLE, defer, record_failure
 from recovery.runtime.claims import claim_rows
 from recovery.runtime.clock import Clock
 from recovery.runtime.db import SessionFactory, transaction
 from webhooks.facts import AnyFact
-from webhooks.parse import ParseError, parse_event
+from webhooks.parse import ParseError, is_thin_event, parse_event
 
 log = logging.getLogger("recovery.ingest")
 
@@ -44,7 +46,9 @@ class BatchHandler(Protocol):
 
 CLAIM_LEASE = timedelta(minutes=5)
 INBOX = WebhookEvent.__table__  # Core statements: no ORM synchronisation needed
-MAX_BACKOFF = timedelta(hours=1)
+# A claim that outlived its lease goes back to the status it was claimed from.
+CLAIMED_FROM = {InboxStatus.processing: InboxStatus.pending,
+                InboxStatus.fetching: InboxStatus.needs_fetch}
 
 
 @dataclass
@@ -53,15 +57,11 @@ class IngestResult:
     ignored: int = 0
     failed: int = 0
     retried: int = 0
+    deferred: int = 0  # Stripe trouble: waits without using up a try
 
     @property
     def total(self) -> int:
-        return self.processed + self.ignored + self.failed + self.retried
-
-
-def backoff(tries: int) -> timedelta:
-    """10 s, 20 s, 40 s ... capped at an hour."""
-    return min(timedelta(seconds=10 * 2 ** max(tries - 1, 0)), MAX_BACKOFF)
+        return self.processed + self.ignored + self.failed + self.retried + self.deferred
 
 
 def claim_events(sessions: SessionFactory, clock: Clock, limit: int) -> list:
@@ -132,11 +132,13 @@ def process_event(
             return outcome
     except ParseError as problem:
         # A malformed payload will not parse better later: fail it now, keep it for re-drive.
-        return _record_failure(sessions, clock, event_id, f"parse error: {problem}", final=True)
+        return record_failure(sessions, clock, event_id, f"parse error: {problem}", final=True)
+    except STRIPE_TROUBLE as problem:
+        return defer(sessions, clock, event_id, problem)
     except Exception as problem:  # noqa: BLE001 - any handler error must not kill the worker
         log.exception("handling event failed", extra={"inbox_id": event_id})
         error = f"{type(problem).__name__}: {problem}"
-        return _record_failure(sessions, clock, event_id, error, max_tries=max_tries)
+        return record_failure(sessions, clock, event_id, error, max_tries=max_tries)
 
 
 def _handle_row(session: Session, row: WebhookEvent, handler: FactHandler) -> str:
@@ -167,68 +169,73 @@ def _finish_all(session: Session, event_ids: list[int], outcome: str, now: datet
                 claimed_at=None, last_error=None))
 
 
-def _record_failure(
-    sessions: SessionFactory, clock: Clock, event_id: int, error: str, *,
-    final: bool = False, max_tries: int = 8,
-) -> str:
-    now = clock.now()
-    with transaction(sessions) as session:
-        row = session.get(WebhookEvent, event_id)
-        row.tries += 1
-        row.last_error = error[:4000]
-        row.claimed_at = None
-        if final or row.tries >= max_tries:
-            row.status = InboxStatus.failed.value
-            return "failed"
-        row.status = InboxStatus.pending.value
-        row.next_attempt_at = now + backoff(row.tries)
-        return "retried"
-
-
 def release_stale_claims(
     sessions: SessionFactory, clock: Clock, lease: timedelta = CLAIM_LEASE
 ) -> int:
-    """Rows left ``processing`` by a worker that died go back to ``pending``."""
+    """Rows left ``processing`` (or ``fetching``) by a worker that died go back to ``pending``
+    (or ``needs_fetch``)."""
+    released = 0
     with transaction(sessions) as session:
-        released = session.execute(
-            update(WebhookEvent)
-            .where(WebhookEvent.status == InboxStatus.processing.value)
-            .where(WebhookEvent.claimed_at < clock.now() - lease)
-            .values(status=InboxStatus.pending.value, claimed_at=None)
-        )
-        return released.rowcount
+        for claimed, back_to in CLAIMED_FROM.items():
+            released += session.execute(
+                update(INBOX)
+                .where(INBOX.c.status == claimed.value)
+                .where(INBOX.c.claimed_at < clock.now() - lease)
+                .values(status=back_to.value, claimed_at=None)
+            ).rowcount
+    return released
 
 
 def redrive(
     sessions: SessionFactory, *, failed: bool = False, event_id: str | None = None
 ) -> int:
-    """Send failed rows (all, or one Stripe event id) back to pending with a fresh try count."""
+    """Send failed rows (all, or one Stripe event id) back to the queue with a fresh try count:
+    to ``pending``, or to ``needs_fetch`` for a thin event whose snapshot was never fetched."""
     if not failed and event_id is None:
         raise ValueError("say which events to re-drive: --failed or --event-id")
-    statement = update(WebhookEvent).values(
-        status=InboxStatus.pending.value, tries=0, next_attempt_at=None, claimed_at=None
-    )
+    chosen = []
     if event_id is not None:
-        statement = statement.where(WebhookEvent.stripe_event_id == event_id)
+        chosen.append(INBOX.c.stripe_event_id == event_id)
     if failed:
-        statement = statement.where(WebhookEvent.status == InboxStatus.failed.value)
+        chosen.append(INBOX.c.status == InboxStatus.failed.value)
     with transaction(sessions) as session:
-        return session.execute(statement).rowcount
+        unfetched = [row.id for row in session.execute(
+            select(INBOX.c.id, INBOX.c.payload).where(INBOX.c.thin.is_(True), *chosen))
+            if is_thin_event(row.payload)]
+        fresh = {"tries": 0, "deferrals": 0, "next_attempt_at": None, "claimed_at": None}
+        count = session.execute(update(INBOX).where(*chosen, INBOX.c.id.not_in(unfetched))
+                                .values(status=InboxStatus.pending.value, **fresh)).rowcount
+        if unfetched:
+            count += session.execute(update(INBOX).where(INBOX.c.id.in_(unfetched))
+                                     .values(status=InboxStatus.needs_fetch.value, **fresh)
+                                     ).rowcount
+        return count
+
+
+# The statuses of rows still waiting for work, by what they wait for.
+WAITING = {"pending": (InboxStatus.pending.value,),
+           "thin_event": (InboxStatus.needs_fetch.value, InboxStatus.fetching.value)}
 
 
 def inbox_stats(sessions: SessionFactory, clock: Clock) -> dict:
-    """Counts by status and the age of the oldest pending row, in seconds."""
+    """Counts by status, failed rows, thin events waiting for their snapshot, and the age in
+    seconds of the oldest row of each waiting kind."""
+    waiting = [status for statuses in WAITING.values() for status in statuses]
     with sessions() as session:
-        counts = dict(
-            session.execute(
-                select(WebhookEvent.status, func.count()).group_by(WebhookEvent.status)
-            ).all()
-        )
-        oldest = session.execute(
-            select(func.min(WebhookEvent.received_at))
-            .where(WebhookEvent.status == InboxStatus.pending.value)
-        ).scalar()
-    # func.min keeps the column's type, so the value comes back aware on both databases.
-    age = (clock.now() - oldest).total_seconds() if oldest else 0.0
-    return {"counts": counts, "oldest_pending_age_seconds": max(age, 0.0)}
+        counts = dict(session.execute(
+            select(INBOX.c.status, func.count()).group_by(INBOX.c.status)).all())
+        # func.min keeps the column's type, so the values come back aware on both databases.
+        oldest = dict(session.execute(
+            select(INBOX.c.status, func.min(INBOX.c.received_at))
+            .where(INBOX.c.status.in_(waiting)).group_by(INBOX.c.status)).all())
+    now = clock.now()
 
+    def age(kind: str) -> float:
+        times = [oldest[status] for status in WAITING[kind] if oldest.get(status)]
+        seconds = (now - min(times)).total_seconds() if times else 0.0
+        return max(seconds, 0.0)
+
+    return {"counts": counts, "failed": counts.get(InboxStatus.failed.value, 0),
+            "thin_events_waiting": sum(counts.get(s, 0) for s in WAITING["thin_event"]),
+            "oldest_pending_age_seconds": age("pending"),
+            "oldest_thin_event_age_seconds": age("thin_event")}

@@ -6,6 +6,7 @@ becomes ``GatewayUnavailable`` so the caller retries later with the same idempot
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeVar
@@ -336,6 +337,23 @@ class StripeGateway:
         session = self._call(sessions.create, params, account=stripe_account, key=idempotency_key)
         return session.url
 
+    # Events (thin event notifications carry no snapshot: these read one)
+
+    def retrieve_event(self, event_id: str, *, stripe_account: str | None = None) -> dict:
+        """A v1 snapshot event as Stripe renders it (GET /v1/events/{id}), as plain JSON: the
+        payload a snapshot webhook would have carried (rendered in the pinned version)."""
+        events = self._client.v1.events
+        return _json_of(self._call(events.retrieve, event_id, None, account=stripe_account))
+
+    def retrieve_object(self, object_type: str, object_id: str, *,
+                        stripe_account: str | None = None) -> dict:
+        """The current state of the object a thin event names, as plain JSON. Raises
+        ``ValueError`` for a type the engine never reads (see ``READABLE_OBJECTS``)."""
+        if object_type not in READABLE_OBJECTS:
+            raise ValueError(f"cannot read a {object_type!r}: not an object the engine uses")
+        service = getattr(self._client.v1, READABLE_OBJECTS[object_type])
+        return _json_of(self._call(service.retrieve, object_id, None, account=stripe_account))
+
     # Subscriptions
 
     def cancel_subscription(
@@ -389,6 +407,21 @@ class StripeGateway:
             account=stripe_account, key=_step_key(idempotency_key, "subscription"),
         )
         return coupon.id
+
+
+# Object types a thin event may name that the engine reads, with their ``client.v1`` service.
+READABLE_OBJECTS = {"invoice": "invoices", "charge": "charges", "payment_intent": "payment_intents",
+                    "payment_method": "payment_methods", "customer": "customers",
+                    "subscription": "subscriptions"}
+
+
+def _json_of(obj: Any) -> dict:
+    """The response body behind an SDK object, decoded afresh: plain JSON values only (the SDK's
+    own objects turn some fields into ``Decimal``, which a JSON column cannot store)."""
+    response = getattr(obj, "last_response", None)
+    if response is None:
+        raise GatewayError("Stripe's answer carried no body")
+    return json.loads(response.body)
 
 
 def _next_page(page: Any, options: stripe.RequestOptions) -> Any:

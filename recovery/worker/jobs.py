@@ -8,8 +8,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from recovery.actions.runner import release_stale_actions, run_due_actions
+from recovery.ingest.decline_details import refresh_decline_details
 from recovery.ingest.inbox import ingest_once, release_stale_claims
 from recovery.messaging.delivery import resend_pending
+from recovery.ingest.thin_events import SnapshotReader, fetch_thin_events
 from recovery.wiring import Services
 
 log = logging.getLogger("recovery.jobs")
@@ -34,6 +36,28 @@ def ingest_inbox(services: Services) -> int:
         total += result.total
         if result.total < services.settings.ingest_batch_size:
             return total
+
+
+def fetch_thin_event_snapshots(services: Services) -> int:
+    """Fetch the snapshot of every due thin event, batch by batch; returns how many rows were
+    handled. Without Stripe wired in there is nothing to fetch with."""
+    if services.engine is None:
+        return 0
+    reader = SnapshotReader(services.engine.gateway, services.accounts.stripe_account_of)
+    total, batch = 0, services.settings.ingest_batch_size
+    while True:
+        result = fetch_thin_events(services.sessions, services.clock, reader, batch_size=batch,
+                                   max_tries=services.settings.ingest_max_tries)
+        total += result.total
+        if result.total < batch:
+            return total
+
+
+def refresh_pending_decline_details(services: Services) -> int:
+    """Fill in the decline details of failures recorded while Stripe could not be read."""
+    if services.engine is None:
+        return 0
+    return refresh_decline_details(services.sessions, services.engine)
 
 
 def release_stale_inbox_claims(services: Services) -> int:
@@ -74,7 +98,9 @@ def resend_pending_messages(services: Services) -> int:
 
 def job_specs(tick_seconds: float) -> list[JobSpec]:
     return [
+        JobSpec("fetch_thin_events", tick_seconds, fetch_thin_event_snapshots),
         JobSpec("ingest_inbox", tick_seconds, ingest_inbox),
+        JobSpec("refresh_decline_details", 30, refresh_pending_decline_details),
         JobSpec("run_actions", tick_seconds, run_actions),
         JobSpec("release_stale_inbox_claims", 60, release_stale_inbox_claims),
         JobSpec("release_stale_action_claims", 60, release_stale_action_claims),

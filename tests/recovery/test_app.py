@@ -11,9 +11,12 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 from fastapi.testclient import TestClient
+from sqlalchemy import update
 
+from models import InboxStatus, WebhookEvent
 from recovery.app import create_app
 from tests.conftest import WEBHOOK_SECRET
+from tests.webhooks import payloads as p
 from tests.webhooks.signing import signed_request
 from webhooks.inbox import entry_from_payload, store_event
 
@@ -39,6 +42,28 @@ def test_healthz_reports_ok_then_503_when_the_inbox_falls_behind(services):
         response = client.get("/healthz")
         assert response.status_code == 503
         assert response.json()["status"] == "degraded"
+
+
+def test_healthz_reports_failed_events_and_thin_events_waiting(services):
+    with TestClient(create_app(services, run_worker=False)) as client:
+        with services.sessions() as session:
+            for payload in (p.thin_event(created=services.clock.now()), paid_event("evt_bad")):
+                store_event(session, "acct_default", entry_from_payload(payload),
+                            services.clock.now())
+            session.execute(update(WebhookEvent).where(WebhookEvent.stripe_event_id == "evt_bad")
+                            .values(status=InboxStatus.failed.value))
+            session.commit()
+        response = client.get("/healthz")
+        body = response.json()
+        assert response.status_code == 200
+        assert (body["failed_events"], body["thin_events_waiting"]) == (1, 1)
+
+        # A thin event nobody fetches is the inbox falling behind too.
+        limit = services.settings.healthz_max_pending_age_seconds
+        services.clock.advance(timedelta(seconds=limit + 1))
+        response = client.get("/healthz")
+        assert response.status_code == 503
+        assert response.json()["oldest_thin_event_age_seconds"] == limit + 1
 
 
 def test_healthz_is_503_when_the_database_is_unreachable(clock):

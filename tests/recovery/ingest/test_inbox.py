@@ -8,6 +8,7 @@ from sqlmodel import select
 
 from models import InboxStatus, WebhookEvent
 from recovery.ingest import inbox as ingest
+from recovery.ingest.retries import backoff
 from recovery.worker.jobs import ingest_inbox
 from webhooks.facts import InvoicePaid
 from webhooks.inbox import entry_from_payload, store_event
@@ -57,7 +58,7 @@ def test_a_handler_that_raises_leaves_the_row_retrying_then_failed_and_redrivabl
     assert row.status == InboxStatus.pending and row.tries == 1
     assert "engine exploded" in row.last_error
     assert ingest_inbox(services) == 0  # backing off: not due yet
-    services.clock.advance(ingest.backoff(1) + timedelta(seconds=1))
+    services.clock.advance(backoff(1) + timedelta(seconds=1))
     ingest_inbox(services)
     row = rows(services)["evt_bad"]
     assert row.status == InboxStatus.failed and row.tries == 2
