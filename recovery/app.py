@@ -8,6 +8,7 @@ from fastapi import FastAPI
 
 from recovery.accounts.directory import ensure_default_account
 from recovery.api.health import build_health_router
+from recovery.runtime.clock import wall_clock
 from recovery.wiring import Services
 from recovery.worker.scheduler import start_scheduler
 from webhooks.router import ReceiverStats, build_router
@@ -47,6 +48,8 @@ def create_app(services: Services, *, run_worker: bool | None = None,
             max_body_bytes=settings.webhook_max_body_bytes, stats=receiver_stats,
             # SQLite has one writer: queued inserts beat threads spinning on its busy lock.
             store_concurrency=1 if services.db_engine.dialect.name == "sqlite" else 8,
+            # A signature's age is real time, also when the live sandbox runs its clock fast.
+            signature_clock=wall_clock(services.clock),
         )
     )
     app.include_router(build_health_router(services, receiver_stats))

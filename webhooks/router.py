@@ -77,6 +77,7 @@ def build_router(
     max_body_bytes: int = 1024 * 1024,
     stats: ReceiverStats | None = None,
     store_concurrency: int = 8,
+    signature_clock: Clock | None = None,
 ) -> APIRouter:
     """The webhook router; ``resolve_account`` maps an event to our account id (Connect-ready).
 
@@ -85,11 +86,14 @@ def build_router(
     request does no database work at all.
     ``store_concurrency`` caps the inserts running at once; keep it within the database pool so
     a burst of deliveries queues here instead of opening and closing overflow connections.
+    ``signature_clock`` judges a signature's age (default ``clock``): real elapsed time, where
+    ``clock`` may run simulated time faster (the live sandbox).
     """
     if not 1 <= tolerance_seconds <= MAX_TOLERANCE_SECONDS:
         raise ValueError(f"tolerance_seconds must be 1..{MAX_TOLERANCE_SECONDS}")
     router = APIRouter()
     stats = stats if stats is not None else ReceiverStats()
+    signature_clock = signature_clock or clock
     store_limit = anyio.CapacityLimiter(store_concurrency)
 
     def authenticate(body: bytes, header: str | None, payload: dict) -> str:
@@ -98,7 +102,7 @@ def build_router(
         known = secrets_for(account_id) if account_id is not None else ()
         try:
             verify_signature(body, header, known or (_DECOY_SECRET,),
-                             now=clock.now(), tolerance=tolerance_seconds)
+                             now=signature_clock.now(), tolerance=tolerance_seconds)
         except SignatureRejected as refused:
             reason = refused.code if known else (
                 "unknown_account" if account_id is None else "no_secret")

@@ -24,7 +24,7 @@ from sqlmodel import Session
 from models import InboxStatus, WebhookEvent
 from recovery.ingest.retries import STRIPE_TROUBLE, defer, record_failure
 from recovery.runtime.claims import claim_rows
-from recovery.runtime.clock import Clock
+from recovery.runtime.clock import Clock, wall_seconds
 from recovery.runtime.db import SessionFactory, transaction
 from webhooks.facts import AnyFact
 from webhooks.parse import ParseError, is_thin_event, parse_event
@@ -218,8 +218,9 @@ WAITING = {"pending": (InboxStatus.pending.value,),
 
 
 def inbox_stats(sessions: SessionFactory, clock: Clock) -> dict:
-    """Counts by status, failed rows, thin events waiting for their snapshot, and the age in
-    seconds of the oldest row of each waiting kind."""
+    """Counts by status, failed rows, thin events waiting for their snapshot, and the real age
+    in seconds of the oldest row of each waiting kind (``wall_seconds``: in the live sandbox the
+    clock runs fast, but a lag is real time)."""
     waiting = [status for statuses in WAITING.values() for status in statuses]
     with sessions() as session:
         counts = dict(session.execute(
@@ -233,7 +234,7 @@ def inbox_stats(sessions: SessionFactory, clock: Clock) -> dict:
     def age(kind: str) -> float:
         times = [oldest[status] for status in WAITING[kind] if oldest.get(status)]
         seconds = (now - min(times)).total_seconds() if times else 0.0
-        return max(seconds, 0.0)
+        return wall_seconds(clock, max(seconds, 0.0))
 
     return {"counts": counts, "failed": counts.get(InboxStatus.failed.value, 0),
             "thin_events_waiting": sum(counts.get(s, 0) for s in WAITING["thin_event"]),

@@ -1,6 +1,8 @@
 """Clocks: the only place the engine reads the time.
 
-Pass a ``Clock``; never call ``datetime.now()``.
+Pass a ``Clock``; never call ``datetime.now()``. A ``ScaledClock`` (the live sandbox) runs
+simulated time faster than the wall clock; what is measured in real time (a webhook signature's
+age, how far the inbox lags) is read through ``wall_clock`` and ``wall_seconds``.
 """
 
 from __future__ import annotations
@@ -56,10 +58,21 @@ class ScaledClock:
     def __init__(self, start: datetime, speed: float, wall: Clock | None = None) -> None:
         if speed <= 0:
             raise ValueError("speed must be positive")
-        self._wall = wall or SystemClock()
-        self._origin_wall = self._wall.now()
+        self.wall = wall or SystemClock()
+        self._origin_wall = self.wall.now()
         self._origin = start.astimezone(UTC)
         self.speed = speed
 
     def now(self) -> datetime:
-        return self._origin + (self._wall.now() - self._origin_wall) * self.speed
+        return self._origin + (self.wall.now() - self._origin_wall) * self.speed
+
+
+def wall_clock(clock: Clock) -> Clock:
+    """The clock real elapsed time is read on: a ``ScaledClock``'s wall clock, else the clock
+    itself (the only time a virtual clock's callers have)."""
+    return clock.wall if isinstance(clock, ScaledClock) else clock
+
+
+def wall_seconds(clock: Clock, seconds: float) -> float:
+    """How many real seconds ``seconds`` of ``clock``'s time took."""
+    return seconds / clock.speed if isinstance(clock, ScaledClock) else seconds

@@ -2,7 +2,9 @@
 clock runs fast, driven in a background thread, posting real webhooks to the running server.
 
 Only Stripe and its customers are simulated: the webhook endpoint, inbox, engine, scheduler
-jobs, gateway (through an in-process transport) and notifier are the real ones.
+jobs, gateway (through an in-process transport) and notifier are the real ones. Webhooks are
+signed with the secret the receiver is configured with, at the real time of delivery: the
+receiver judges a signature's age in real time, however fast the simulated clock runs.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from datetime import timedelta
 import httpx
 
 from recovery.engine.planning import Planner
+from recovery.runtime.clock import wall_clock
 from recovery.sandbox.customers import Renewals, apply_customer_action
 from recovery.sandbox.fake_stripe.fake import FakeStripe
 from recovery.sandbox.run import ENABLED_EVENTS, load_world
@@ -25,6 +28,13 @@ log = logging.getLogger("recovery.sandbox")
 SANDBOX_SECRET = "whsec_live_sandbox_secret"
 
 
+def signing_secret(services: Services) -> str:
+    """The secret the receiver checks first (``RECOVERY_STRIPE_WEBHOOK_SECRETS``), as Stripe
+    signs with the endpoint's current secret; the sandbox's own when none is configured."""
+    secrets = services.settings.webhook_secrets
+    return secrets[0] if secrets else SANDBOX_SECRET
+
+
 class LiveSandbox:
     def __init__(self, services: Services, webhook_url: str, *, subscribers: int,
                  world: str, seed: int = 1, step_seconds: float = 0.2) -> None:
@@ -33,9 +43,10 @@ class LiveSandbox:
         self.world = load_world(world)(seed=seed, start=self.start, subscribers=subscribers)
         self.http = httpx.Client(timeout=10)
         self.webhook_url = webhook_url
-        self.fake = FakeStripe(self.world, self.clock, webhook_secret=SANDBOX_SECRET,
+        self.fake = FakeStripe(self.world, self.clock, webhook_secret=signing_secret(services),
                                deliver=self._deliver, emit_success_events=False,
-                               enabled_events=ENABLED_EVENTS, hold_webhooks=True)
+                               enabled_events=ENABLED_EVENTS, hold_webhooks=True,
+                               signing_clock=wall_clock(self.clock))
         self.step_seconds = step_seconds
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="sandbox", daemon=True)

@@ -2,7 +2,9 @@
 
 Events are rendered when they happen (so ``data.object`` is a snapshot, as with Stripe) and queued;
 ``flush`` signs and hands them to ``deliver`` in order, outside the fake's state lock, so a
-receiver that calls the fake back cannot deadlock it.
+receiver that calls the fake back cannot deadlock it. A signature is stamped with the time of
+delivery on ``signing_clock``: the receiver judges its age on that same clock (the live sandbox
+signs in real time, whatever the speed of its simulated clock).
 """
 
 from __future__ import annotations
@@ -37,8 +39,10 @@ class EventOutbox:
     """
 
     def __init__(self, clock: Clock, new_id: Callable[[str], str], *, secret: str,
-                 deliver: Deliver, enabled_events: Collection[str] | None = None) -> None:
+                 deliver: Deliver, enabled_events: Collection[str] | None = None,
+                 signing_clock: Clock | None = None) -> None:
         self._clock = clock
+        self._signing_clock = signing_clock or clock
         self._new_id = new_id
         self._secret = secret
         self._deliver = deliver
@@ -76,7 +80,8 @@ class EventOutbox:
         with self._delivery:
             while self._pending:
                 body = self._pending.popleft()
-                header = signature_header(body, self._secret, int(self._clock.now().timestamp()))
+                signed_at = int(self._signing_clock.now().timestamp())
+                header = signature_header(body, self._secret, signed_at)
                 try:
                     self._deliver(body, header)
                 except BaseException:

@@ -49,14 +49,15 @@ class FakeStripe:
 
     ``hold_webhooks=True`` keeps events queued until ``deliver_pending()`` (a driver that wants
     to deliver at its own pace); ``enabled_events`` limits the types sent, like an endpoint's
-    setting of that name.
+    setting of that name. Webhook signatures are stamped on ``signing_clock`` (default: ``clock``),
+    the clock the receiver judges their age on.
     """
 
     def __init__(self, world: World, clock: Clock, *, webhook_secret: str,
                  deliver: Callable[[str, str], None], account_id: str = "acct_sandbox",
                  stripe_retry_days: Sequence[float] = (), emit_success_events: bool = True,
                  enabled_events: Collection[str] | None = None,
-                 hold_webhooks: bool = False) -> None:
+                 hold_webhooks: bool = False, signing_clock: Clock | None = None) -> None:
         self._lock = threading.RLock()
         self._clock = clock
         self._hold = hold_webhooks
@@ -65,7 +66,8 @@ class FakeStripe:
         self._ids: dict[str, SubscriberIds] = {}
         self._subscriber_of: dict[str, str] = {}  # customer id -> subscriber id
         self._outbox = EventOutbox(clock, self._ledger.new_id, secret=webhook_secret,
-                                   deliver=deliver, enabled_events=enabled_events)
+                                   deliver=deliver, enabled_events=enabled_events,
+                                   signing_clock=signing_clock)
         self._charging = Charging(self._ledger, world, self._outbox,
                                   subscriber_of=self._subscriber_of,
                                   retry_days=stripe_retry_days,
