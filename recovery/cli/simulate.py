@@ -29,9 +29,7 @@ def simulate(
 ) -> None:
     """Run the real pipeline against simulated Stripe and customers, and measure recovery."""
     from recovery.sandbox import policies as sim_policies  # noqa: PLC0415
-    from recovery.sandbox.report import results_table, write_report  # noqa: PLC0415
     from recovery.sandbox.run import SimulationConfig  # noqa: PLC0415
-    from recovery.sandbox.simulate import run_many  # noqa: PLC0415
 
     settings = load_settings()
     try:
@@ -43,11 +41,27 @@ def simulate(
     config = SimulationConfig(world=world, subscribers=subscribers, days=days,
                               warmup_days=warmup_days, seed=seed)
     started = time.perf_counter()
-    with Progress(console=console) as progress:
-        task = progress.add_task("simulating policies", total=len(chosen))
-        results = run_many(config, chosen, processes=processes,
-                           on_done=lambda _m: progress.advance(task))
-    wall = time.perf_counter() - started
+    results = _run_all(config, chosen, processes)
+    _present(results, config, report, processes, time.perf_counter() - started)
+
+
+def _run_all(config, policies, processes: int) -> list:
+    from recovery.sandbox.simulate import run_many  # noqa: PLC0415
+    from recovery.sandbox.world.checks import WorldContractError  # noqa: PLC0415
+
+    try:
+        with Progress(console=console) as progress:
+            task = progress.add_task("simulating policies", total=len(policies))
+            return run_many(config, policies, processes=processes,
+                            on_done=lambda _m: progress.advance(task))
+    except WorldContractError as breach:
+        console.print(f"[red]the World broke its contract: {breach}[/red]")
+        raise typer.Exit(1) from None
+
+
+def _present(results: list, config, report: Path, processes: int, wall: float) -> None:
+    from recovery.sandbox.report import results_table, write_report  # noqa: PLC0415
+
     # The comparison is wide: never squeeze it into a narrow (or non-terminal) console.
     Console(width=max(console.width, 190)).print(results_table(results))
     invoices = sum(m.invoices_simulated for m in results)

@@ -7,7 +7,14 @@ import heapq
 from datetime import datetime, timedelta
 
 from recovery.sandbox.fake_stripe.fake import FakeStripe
-from recovery.sandbox.world.contract import Cancelled, CardUpdated, PaidOnSession, World
+from recovery.sandbox.world.checks import WorldContractError, check_subscribers
+from recovery.sandbox.world.contract import (
+    Cancelled,
+    CardUpdated,
+    OfferAccepted,
+    PaidOnSession,
+    World,
+)
 
 
 class Renewals:
@@ -16,7 +23,7 @@ class Renewals:
     def __init__(self, world: World, fake: FakeStripe) -> None:
         self.timezones: dict[str, str] = {}  # Stripe customer id -> IANA timezone
         self._heap: list[tuple[datetime, str, int]] = []
-        for sub in world.subscribers():
+        for sub in check_subscribers(world.subscribers()):
             ids = fake.add_subscriber(sub)
             self.timezones[ids.customer_id] = sub.timezone
             self._heap.append((sub.first_renewal_at, sub.id, sub.interval_days))
@@ -49,4 +56,9 @@ def apply_customer_action(fake: FakeStripe, action) -> None:
         fake.pay_on_session(action.subscriber_id, action.invoice_id)
     elif isinstance(action, Cancelled):
         fake.cancel_by_customer(action.subscriber_id)
-    # OfferAccepted: the engine makes no offers yet, so none can be accepted.
+    elif isinstance(action, OfferAccepted):
+        # The engine makes no offers yet, so none of its offers can be accepted: Stripe sees
+        # nothing change.
+        return
+    else:
+        raise WorldContractError(f"unknown customer action {type(action).__name__}: {action!r}")

@@ -21,6 +21,7 @@ from recovery.sandbox.customers import Renewals, apply_customer_action
 from recovery.sandbox.fake_stripe.fake import FakeStripe
 from recovery.sandbox.run import ENABLED_EVENTS, load_world
 from recovery.sandbox.world.channel import WorldChannel
+from recovery.sandbox.world.checks import WorldContractError, check_actions
 from recovery.stripe_api.gateway import StripeGateway
 from recovery.wiring import Services, wire_engine
 
@@ -77,6 +78,11 @@ class LiveSandbox:
         while not self._stop.wait(self.step_seconds):
             try:
                 last = self._step(last)
+            except WorldContractError:
+                # A World that breaks its contract will not mend: stop rather than run on
+                # without part of what it said.
+                log.exception("the World broke its contract; the sandbox stops")
+                return
             except Exception:  # noqa: BLE001 - the demo keeps running; the next step retries
                 log.exception("sandbox step failed")
 
@@ -85,9 +91,10 @@ class LiveSandbox:
         # Renewals due up to now (inclusive): the next step starts just after this one.
         for at, sub_id, interval in self.renewals.due_before(now + timedelta(microseconds=1)):
             self.renewals.renew(at, sub_id, interval)
-        for action in self.world.actions(since, now):
+        for action in check_actions(self.world.actions(since, now), since, now):
             apply_customer_action(self.fake, action)
         self.fake.tick()
+        self.fake.check_world()
         try:
             self.fake.deliver_pending()
         except httpx.HTTPError as problem:

@@ -30,6 +30,7 @@ from recovery.sandbox.asgi_client import AsgiClient
 from recovery.sandbox.customers import Renewals, apply_customer_action
 from recovery.sandbox.fake_stripe.fake import FakeStripe
 from recovery.sandbox.world.channel import WorldChannel
+from recovery.sandbox.world.checks import check_actions
 from recovery.sandbox.world.contract import World
 from recovery.stripe_api.gateway import StripeGateway
 from recovery.wiring import Services, build_services, wire_engine
@@ -136,7 +137,8 @@ class Sandbox:
                 on_day(day)
 
     def _run_window(self, start: datetime, end: datetime, last_renewal: datetime) -> None:
-        todo = [(a.at, 1, n, a) for n, a in enumerate(self.world.actions(start, end))]
+        actions = check_actions(self.world.actions(start, end), start, end)
+        todo = [(a.at, 1, n, a) for n, a in enumerate(actions)]
         todo += [(at, 0, sub_id, interval)
                  for at, sub_id, interval in self.renewals.due_before(end) if at < last_renewal]
         for at, kind, key, payload in sorted(todo, key=lambda item: (item[0], item[1], item[2])):
@@ -174,6 +176,7 @@ class Sandbox:
     def _pump(self) -> None:
         """Deliver webhooks, ingest them and run what became due, until all is quiet."""
         while True:
+            self.fake.check_world()
             delivered = self.fake.deliver_pending()
             if delivered:
                 ingest_inbox(self.services)

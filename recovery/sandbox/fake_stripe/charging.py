@@ -20,6 +20,7 @@ from recovery.sandbox.fake_stripe import payments as shapes
 from recovery.sandbox.fake_stripe.errors import StripeApiError, invalid_request
 from recovery.sandbox.fake_stripe.events import EventOutbox
 from recovery.sandbox.fake_stripe.ledger import Ledger, unix
+from recovery.sandbox.world.checks import WorldContractError, check_charge_result
 from recovery.sandbox.world.contract import ChargeResult, World
 
 Origin = tuple[str | None, str | None]
@@ -64,6 +65,9 @@ class Charging:
         self.charges_of: dict[str, list[str]] = defaultdict(list)  # invoice id -> charge ids
         self.payment_of: dict[str, str] = {}  # invoice id -> its invoice payment id
         self.world_charges = 0
+        # The first charge result the World got wrong. A charge made inside an API call would
+        # otherwise reach the engine only as a failed request; the driver raises it instead.
+        self.world_error: WorldContractError | None = None
 
     # --- attempts ---------------------------------------------------------------------------
 
@@ -72,10 +76,15 @@ class Charging:
         """Ask the World to charge ``method`` for the invoice and record what happened."""
         fingerprint = method["card"]["fingerprint"]
         subscriber_id = self._subscriber_of[invoice["customer"]]
-        result = self._world.charge(subscriber_id, invoice["id"], fingerprint,
+        answer = self._world.charge(subscriber_id, invoice["id"], fingerprint,
                                     invoice["amount_due"], invoice["currency"],
                                     self._ledger.clock.now())
         self.world_charges += 1
+        try:
+            result = check_charge_result(answer)
+        except WorldContractError as breach:
+            self.world_error = self.world_error or breach
+            raise
         return self.record(invoice, method, result, kind=kind, origin=origin)
 
     def record(self, invoice: dict[str, Any], method: dict[str, Any], result: ChargeResult, *,

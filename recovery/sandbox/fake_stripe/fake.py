@@ -173,6 +173,13 @@ class FakeStripe:
         self._after()
         return True
 
+    def check_world(self) -> None:
+        """Raise the first ``WorldContractError`` a charge met, wherever the charge was made."""
+        with self._lock:
+            error = self._charging.world_error
+        if error is not None:
+            raise error
+
     # --- introspection ----------------------------------------------------------------------
 
     def ids_for(self, subscriber_id: str) -> SubscriberIds:

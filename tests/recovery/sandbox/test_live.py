@@ -20,6 +20,7 @@ from recovery.runtime.clock import ScaledClock, VirtualClock
 from recovery.runtime.settings import Settings
 from recovery.sandbox.live import SANDBOX_SECRET, LiveSandbox
 from recovery.sandbox.run import DEFAULT_WORLD
+from recovery.sandbox.world.checks import WorldContractError
 from recovery.wiring import build_services
 from tests.recovery.ingest.test_inbox import invoice_event, put
 
@@ -101,4 +102,22 @@ def test_healthz_measures_the_inbox_lag_in_real_time(tmp_path, sqlite_template, 
         response = client.get("/healthz")
     assert response.status_code == 200, response.json()
     assert response.json()["oldest_pending_age_seconds"] == 2.0
+    services.close()
+
+
+def test_a_world_that_breaks_its_contract_stops_the_live_sandbox(tmp_path, sqlite_template,
+                                                                 wall):
+    services = live_services(tmp_path, sqlite_template, wall,
+                             stripe_webhook_secrets=SANDBOX_SECRET)
+    live = LiveSandbox(services, "http://testserver/webhooks/stripe", subscribers=5,
+                       world=DEFAULT_WORLD)
+    live.world.actions = lambda start, end: ["cancel everyone"]
+    wall.advance(timedelta(seconds=1))
+    with pytest.raises(WorldContractError, match="returned a str"):
+        live._step(live.start)
+    live.step_seconds = 0
+    live.start_thread()  # the loop ends on its own: a broken World will not mend
+    live._thread.join(timeout=10)
+    assert not live._thread.is_alive()
+    live.stop()
     services.close()
