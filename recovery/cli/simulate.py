@@ -23,7 +23,13 @@ def simulate(
     policy: list[str] = typer.Option(["default"], help="none | fixed:1,3,5,7 | default | a "
                                      "saved policy name; repeat to compare several."),
     compare: bool = typer.Option(False, "--compare", help="No retry, peers' fixed schedules "
-                                 "and the engine's own policy, on the same seed."),
+                                 "and the engine's own policy, on the same seed (with "
+                                 "--keep-renewing unless told otherwise)."),
+    keep_renewing: bool | None = typer.Option(
+        None, "--keep-renewing/--policy-endings",
+        help="Keep every subscription renewing after dunning ends (the end-of-dunning action "
+             "leaves it past due; customers may still cancel), so every policy faces the same "
+             "renewals. Default: on with --compare, else off."),
     report: Path = typer.Option(Path("reports/simulation"), help="Directory or .json file."),
     processes: int = typer.Option(2, min=1, help="Policies run in parallel processes."),
 ) -> None:
@@ -39,7 +45,8 @@ def simulate(
         console.print(f"[red]{problem}[/red]")
         raise typer.Exit(2) from None
     config = SimulationConfig(world=world, subscribers=subscribers, days=days,
-                              warmup_days=warmup_days, seed=seed)
+                              warmup_days=warmup_days, seed=seed,
+                              keep_renewing=compare if keep_renewing is None else keep_renewing)
     started = time.perf_counter()
     results = _run_all(config, chosen, processes)
     _present(results, config, report, processes, time.perf_counter() - started)
@@ -63,10 +70,10 @@ def _present(results: list, config, report: Path, processes: int, wall: float) -
     from recovery.sandbox.report import results_table, write_report  # noqa: PLC0415
 
     # The comparison is wide: never squeeze it into a narrow (or non-terminal) console.
-    Console(width=max(console.width, 190)).print(results_table(results))
+    Console(width=max(console.width, 190)).print(results_table(results, config.mode))
     invoices = sum(m.invoices_simulated for m in results)
     console.print(f"wall time {wall:.1f} s for {len(results)} run(s); "
                   f"{invoices / wall:,.0f} simulated invoices/s")
     json_path, chart_path = write_report(report, {**vars(config), "processes": processes},
-                                         results, wall)
+                                         results, wall, config.mode)
     console.print(f"report: {json_path}  chart: {chart_path}")

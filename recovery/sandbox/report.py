@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,8 +15,10 @@ COLOURS = ["#555555", "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8
            "#e377c2", "#17becf", "#bcbd22"]
 
 
-def results_table(results: Sequence[RunMetrics]) -> Table:
-    table = Table(title="Recovery by policy (failures after the warm-up; paid within 30 days)")
+def results_table(results: Sequence[RunMetrics], mode: str) -> Table:
+    """``mode``: which renewals the runs faced (``SimulationConfig.mode``)."""
+    table = Table(title="Recovery by policy (failures after the warm-up; paid within 30 days)",
+                  caption=f"mode: {mode}")
     for column in ("policy", "failed", "recovered", "recovered amount", "rate (count)",
                    "rate (amount)", "median h to recover", "retries / failed",
                    "retries / recovery", "messages / failed", "refusals", "violations"):
@@ -31,21 +34,22 @@ def results_table(results: Sequence[RunMetrics]) -> Table:
 
 
 def write_report(path: Path, config: dict, results: Sequence[RunMetrics],
-                 wall_seconds: float) -> tuple[Path, Path]:
-    """``path`` is a directory (created) or a ``.json`` file; the chart goes beside it."""
+                 wall_seconds: float, mode: str) -> tuple[Path, Path]:
+    """``path`` is a directory (created) or a ``.json`` file; the chart goes beside it. Both
+    say which renewals the runs faced (``mode``)."""
     if path.suffix == ".json":
         json_path, chart_path = path, path.with_suffix(".html")
     else:
         json_path, chart_path = path / "simulation.json", path / "recovery_curve.html"
     json_path.parent.mkdir(parents=True, exist_ok=True)
-    body = {"config": config, "wall_seconds": wall_seconds,
+    body = {"config": config, "mode": mode, "wall_seconds": wall_seconds,
             "results": [m.to_dict() for m in results]}
     json_path.write_text(json.dumps(body, indent=2, default=str))
-    chart_path.write_text(recovery_chart(results))
+    chart_path.write_text(recovery_chart(results, mode))
     return json_path, chart_path
 
 
-def recovery_chart(results: Sequence[RunMetrics]) -> str:
+def recovery_chart(results: Sequence[RunMetrics], mode: str) -> str:
     """Recovered share against days since the first failure, as a self-contained SVG page."""
     width, height, pad = 720, 420, 50
     top = max((max(m.recovered_by_day or [0]) for m in results), default=0) or 1
@@ -69,5 +73,6 @@ def recovery_chart(results: Sequence[RunMetrics]) -> str:
             f'failure (0-30)</text><text x="4" y="{pad - 10}">recovered share (max '
             f'{top:.0%})</text>')
     return ("<!doctype html><meta charset='utf-8'><title>Recovered share by day</title>"
+            f"<p>mode: {html.escape(mode)}</p>"
             f"<svg xmlns='http://www.w3.org/2000/svg' width='{width + 260}' height='{height}'>"
             + axes + "".join(lines) + "".join(legend) + "</svg>")

@@ -12,7 +12,7 @@ import importlib
 import shutil
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -62,6 +62,22 @@ class SimulationConfig:
     warmup_days: int = 30
     seed: int = 1
     start: datetime = DEFAULT_START
+    # Subscriptions keep renewing after dunning ends: the end-of-dunning action leaves them
+    # past due instead of canceling or pausing them (customers may still cancel). Comparisons
+    # use it, so a policy that cancels cannot drop repeat failers from its own count.
+    keep_renewing: bool = False
+
+    @property
+    def mode(self) -> str:
+        """Which renewals the run faced, in words (reports say it)."""
+        if self.keep_renewing:
+            return "keep renewing: subscriptions renew after dunning ends"
+        return "policy endings: the end of dunning cancels or pauses as the policy says"
+
+
+def renewing(policy: RetryPolicy) -> RetryPolicy:
+    """The policy with its subscription left past due, and so still renewing, at the end."""
+    return replace(policy, end_subscription="past_due")
 
 
 def load_world(spec: str) -> Callable[..., World]:
@@ -77,7 +93,8 @@ class Sandbox:
 
     def __init__(self, config: SimulationConfig, policy: RetryPolicy, workdir: Path,
                  template_db: Path | None = None) -> None:
-        self.config, self.policy = config, policy
+        self.config = config
+        self.policy = renewing(policy) if config.keep_renewing else policy
         self.clock = VirtualClock(config.start)
         self.world = load_world(config.world)(seed=config.seed, start=config.start,
                                               subscribers=config.subscribers)

@@ -1,19 +1,28 @@
 """The sandbox drives the real engine: a World plugged in through ``--world`` sees exactly the
-engine's charges and messages, refused charges never reach it, and runs are reproducible."""
+engine's charges and messages, refused charges never reach it, and runs are reproducible.
+With ``--keep-renewing`` (the default of ``--compare``) dunning ends without ending
+subscriptions, so every policy faces the same renewals, and every report says which mode ran."""
 
 from __future__ import annotations
 
 import json
+from collections import Counter
+from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from sqlmodel import select
 from typer.testing import CliRunner
 
 from models import ActionKind, ChargeAttempt, Message, ScheduledAction
 from recovery.cli import app
+from recovery.rules.policy import RetryPolicy
+from recovery.sandbox import simulate
+from recovery.sandbox.metrics import RunMetrics
 from recovery.sandbox.policies import fixed
 from recovery.sandbox.run import Sandbox, SimulationConfig, temporary_workdir
 from recovery.sandbox.simulate import run_policy
+from recovery.sandbox.world.contract import Cancelled, ChargeResult
 from tests.recovery import sim_world
 
 WORLD = "tests.recovery.sim_world:make_world"
@@ -87,3 +96,82 @@ def test_a_run_is_reproducible():
         figures.pop("wall_seconds")
     assert first == second
     assert first["failed_invoices"] > 0
+
+
+# --- --keep-renewing ---------------------------------------------------------------------------
+
+HERE = "tests.recovery.sandbox.test_simulate"
+# Dunning ends two days after the first failure, and then cancels the subscription.
+CANCELS_AT_THE_END = RetryPolicy(name="short, cancels", offsets_days=(1,), max_retries=1,
+                                 window_days=2, local_hour=None, end_subscription="cancel")
+
+
+class NeverPaysWorld(sim_world.DailyWorld):
+    """Every charge is declined; subscriber s1 cancels on day 3."""
+
+    def charge(self, subscriber_id, invoice_id, card_fingerprint, amount, currency, at):
+        self.calls.charges.append((subscriber_id, invoice_id, card_fingerprint, at))
+        return ChargeResult(paid=False, failure_code="card_declined",
+                            decline_code="insufficient_funds", network_decline_code="51")
+
+    def actions(self, start, end):
+        leaves = self._subscribers[0].created_at + timedelta(days=3)
+        return [Cancelled("s1", leaves)] if start <= leaves < end else []
+
+
+def never_pays(*, seed, start, subscribers):
+    return NeverPaysWorld(seed, start, subscribers)
+
+
+def renewals_by_subscriber(keep_renewing: bool, seed: int) -> tuple[Counter, dict]:
+    config = SimulationConfig(world=f"{HERE}:never_pays", subscribers=2, days=8,
+                              warmup_days=0, seed=seed, keep_renewing=keep_renewing)
+    with temporary_workdir() as workdir:
+        sandbox = Sandbox(config, CANCELS_AT_THE_END, Path(workdir))
+        try:
+            sandbox.run()
+            calls = sandbox.fake.api_calls()
+        finally:
+            sandbox.close()
+    invoices = {(sub, invoice) for sub, invoice, _fp, _at in sim_world.CALLS[seed].charges}
+    return Counter(sub for sub, _invoice in invoices), calls
+
+
+def test_keep_renewing_keeps_subscriptions_renewing_after_dunning_ends():
+    ended, ended_calls = renewals_by_subscriber(False, seed=404)
+    kept, kept_calls = renewals_by_subscriber(True, seed=405)
+    # The policy's own ending cancels s0 after its first dunning; kept, it renews every day.
+    assert ended_calls.get("DELETE /v1/subscriptions/{id}", 0) > 0
+    assert ended["s0"] < 8 and kept["s0"] == 8
+    assert "DELETE /v1/subscriptions/{id}" not in kept_calls
+    # A customer who cancels still leaves, in both modes.
+    assert kept["s1"] == ended["s1"] < 8
+
+
+def fake_run_many(seen: list):
+    def run_many(config, policies, *, processes, on_done=None):
+        seen.append(config)
+        return [RunMetrics(policy=policy.name, failed_invoices=1) for policy in policies]
+    return run_many
+
+
+@pytest.mark.parametrize(("flags", "keeps"), [
+    (["--compare"], True),
+    (["--compare", "--policy-endings"], False),
+    (["--policy", "fixed:1"], False),
+    (["--policy", "fixed:1", "--keep-renewing"], True),
+])
+def test_compare_keeps_renewing_and_every_report_says_which_mode_ran(tmp_path, monkeypatch,
+                                                                     flags, keeps):
+    seen = []
+    monkeypatch.setattr(simulate, "run_many", fake_run_many(seen))
+    report = tmp_path / "report.json"
+    result = CliRunner().invoke(app, ["simulate", *flags, "--report", str(report)])
+    assert result.exit_code == 0, result.output
+    (config,) = seen
+    assert config.keep_renewing is keeps
+    body = json.loads(report.read_text())
+    assert body["config"]["keep_renewing"] is keeps and body["mode"] == config.mode
+    assert config.mode.startswith("keep renewing" if keeps else "policy endings")
+    assert config.mode in " ".join(result.output.split())
+    assert config.mode in report.with_suffix(".html").read_text()
