@@ -21,12 +21,14 @@ run: $(STAMP)
 	$(BIN)/recovery migrate
 	$(BIN)/recovery serve
 
+# Checks and tests write nothing into the working copy: no caches, no bytecode (the tests keep
+# their own files in temporary folders).
 lint: $(STAMP)
-	$(BIN)/ruff check .
-	$(BIN)/lint-imports
+	$(BIN)/ruff check --no-cache .
+	$(BIN)/lint-imports --no-cache
 
 test: lint
-	$(BIN)/pytest -n 2 --dist loadfile
+	PYTHONDONTWRITEBYTECODE=1 $(BIN)/pytest -n 2 --dist loadfile
 
 clean:
 	rm -rf $(VENV) var

@@ -1,13 +1,19 @@
 """Shared fixtures: a migrated database per test (SQLite always; PostgreSQL when
-``RECOVERY_TEST_POSTGRES_URL`` is set), a virtual clock, and the engine's services."""
+``RECOVERY_TEST_POSTGRES_URL`` is set), a virtual clock, and the engine's services.
+
+Tests never write into the working copy: messages go to each test's own folder, and
+Hypothesis keeps its files in a temporary folder of the run.
+"""
 
 from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 import uuid
 from datetime import UTC, datetime
 
+import hypothesis.configuration
 import psycopg
 import pytest
 from sqlalchemy import text
@@ -23,6 +29,9 @@ from recovery.wiring import build_services
 POSTGRES_URL = os.environ.get("RECOVERY_TEST_POSTGRES_URL")
 WEBHOOK_SECRET = "whsec_test_primary_secret_0123456789"
 START = datetime(2026, 11, 2, 14, 0, tzinfo=UTC)
+# Hypothesis would otherwise keep its example database and caches in ./.hypothesis.
+HYPOTHESIS_HOME = tempfile.TemporaryDirectory(prefix="recovery-tests-hypothesis-")
+hypothesis.configuration.set_hypothesis_home_dir(HYPOTHESIS_HOME.name)
 
 
 def pytest_collection_modifyitems(config, items):
@@ -92,12 +101,13 @@ def clock() -> VirtualClock:
 
 
 @pytest.fixture
-def settings(database_url) -> Settings:
+def settings(database_url, tmp_path) -> Settings:
     return Settings(
         database_url=database_url,
         stripe_webhook_secrets=WEBHOOK_SECRET,
         stripe_api_key="sk_test_engine_tests",
         run_worker=False,
+        outbox_path=tmp_path / "outbox.jsonl",
     )
 
 
