@@ -19,6 +19,9 @@ from recovery.runtime.db import SessionFactory, transaction
 log = logging.getLogger("recovery.ingest")
 
 MAX_BACKOFF = timedelta(hours=1)
+# Even when Stripe says "retry now", a deferred row waits this long, so a job draining the
+# inbox batch by batch never claims the rows it just put off again in the same run.
+MIN_DEFERRAL = timedelta(seconds=1)
 # Errors that say nothing about the event: Stripe will answer again once it is back, or once
 # the account's key is fixed (the action runner pauses the account and alerts on the latter).
 STRIPE_TROUBLE = (GatewayUnavailable, AccountAccessRevoked)
@@ -59,7 +62,7 @@ def defer(sessions: SessionFactory, clock: Clock, event_id: int, problem: Except
         asked = getattr(problem, "retry_after_seconds", None)
         wait = timedelta(seconds=asked) if asked is not None else backoff(row.deferrals)
         row.status = retry_status.value
-        row.next_attempt_at = now + min(wait, MAX_BACKOFF)
+        row.next_attempt_at = now + min(max(wait, MIN_DEFERRAL), MAX_BACKOFF)
         row.claimed_at = None
         row.last_error = f"deferred, Stripe trouble: {type(problem).__name__}: {problem}"[:4000]
     level = logging.ERROR if isinstance(problem, AccountAccessRevoked) else logging.WARNING

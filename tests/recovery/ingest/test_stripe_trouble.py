@@ -15,9 +15,12 @@ from models import (
     ScheduledAction,
     WebhookEvent,
 )
+from recovery.errors import GatewayUnavailable
 from recovery.ingest.inbox import ingest_once
+from recovery.ingest.retries import defer
 from recovery.worker.jobs import ingest_inbox, refresh_pending_decline_details
 from tests.conftest import WEBHOOK_SECRET
+from tests.recovery.ingest.test_inbox import invoice_event, put
 from tests.recovery.stripe_stub import Decline
 from tests.webhooks import payloads as p
 from tests.webhooks.signing import signed_request
@@ -96,8 +99,6 @@ def test_stripe_trouble_while_handling_an_event_never_uses_up_its_tries(client, 
 
 
 def test_an_event_that_is_itself_broken_still_uses_up_its_tries(services):
-    from tests.recovery.ingest.test_inbox import invoice_event, put
-
     def broken(session, account_id, fact):
         raise KeyError("a bug, not Stripe trouble")
 
@@ -191,3 +192,13 @@ def test_details_stripe_refuses_to_give_are_not_waited_for(client, services, stu
     assert not attempt.details_pending and attempt.decline_code is None
     # Planned without them, as the engine plans any failure it knows no card for.
     assert the_case(services).waiting_for == "new_card"
+
+
+@pytest.mark.parametrize(("retry_after", "waits"), [(None, 10), (0, 1), (30, 30), (86400, 3600)])
+def test_a_deferral_waits_as_long_as_stripe_asks_within_bounds(services, retry_after, waits):
+    put(services, invoice_event("evt_later"))
+    row = inbox_row(services, "evt_later")
+    problem = GatewayUnavailable("rate limited", retry_after_seconds=retry_after)
+    assert defer(services.sessions, services.clock, row.id, problem) == "deferred"
+    row = inbox_row(services, "evt_later")
+    assert (row.next_attempt_at - services.clock.now()).total_seconds() == waits
