@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from recovery.actions.runner import release_stale_actions, run_due_actions
 from recovery.ingest.decline_details import refresh_decline_details
 from recovery.ingest.inbox import ingest_once, release_stale_claims
-from recovery.messaging.delivery import resend_pending
 from recovery.ingest.thin_events import SnapshotReader, fetch_thin_events
+from recovery.messaging.delivery import resend_pending
 from recovery.wiring import Services
 
 log = logging.getLogger("recovery.jobs")
