@@ -64,17 +64,24 @@ class IngestResult:
         return self.processed + self.ignored + self.failed + self.retried + self.deferred
 
 
-def claim_events(sessions: SessionFactory, clock: Clock, limit: int) -> list:
-    """Move up to ``limit`` due pending rows to ``processing``; return them (oldest first) with
-    their ``id``, ``account_id`` and ``payload``."""
+def claim_due_rows(sessions: SessionFactory, clock: Clock, limit: int, *,
+                   from_status: InboxStatus, to_status: InboxStatus) -> list:
+    """Move up to ``limit`` due rows from one status to another; return them (oldest first)
+    with their ``id``, ``account_id`` and ``payload``. Pending and thin rows share this claim."""
     now = clock.now()
     with transaction(sessions) as session:
         return claim_rows(
-            session, INBOX, from_status=InboxStatus.pending.value,
+            session, INBOX, from_status=from_status.value,
             filters=[or_(INBOX.c.next_attempt_at.is_(None), INBOX.c.next_attempt_at <= now)],
             order_by=[INBOX.c.id], limit=limit,
-            values={"status": InboxStatus.processing.value, "claimed_at": now},
+            values={"status": to_status.value, "claimed_at": now},
             columns=[INBOX.c.account_id, INBOX.c.payload])
+
+
+def claim_events(sessions: SessionFactory, clock: Clock, limit: int) -> list:
+    """Move up to ``limit`` due pending rows to ``processing``."""
+    return claim_due_rows(sessions, clock, limit, from_status=InboxStatus.pending,
+                          to_status=InboxStatus.processing)
 
 
 def ingest_once(

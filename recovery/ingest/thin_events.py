@@ -19,13 +19,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import or_, update
+from sqlalchemy import update
 
 from models import InboxStatus
 from recovery.errors import GatewayError
-from recovery.ingest.inbox import INBOX
+from recovery.ingest.inbox import INBOX, claim_due_rows
 from recovery.ingest.retries import STRIPE_TROUBLE, defer, record_failure
-from recovery.runtime.claims import claim_rows
 from recovery.runtime.clock import Clock
 from recovery.runtime.db import SessionFactory, transaction
 from webhooks.parse import HANDLED_EVENT_TYPES
@@ -124,16 +123,9 @@ def _unix(created: object) -> int:
 
 
 def claim_thin_events(sessions: SessionFactory, clock: Clock, limit: int) -> list:
-    """Move up to ``limit`` due ``needs_fetch`` rows to ``fetching``; return them with their
-    ``account_id`` and ``payload``."""
-    now = clock.now()
-    with transaction(sessions) as session:
-        return claim_rows(
-            session, INBOX, from_status=InboxStatus.needs_fetch.value,
-            filters=[or_(INBOX.c.next_attempt_at.is_(None), INBOX.c.next_attempt_at <= now)],
-            order_by=[INBOX.c.id], limit=limit,
-            values={"status": InboxStatus.fetching.value, "claimed_at": now},
-            columns=[INBOX.c.account_id, INBOX.c.payload])
+    """Move up to ``limit`` due ``needs_fetch`` rows to ``fetching``."""
+    return claim_due_rows(sessions, clock, limit, from_status=InboxStatus.needs_fetch,
+                          to_status=InboxStatus.fetching)
 
 
 def fetch_thin_events(sessions: SessionFactory, clock: Clock, reader: SnapshotReader, *,
