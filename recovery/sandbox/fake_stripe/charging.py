@@ -17,6 +17,7 @@ from enum import Enum
 from typing import Any
 
 from recovery.sandbox.fake_stripe import payments as shapes
+from recovery.sandbox.fake_stripe.audit import AuditEntry, ChargeAudit
 from recovery.sandbox.fake_stripe.errors import StripeApiError, invalid_request
 from recovery.sandbox.fake_stripe.events import EventOutbox
 from recovery.sandbox.fake_stripe.ledger import Ledger, unix
@@ -53,8 +54,9 @@ class Attempt:
 class Charging:
     def __init__(self, ledger: Ledger, world: World, outbox: EventOutbox, *,
                  subscriber_of: Mapping[str, str], retry_days: Sequence[float],
-                 emit_success_events: bool) -> None:
+                 emit_success_events: bool, audit: ChargeAudit | None = None) -> None:
         self._ledger = ledger
+        self.audit = audit if audit is not None else ChargeAudit()
         self._world = world
         self._outbox = outbox
         self._subscriber_of = subscriber_of  # customer id -> World subscriber id
@@ -89,11 +91,14 @@ class Charging:
 
     def record(self, invoice: dict[str, Any], method: dict[str, Any], result: ChargeResult, *,
                kind: Kind, origin: Origin) -> Attempt:
+        """The one place every attempt passes: charge, intent, invoice counters, events, and
+        the audit entry (taken before the invoice changes)."""
         intent, payment = self._intent_for(invoice, method)
         charge = self._ledger.add(shapes.charge(
             self._ledger.new_id("ch", invoice["id"]), invoice=invoice, method=method,
             intent_id=intent["id"], result=result, created=self._ledger.now()))
         self.charges_of[invoice["id"]].append(charge["id"])
+        self.audit.record(self._audit_entry(invoice, method, charge, result, kind, origin))
         shapes.record_attempt(intent, charge_obj=charge, result=result, method=method)
         # The schedule counts the first attempt of any kind, then only its own retries.
         if kind in (Kind.FIRST, Kind.AUTOMATIC) or not invoice["attempted"]:
@@ -104,6 +109,27 @@ class Charging:
             return Attempt(True, charge, None)
         self._failed(invoice, charge, result, kind, origin)
         return Attempt(False, charge, {**intent["last_payment_error"], "payment_intent": intent})
+
+    def _audit_entry(self, invoice: dict[str, Any], method: dict[str, Any],
+                     charge: dict[str, Any], result: ChargeResult, kind: Kind,
+                     origin: Origin) -> AuditEntry:
+        sub_id = invoice["parent"]["subscription_details"]["subscription"]
+        sub = self._ledger.find(sub_id) if sub_id else None
+        card = method.get("card") or {}
+        return AuditEntry(
+            charge_id=charge["id"], invoice_id=invoice["id"], subscription_id=sub_id,
+            customer_id=invoice["customer"], card_fingerprint=card.get("fingerprint"),
+            payment_method_id=method["id"], brand=card.get("brand"),
+            amount=charge["amount"], currency=charge["currency"],
+            at=self._ledger.clock.now(), kind=kind.value, paid=result.paid,
+            failure_code=None if result.paid else result.failure_code or "card_declined",
+            decline_code=result.decline_code, advice_code=result.advice_code,
+            network_decline_code=result.network_decline_code,
+            network_advice_code=result.network_advice_code,
+            invoice_status_before=invoice["status"],
+            subscription_status=sub["status"] if sub is not None else None,
+            idempotency_key=origin[1],
+        )
 
     def pay_on_session(self, invoice: dict[str, Any], method: dict[str, Any]) -> None:
         """The customer paid on the hosted page: the World already decided, so it is not asked."""

@@ -87,3 +87,22 @@ def card_message(failure_code: str | None, decline_code: str | None) -> str:
         if code in CARD_MESSAGES:
             return CARD_MESSAGES[code]
     return DECLINED
+
+
+def rate_limited() -> StripeApiError:
+    # Stripe answers 429 with an invalid_request_error whose code is rate_limit
+    # (https://docs.stripe.com/rate-limits); the SDK raises RateLimitError for any 429.
+    return StripeApiError(429, {
+        "type": "invalid_request_error",
+        "code": "rate_limit",
+        "doc_url": doc_url("rate_limit"),
+        "message": "Too many requests in too short a time: back off and try again later.",
+    })
+
+
+def server_error() -> StripeApiError:
+    # A 5xx is an api_error without a code; the SDK raises APIError for it.
+    return StripeApiError(500, {
+        "type": "api_error",
+        "message": "The server met an unexpected condition and could not answer the request.",
+    })

@@ -31,6 +31,7 @@ import httpx
 
 from recovery.runtime.clock import Clock
 from recovery.sandbox.fake_stripe.api import RestApi
+from recovery.sandbox.fake_stripe.audit import ChargeAudit
 from recovery.sandbox.fake_stripe.charging import Charging
 from recovery.sandbox.fake_stripe.customers import Customers, SubscriberIds
 from recovery.sandbox.fake_stripe.events import EventOutbox
@@ -215,6 +216,12 @@ class FakeStripe:
         """Events rendered so far, by type (delivered, or queued while webhooks are held)."""
         with self._lock:
             return dict(self._outbox.counts)
+
+    @property
+    def audit(self) -> ChargeAudit:
+        """Every charge attempt the fake ran, with the invoice's and the subscription's status
+        just before it: the independent ledger a chaos run compares with the engine's records."""
+        return self._charging.audit
 
     @property
     def world_charges(self) -> int:
