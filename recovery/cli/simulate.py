@@ -32,6 +32,15 @@ def simulate(
              "renewals. Default: on with --compare, else off."),
     report: Path = typer.Option(Path("reports/simulation"), help="Directory or .json file."),
     processes: int = typer.Option(2, min=1, help="Policies run in parallel processes."),
+    chaos: int | None = typer.Option(
+        None, "--chaos", metavar="SEED",
+        help="Run the (one) policy under faults drawn from SEED: duplicated, late, reordered "
+             "and replayed webhooks, failing Stripe calls, worker processes killed and "
+             "restarted, dropped database connections; then judge what was lost."),
+    workers: int = typer.Option(1, min=1, help="With --chaos: worker processes."),
+    chaos_database: str | None = typer.Option(
+        None, help="With --chaos: an empty PostgreSQL database to run on (default: SQLite in "
+                   "a temporary folder)."),
 ) -> None:
     """Run the real pipeline against simulated Stripe and customers, and measure recovery."""
     from recovery.sandbox import policies as sim_policies  # noqa: PLC0415
@@ -47,6 +56,9 @@ def simulate(
     config = SimulationConfig(world=world, subscribers=subscribers, days=days,
                               warmup_days=warmup_days, seed=seed,
                               keep_renewing=compare if keep_renewing is None else keep_renewing)
+    if chaos is not None:
+        _run_chaos(config, chosen, chaos, workers, chaos_database)
+        return
     started = time.perf_counter()
     results = _run_all(config, chosen, processes)
     _present(results, config, report, processes, time.perf_counter() - started)
@@ -64,6 +76,24 @@ def _run_all(config, policies, processes: int) -> list:
     except WorldContractError as breach:
         console.print(f"[red]the World broke its contract: {breach}[/red]")
         raise typer.Exit(1) from None
+
+
+def _run_chaos(config, policies: list, seed: int, workers: int, database: str | None) -> None:
+    from recovery.sandbox.chaos.outcome import run_chaos, safety_failures, table_lines  # noqa: PLC0415
+    from recovery.sandbox.chaos.plan import ChaosPlan  # noqa: PLC0415
+
+    if len(policies) != 1:
+        console.print("[red]--chaos runs one policy (not --compare)[/red]")
+        raise typer.Exit(2)
+    with console.status(f"chaos run (seed {seed}, {workers} worker process(es))"):
+        outcome = run_chaos(config, policies[0], ChaosPlan(seed=seed), label=f"chaos {seed}",
+                            workers=workers, database_url=database)
+    console.print("\n".join(table_lines([outcome])), markup=False, highlight=False)
+    failures = safety_failures(outcome)
+    for failure in failures:
+        console.print(f"[red]{failure}[/red]")
+    if failures:
+        raise typer.Exit(1)
 
 
 def _present(results: list, config, report: Path, processes: int, wall: float) -> None:

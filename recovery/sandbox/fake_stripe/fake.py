@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import copy
 import threading
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -93,6 +94,17 @@ class FakeStripe:
     def _after(self) -> None:
         if not self._hold:
             self._outbox.flush()
+
+    def pending_webhooks(self) -> int:
+        """Events queued and not yet delivered."""
+        return self._outbox.pending()
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Hold the fake's state lock: the World is not thread-safe, so a driver that talks to
+        it while the fake serves requests in other threads does so inside this."""
+        with self._lock:
+            yield
 
     def deliver_pending(self) -> int:
         """Deliver every queued webhook now; returns how many were sent."""
