@@ -95,6 +95,8 @@ class InvoicePaid(Fact):
     amount_paid: int
     currency: str
     paid_out_of_band: bool = False
+    # Set when our own API call (a retry's invoices.pay) paid it: its answer may never come back.
+    idempotency_key: str | None = None
 
 
 @dataclass(frozen=True)

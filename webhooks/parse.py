@@ -180,6 +180,7 @@ def _invoice_paid(event: _Event) -> InvoicePaid:
         currency=inv.currency("currency", required=True),
         # Removed in basil; newer payloads cannot tell, so "not out of band" is the default.
         paid_out_of_band=bool(inv.flag("paid_out_of_band")),
+        idempotency_key=event.idempotency_key,
     )
 
 

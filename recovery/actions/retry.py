@@ -148,10 +148,34 @@ def _pay(ctx: StepContext, claimed: ClaimedAction, target: ChargeTarget,
         # A 5xx may come after the charge went through: only a still-open invoice is tried
         # again (by the runner, under a new key, since Stripe replays this answer for its key).
         invoice = ctx.gateway.retrieve_invoice(case.stripe_invoice_id, stripe_account=account)
-        if invoice.status == "open":
+        if invoice.status != "open":
+            ctx.settle(claimed, invoice.status)
+            return None
+        # Still open, but the call may have been declined: then that decline is this retry's
+        # outcome, and what it says (a network's "wait", "never") must hold before the next.
+        try:
+            made = _unrecorded_decline(ctx, case, account)
+        except GatewayUnavailable:
+            raise problem from None
+        if made is None:
             raise
-        ctx.settle(claimed, invoice.status)
+        return made
+
+
+def _unrecorded_decline(ctx: StepContext, case: RecoveryCase,
+                        account: str | None) -> PaymentOutcome | None:
+    """The invoice's newest attempt, when it is a decline the engine has not recorded: after a
+    5xx to our pay call, that is the charge the call made (counted once whoever reports it, by
+    its charge id)."""
+    details = ctx.gateway.latest_attempt(case.stripe_invoice_id, stripe_account=account)
+    if details is None or details.charge_id is None or details.succeeded:
         return None
+    with ctx.sessions() as session:
+        if cases.attempt_by_charge(session, case.account_id, details.charge_id) is not None:
+            return None
+    return PaymentOutcome(paid=False, decline=details.decline, card=details.card,
+                          charge_id=details.charge_id,
+                          payment_intent_id=details.payment_intent_id)
 
 
 def _record(ctx: StepContext, claimed: ClaimedAction, target: ChargeTarget,

@@ -75,6 +75,12 @@ def record_attempt(session: Session, case: RecoveryCase | None, facts: AttemptFa
     it, or a later report about it changed how its decline is classified."""
     account_id = case.account_id if case is not None else account_id
     existing = cases.attempt_by_charge(session, account_id, facts.charge_id)
+    if existing is None and facts.by == "engine" and facts.succeeded and facts.charge_id:
+        # ``invoice.paid`` told of this retry's success before its own answer did.
+        existing = cases.unnamed_success_of_action(session, account_id, facts.action_id)
+        if existing is not None:
+            existing.stripe_charge_id = facts.charge_id
+            existing.stripe_payment_intent_id = facts.intent_id
     if existing is not None:
         return existing, _merge(existing, case, facts)
     row = ChargeAttempt(account_id=account_id, created_at=now, attempted_at=facts.at)

@@ -52,6 +52,30 @@ def open_cases(session: Session, account_id: str, *, customer_id: str | None = N
     return list(session.exec(query.order_by(RecoveryCase.id)))
 
 
+def success_of_action(session: Session, account_id: str,
+                      action_id: int) -> ChargeAttempt | None:
+    """The success recorded for this retry, if any."""
+    return session.exec(
+        select(ChargeAttempt).where(ChargeAttempt.account_id == account_id,
+                                    ChargeAttempt.action_id == action_id,
+                                    ChargeAttempt.succeeded.is_(True))
+    ).first()
+
+
+def unnamed_success_of_action(session: Session, account_id: str,
+                              action_id: int | None) -> ChargeAttempt | None:
+    """The success recorded for this retry before its charge was known (from ``invoice.paid``,
+    when the retry's own answer was lost)."""
+    if action_id is None:
+        return None
+    return session.exec(
+        select(ChargeAttempt).where(ChargeAttempt.account_id == account_id,
+                                    ChargeAttempt.action_id == action_id,
+                                    ChargeAttempt.stripe_charge_id.is_(None),
+                                    ChargeAttempt.succeeded.is_(True))
+    ).first()
+
+
 def attempt_by_charge(
     session: Session, account_id: str, charge_id: str | None
 ) -> ChargeAttempt | None:
@@ -212,13 +236,32 @@ def card_changed_since_claim(session: Session, case: RecoveryCase, action_id: in
     return claimed_at is not None and changed_at is not None and changed_at > claimed_at
 
 
-def is_own_retry(session: Session, case_id: int, idempotency_key: str | None) -> bool:
-    """The event came from one of this case's retry calls (Stripe echoes the request's key,
-    which may be one the action has since replaced)."""
+def retry_will_record_answer(session: Session, case_id: int,
+                             idempotency_key: str | None) -> bool:
+    """This case's retry that sent the key will record Stripe's answer to it itself: it is
+    running now, or waiting to run again with this very key (Stripe then replays the answer).
+    Otherwise (it finished with a later key, or the case moved on) the answer was lost to it,
+    and the event is the only report of the attempt."""
     action_id = action_id_of_key(idempotency_key)
     action = session.get(ScheduledAction, action_id) if action_id is not None else None
-    return action is not None and action.case_id == case_id and \
-        action.kind == ActionKind.retry.value and action.status in EXECUTED
+    if action is None or action.case_id != case_id or action.kind != ActionKind.retry.value:
+        return False
+    if action.status == ActionStatus.claimed.value:
+        return True
+    # Done with this key: the runner recorded its answer. Scheduled with it: it will.
+    current_key = action.idempotency_key or action_key(action.id)
+    return action.status in (ActionStatus.scheduled.value, ActionStatus.done.value) \
+        and current_key == idempotency_key
+
+
+def retry_of_case(session: Session, case_id: int, idempotency_key: str | None) -> int | None:
+    """The id of this case's retry action the key belongs to, whatever its status now (a
+    retry whose answer was lost is scheduled again, or canceled once the case ends)."""
+    action_id = action_id_of_key(idempotency_key)
+    action = session.get(ScheduledAction, action_id) if action_id is not None else None
+    if action is None or action.case_id != case_id or action.kind != ActionKind.retry.value:
+        return None
+    return action_id
 
 
 def cancel_actions(session: Session, case_id: int, now: datetime,

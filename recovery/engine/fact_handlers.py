@@ -91,7 +91,9 @@ class RecoveryEngine:
             if not isinstance(fact, PaymentFailed) or _details_key(fact) in found:
                 continue
             if cases.is_engine_key(fact.idempotency_key):
-                continue  # our own retry's failure: the action runner records it
+                # Our own retry's failure: nearly always its runner records Stripe's answer;
+                # the rare lost answer is read by the handler.
+                continue
             try:
                 found[_details_key(fact)] = self._fetch_details(account_id, fact)
             except UNREADABLE:
@@ -118,10 +120,14 @@ class RecoveryEngine:
     def _payment_failed(self, session: Session, account_id: str, fact: PaymentFailed) -> None:
         case = cases.case_for_invoice(session, account_id, fact.invoice_id)
         if case is not None and case.status != CaseStatus.open.value:
-            return  # a late failure for a case that already ended changes nothing
+            # A late failure for a case that already ended changes nothing, but when it is our
+            # retry's, whose answer was lost, it is still an attempt on the card.
+            self._record_lost_retry_failure(session, account_id, case, fact)
+            return
         if case is None and self._finished_before(session, account_id, fact):
             return
-        if case is not None and cases.is_own_retry(session, case.id, fact.idempotency_key):
+        if case is not None and cases.retry_will_record_answer(session, case.id,
+                                                               fact.idempotency_key):
             return  # our retry's failure: the action runner records it from Stripe's answer
         details = self._attempt_details(session, account_id, fact)
         if details is NOT_READ:
@@ -131,10 +137,29 @@ class RecoveryEngine:
             case = self._open_case(session, account_id, fact, details)
         case.stripe_next_payment_attempt = fact.next_payment_attempt
         case.hosted_invoice_url = fact.hosted_invoice_url or case.hosted_invoice_url
-        attempt, is_new = record_attempt(session, case, _attempt_facts(fact, details),
-                                         self.clock.now())
+        facts = _attempt_facts(fact, details)
+        own_retry = cases.retry_of_case(session, case.id, fact.idempotency_key)
+        if own_retry is not None:
+            # A retry's answer that never reached it (lost in transit, a 5xx after the charge):
+            # still an attempt on the card, and the retry's own.
+            facts = replace(facts, by="engine", action_id=own_retry)
+        attempt, is_new = record_attempt(session, case, facts, self.clock.now())
         if is_new:
             self.planner.after_failure(session, case, attempt)
+
+    def _record_lost_retry_failure(self, session: Session, account_id: str,
+                                   case: RecoveryCase, fact: PaymentFailed) -> None:
+        own_retry = cases.retry_of_case(session, case.id, fact.idempotency_key)
+        if own_retry is None or cases.retry_will_record_answer(session, case.id,
+                                                               fact.idempotency_key):
+            return
+        details = self._attempt_details(session, account_id, fact)
+        if details is NOT_READ or details is None:
+            log.warning("a lost retry answer could not be read; the attempt is not counted",
+                        extra={"invoice": fact.invoice_id, "action": own_retry})
+            return
+        facts = replace(_attempt_facts(fact, details), by="engine", action_id=own_retry)
+        record_attempt(session, case, facts, self.clock.now())
 
     def _finished_before(self, session: Session, account_id: str, fact: PaymentFailed) -> bool:
         """The invoice finished or its subscription was canceled before this failure arrived."""
@@ -302,12 +327,36 @@ class RecoveryEngine:
         traces.record_finished_invoice(session, account_id, fact.invoice_id, "paid",
                                        fact.event_id, fact.occurred_at)
         case = cases.case_for_invoice(session, account_id, fact.invoice_id)
-        if case is None or case.status != CaseStatus.open.value:
+        if case is None:
             return
-        # The webhook can beat the action's own report of a successful retry.
-        in_flight = cases.retry_in_flight(session, case.id)
+        # The webhook can beat the action's own report of a successful retry, or be the only
+        # report of it: the retry's answer was lost (a timeout, a dead worker, a 5xx after the
+        # charge) and the case ends before, or without, the retry learning it. Stripe echoes the
+        # retry's key on the event.
+        own_retry = cases.retry_of_case(session, case.id, fact.idempotency_key)
+        if own_retry is not None:
+            self._record_retry_success(session, case, own_retry, fact)
+        if case.status != CaseStatus.open.value:
+            if own_retry is not None and case.recovered_by == RecoveredBy.customer.value:
+                # A later retry found the invoice paid and took it for the customer's doing.
+                case.recovered_by = self._recovered_by(case, by_engine=True)
+            return
+        in_flight = own_retry is not None or cases.retry_in_flight(session, case.id)
         how = self._recovered_by(case, by_engine=in_flight, at=fact.occurred_at)
         self._recover(session, case, how)
+
+    def _record_retry_success(self, session: Session, case: RecoveryCase, action_id: int,
+                              fact: InvoicePaid) -> None:
+        """The retry's success, once (``invoice.paid`` and ``invoice.payment_succeeded`` both
+        tell it), unless the retry recorded it itself; its charge id is filled in if the
+        retry's own answer arrives later."""
+        if cases.success_of_action(session, case.account_id, action_id) is not None:
+            return
+        record_attempt(session, case, AttemptFacts(
+            at=fact.occurred_at, charge_id=None, intent_id=None,
+            invoice_id=case.stripe_invoice_id, decline=None, card=None,
+            amount=fact.amount_paid, currency=fact.currency, succeeded=True, by="engine",
+            action_id=action_id), self.clock.now())
 
     def _recovered_by(self, case: RecoveryCase, *, by_engine: bool,
                       at: datetime | None = None) -> str:

@@ -60,6 +60,9 @@ class StripeStub:
     declines: dict[str, Decline] = field(default_factory=dict)
     subscription_status: str = "past_due"  # what a retry's re-read of the subscription finds
     card_country: str | None = "US"  # where the failed charges' card was issued
+    # The charge the invoice's payments name as its newest attempt (default: the first decline's
+    # ``p.CHARGE_ID``), e.g. a decline a pay call made before its answer was lost.
+    latest_charge_id: str | None = None
 
     def install(self, router: respx.MockRouter) -> None:
         router.route(host="api.stripe.com").mock(side_effect=self._outage)
@@ -130,7 +133,8 @@ class StripeStub:
         self.calls.append("invoice_payments")
         invoice = request.url.params.get("invoice", self.invoice_id)
         if invoice == self.invoice_id:
-            d, charge = self.first_decline, self.charge_json(p.CHARGE_ID, self.first_decline)
+            d = self.first_decline
+            charge = self.charge_json(self.latest_charge_id or p.CHARGE_ID, d)
         else:
             d = self.declines[invoice]
             charge = self.charge_json(f"ch_{invoice}", d, fingerprint=f"fp_{invoice}")

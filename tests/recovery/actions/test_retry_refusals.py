@@ -23,6 +23,7 @@ from tests.recovery.actions.flow import (
     run_next_retry,
     the_case,
 )
+from tests.recovery.stripe_stub import Decline
 
 NO_PAYMENT_METHOD = {
     "type": "invalid_request_error",
@@ -118,7 +119,8 @@ def test_a_server_error_is_tried_again_under_a_new_key(client, services, stub):
     assert (again.status, again.tries) == (ActionStatus.scheduled, 1)
     assert again.idempotency_key == f"recovery:{retry.id}:1"
     assert again.due_at == services.clock.now() + backoff(1)
-    assert "retrieve" in stub.calls[-1]  # the invoice was read again after the 5xx
+    # The invoice was read again after the 5xx, and its newest attempt (no new decline).
+    assert "retrieve" in stub.calls[-2] and stub.calls[-1] == "invoice_payments"
     services.clock.set(again.due_at)
     run_actions(services)
 
@@ -140,6 +142,29 @@ def test_a_server_error_after_the_charge_went_through_never_charges_again(client
     assert stub.pay_keys == [f"recovery:{retry.id}"]
     assert the_case(services).status == CaseStatus.recovered
     assert action(services, retry.id).status == ActionStatus.canceled
+
+
+def test_a_server_error_after_a_decline_records_that_decline_as_the_retrys(client, services,
+                                                                          stub):
+    """The pay call was declined, with a Mastercard "retry after 4 days" (MAC 27), but its
+    answer was replaced by a 5xx: the decline is read back, counted as the retry's, and its wait
+    holds (no blind retry under a new key 30 s later)."""
+    stub.brand = "mastercard"
+    open_case(client, services)
+
+    def declined_then_failed():
+        stub.latest_charge_id = "ch_lost_answer"
+        stub.first_decline = Decline(network_advice_code="27")
+        stub.pay_errors.append((500, SERVER_ERROR))
+
+    stub.hooks["pay"] = declined_then_failed
+    retry = run_next_retry(services)
+
+    (lost,) = engine_attempts(services)
+    assert (lost.stripe_charge_id, lost.action_id) == ("ch_lost_answer", retry.id)
+    assert action(services, retry.id).status == ActionStatus.done
+    following = next_retry(services)
+    assert following.due_at >= services.clock.now() + timedelta(days=4)
 
 
 def test_server_errors_fail_the_retry_with_an_alert_after_its_tries(client, services, stub,

@@ -214,6 +214,40 @@ def test_a_crash_after_the_charge_reuses_the_same_key(client, services, stub, mo
     assert [a.stripe_charge_id for a in attempts(services)] == [p.CHARGE_ID, "ch_retry2"]
 
 
+def test_a_retry_whose_answer_was_lost_is_recorded_from_invoice_paid(
+        client, services, stub, monkeypatch):
+    """The retry paid the invoice, the worker died before recording it, and ``invoice.paid``
+    (carrying the retry's key) ends the case first: the engine's records still hold the charge,
+    as the retry's, and the retry never runs again."""
+    deliver(client, services, failed_event(services))
+    run_actions(services)
+    (retry,) = scheduled(services, ActionKind.retry)
+    services.clock.set(retry.due_at)
+
+    class WorkerKilled(BaseException):
+        """The process dies after Stripe answered."""
+
+    def crash(*args, **kwargs):
+        raise WorkerKilled
+
+    monkeypatch.setattr(services.engine, "record_retry_outcome", crash)
+    with pytest.raises(WorkerKilled):
+        run_actions(services)
+    paid = p.invoice_event("invoice.paid", p.LATEST, created=services.clock.now())
+    paid["request"] = {"id": "req_retry", "idempotency_key": f"recovery:{retry.id}"}
+    deliver(client, services, paid)
+    case = the_case(services)
+    assert (case.status, case.recovered_by) == (CaseStatus.recovered.value, "retry")
+    (first, success) = attempts(services)
+    assert (success.by, success.action_id, success.succeeded) == ("engine", retry.id, True)
+    assert success.card_fingerprint == first.card_fingerprint  # the card on file was charged
+    services.clock.advance(actions.LEASE + timedelta(seconds=1))
+    actions.release_stale_actions(services.sessions, services.clock)
+    run_actions(services)
+    assert stub.pay_keys == [f"recovery:{retry.id}"]  # never charged again
+    assert len(attempts(services)) == 2
+
+
 def test_stripe_unavailable_defers_the_retry_with_the_same_key(client, services, stub):
     deliver(client, services, failed_event(services))
     run_actions(services)
