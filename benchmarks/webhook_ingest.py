@@ -12,7 +12,7 @@ Three processes share the machine: wrk (Debian's package, which ``make bench-too
 the server, and PostgreSQL. The server is this file run with ``--serve``: the application
 ``recovery serve`` builds (its worker included, unless ``--no-worker``) plus ``POST /_bench/noop``
 (reads the body, answers a small JSON: the ceiling), under uvicorn as ``recovery serve`` runs it.
-The worker reads Stripe from a fake on loopback that answers every read with an empty list.
+The worker talks to a fake Stripe on loopback (empty lists, and an open invoice for any one).
 
 Before each run, distinct signed ``invoice.payment_failed`` bodies (plus a share re-sent once,
 after their original) are written one file per wrk thread; wrk's Lua script cycles through its
@@ -29,6 +29,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import signal
 import socket
 import statistics
@@ -320,13 +321,19 @@ def run_wrk(url: str, directory: Path, phase: str, plan: LoadPlan, seconds: floa
 
 
 class EmptyStripe(BaseHTTPRequestHandler):
-    """``invoice_payments.list`` finds nothing, so a failure is planned without decline details."""
+    """``invoice_payments.list`` finds nothing, so a failure is planned without decline details;
+    a read or update of one object (``/v1/invoices/in_…``) answers an open invoice."""
 
     def _answer(self) -> None:
         length = int(self.headers.get("content-length") or 0)
         self.rfile.read(length)
-        body = json.dumps({"object": "list", "data": [], "has_more": False,
-                           "url": self.path.split("?")[0]}).encode()
+        path = self.path.split("?")[0]
+        last = path.rstrip("/").rsplit("/", 1)[-1]
+        found = ({"id": last, "object": "invoice", "status": "open", "auto_advance": False,
+                  "amount_due": 4900, "amount_remaining": 4900, "currency": "usd"}
+                 if any(ch.isdigit() for ch in last) else {"object": "list", "data": [], "has_more": False,
+                                      "url": path})
+        body = json.dumps(found).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
@@ -771,6 +778,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.serve:
         serve_with_noop()
         return 0
+    if shutil.which("wrk") is None:
+        print("wrk is not installed: run `make bench-tools` (Debian's wrk package)",
+              file=sys.stderr)
+        return 2
     plan = LoadPlan(seconds=args.seconds, warmup_seconds=args.warmup_seconds,
                     concurrency=args.concurrency, threads=args.threads,
                     duplicates=args.duplicates, max_rate=args.max_rate, worker=args.worker,
