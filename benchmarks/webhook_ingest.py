@@ -329,10 +329,11 @@ class EmptyStripe(BaseHTTPRequestHandler):
         self.rfile.read(length)
         path = self.path.split("?")[0]
         last = path.rstrip("/").rsplit("/", 1)[-1]
+        one_object = any(character.isdigit() for character in last)  # an id, not a list
         found = ({"id": last, "object": "invoice", "status": "open", "auto_advance": False,
                   "amount_due": 4900, "amount_remaining": 4900, "currency": "usd"}
-                 if any(ch.isdigit() for ch in last) else {"object": "list", "data": [], "has_more": False,
-                                      "url": path})
+                 if one_object else {"object": "list", "data": [], "has_more": False,
+                                     "url": path})
         body = json.dumps(found).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
