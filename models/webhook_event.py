@@ -53,5 +53,6 @@ class WebhookEvent(SQLModel, table=True):
                                                        server_default="0"))
     last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     claimed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    claimed_by: str | None = Field(default=None, max_length=64)  # the worker holding the claim
     next_attempt_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     processed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))

@@ -1,4 +1,9 @@
-"""The FastAPI application: webhook receiver, health and API routers, and the in-process worker."""
+"""The FastAPI application: webhook receiver, health and API routers, and the in-process worker.
+
+Stopping: ``app.state.request_stop()`` (called by ``recovery serve`` as soon as it is told to
+stop) tells the worker and the background tasks to wind down while the server drains its
+connections; the lifespan's end then writes what the receiver still holds and waits for them.
+"""
 
 from __future__ import annotations
 
@@ -10,17 +15,19 @@ from recovery.accounts.directory import ensure_default_account
 from recovery.api.health import build_health_router
 from recovery.runtime.clock import wall_clock
 from recovery.wiring import Services
-from recovery.worker.scheduler import start_scheduler
+from recovery.worker.scheduler import start_scheduler, stop_scheduler
+from webhooks.inbox_writer import InboxWriter
 from webhooks.router import ReceiverStats, build_router
 
 
 def create_app(services: Services, *, run_worker: bool | None = None,
                background: list | None = None) -> FastAPI:
-    """``background``: objects with ``start_thread()`` and ``stop()`` run for the app's life
-    (the live sandbox)."""
+    """``background``: objects with ``start_thread()`` and ``stop()`` (and optionally
+    ``request_stop()``) run for the app's life (the live sandbox, the worker process)."""
     settings = services.settings
     run_worker = settings.run_worker if run_worker is None else run_worker
     receiver_stats = ReceiverStats()
+    inbox_writer = InboxWriter(services.sessions, services.clock)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
@@ -33,21 +40,29 @@ def create_app(services: Services, *, run_worker: bool | None = None,
         try:
             yield
         finally:
+            # The server has drained its connections: what is still queued is written now.
+            inbox_writer.stop()
             for task in background or ():
                 task.stop()
             if scheduler is not None:
-                scheduler.shutdown(wait=True)
+                stop_scheduler(scheduler, services)
+
+    def request_stop() -> None:
+        services.stopping.set()
+        for task in background or ():
+            if hasattr(task, "request_stop"):
+                task.request_stop()
 
     app = FastAPI(title="Payment recovery engine", lifespan=lifespan)
     app.state.services = services
+    app.state.request_stop = request_stop
     app.state.receiver_stats = receiver_stats
     app.include_router(
         build_router(
             services.sessions, services.accounts.secrets_for, services.accounts.resolve_account,
             services.clock, tolerance_seconds=settings.webhook_tolerance_seconds,
             max_body_bytes=settings.webhook_max_body_bytes, stats=receiver_stats,
-            # SQLite has one writer: queued inserts beat threads spinning on its busy lock.
-            store_concurrency=1 if services.db_engine.dialect.name == "sqlite" else 8,
+            writer=inbox_writer,
             # A signature's age is real time, also when the live sandbox runs its clock fast.
             signature_clock=wall_clock(services.clock),
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -46,6 +47,8 @@ class Services:
     steps: ActionSteps | None = None
     channel: MessageChannel | None = None
     worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
+    # Set when the process is stopping: jobs finish the batch in hand and start no other.
+    stopping: threading.Event = field(default_factory=threading.Event)
 
     def close(self) -> None:
         if self.engine is not None:

@@ -5,11 +5,14 @@ Only inserts: no processing happens here (the ingest job does it later).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from sqlalchemy import JSON, Column, MetaData, Table
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session
 
 from models import InboxStatus, WebhookEvent
@@ -30,10 +33,14 @@ class InboxEntry:
     related_object_id: str | None
     related_object_type: str | None
     payload: dict
+    # The payload exactly as JSON text when the body can be stored as it came (nothing in it
+    # needed replacing): stored as is, saving a second serialisation of the document.
+    payload_json: str | None = None
 
 
-def entry_from_payload(payload: object) -> InboxEntry:
-    """Validate the event envelope (snapshot ``event`` or thin ``v2.core.event``)."""
+def entry_from_payload(payload: object, payload_json: str | None = None) -> InboxEntry:
+    """Validate the event envelope (snapshot ``event`` or thin ``v2.core.event``);
+    ``payload_json``, when given, is ``payload`` as the JSON text it was decoded from."""
     if not isinstance(payload, dict):
         raise NotAnEvent("body is not a JSON object")
     kind = payload.get("object")
@@ -62,6 +69,7 @@ def entry_from_payload(payload: object) -> InboxEntry:
         related_object_id=_short_str(related.get("id")),
         related_object_type=_short_str(related.get("type")),
         payload=payload,
+        payload_json=payload_json,
     )
 
 
@@ -85,36 +93,66 @@ def store_event(
     session: Session, account_id: str, entry: InboxEntry, received_at: datetime
 ) -> bool:
     """Insert the event unless it is already there; True when this call stored it."""
-    values = {
-        "account_id": account_id,
-        "stripe_event_id": entry.stripe_event_id,
-        "type": entry.type,
-        "api_version": entry.api_version,
-        "livemode": entry.livemode,
-        "thin": entry.thin,
-        "related_object_id": entry.related_object_id,
-        "related_object_type": entry.related_object_type,
-        "payload": entry.payload,
-        "created_at": entry.created_at,
-        "received_at": received_at,
+    return bool(store_rows(session, [inbox_row(account_id, entry, received_at)]))
+
+
+def inbox_row(account_id: str, entry: InboxEntry, received_at: datetime) -> dict:
+    """The inbox row of a verified event, its payload as JSON text."""
+    payload = entry.payload_json if entry.payload_json is not None else json.dumps(entry.payload)
+    return {
+        "account_id": account_id, "stripe_event_id": entry.stripe_event_id,
+        "type": entry.type, "api_version": entry.api_version, "livemode": entry.livemode,
+        "thin": entry.thin, "related_object_id": entry.related_object_id,
+        "related_object_type": entry.related_object_type, "payload": payload,
+        "created_at": entry.created_at, "received_at": received_at,
         "status": (InboxStatus.needs_fetch if entry.thin else InboxStatus.pending).value,
-        "tries": 0,
+        "tries": 0, "deferrals": 0,
     }
+
+
+def store_rows(session: Session, rows: list[dict]) -> set[tuple[str, str]]:
+    """Insert the rows (``inbox_row``) not there yet, the caller commits; returns the
+    ``(account_id, stripe_event_id)`` of those this call stored. Many rows run as multi-row
+    INSERTs (SQLAlchemy's "insertmanyvalues"), RETURNING included; a conflict returns no row,
+    and of two rows for one event only the first is stored."""
+    if not rows:
+        return set()
     statement = _INSERT_IGNORING_DUPLICATES[session.get_bind().dialect.name]
-    # A conflict returns no row; rowcount is not reliable across drivers for ON CONFLICT. The
-    # Core connection skips the ORM's per-statement machinery, which a plain insert never needs.
-    return session.connection().execute(statement, values).first() is not None
+    # The Core connection skips the ORM's per-statement machinery, which an insert never needs.
+    return {tuple(row) for row in session.connection().execute(statement, rows)}
 
 
-def _insert_ignoring_duplicates(dialect_insert):
-    # Built once per dialect: building and caching a 13-column statement per request was a
+class _JSONText(TypeDecorator):
+    """A JSON column written from text that is JSON already: the receiver stores the body as it
+    came rather than dumping the decoded document again (PostgreSQL's ``json`` type keeps the
+    text it is given, SQLite stores text). Reading is the JSON type's own."""
+
+    impl = JSON
+    cache_ok = True
+
+    def bind_processor(self, dialect):
+        return None  # the value is JSON text; PostgreSQL's cast to json still applies
+
+
+def _inbox_with_text_payload() -> Table:
+    """The inbox table as inserts see it: the model's columns, ``payload`` bound as text."""
+    table = Table(WebhookEvent.__tablename__, MetaData())
+    for column in WebhookEvent.__table__.columns:
+        kind = _JSONText() if column.name == "payload" else column.type
+        table.append_column(Column(column.name, kind, primary_key=column.primary_key))
+    return table
+
+
+def _insert_ignoring_duplicates(dialect_insert, table: Table):
+    # Built once per dialect: building and caching a 14-column statement per request was a
     # measurable share of the receiver's CPU.
-    return (dialect_insert(WebhookEvent)
+    return (dialect_insert(table)
             .on_conflict_do_nothing(index_elements=["account_id", "stripe_event_id"])
-            .returning(WebhookEvent.id))
+            .returning(table.c.account_id, table.c.stripe_event_id))
 
 
+_INBOX_INSERT_TABLE = _inbox_with_text_payload()
 _INSERT_IGNORING_DUPLICATES = {
-    "postgresql": _insert_ignoring_duplicates(pg_insert),
-    "sqlite": _insert_ignoring_duplicates(sqlite_insert),
+    "postgresql": _insert_ignoring_duplicates(pg_insert, _INBOX_INSERT_TABLE),
+    "sqlite": _insert_ignoring_duplicates(sqlite_insert, _INBOX_INSERT_TABLE),
 }

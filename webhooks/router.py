@@ -2,8 +2,10 @@
 
 Stripe retries slow endpoints and delivers duplicates and out of order, so the request only checks
 the signature and inserts the event (insert-on-conflict): the ingest job does the rest.
-Everything the edge needs from the composition root is passed in (sessions, secrets, clock).
-The signature is checked before any database work; bad input is a JSON 4xx, never a 500.
+Concurrent requests share their insert and commit (``inbox_writer``): each is answered once the
+batch holding its event has committed. Everything the edge needs from the composition root is
+passed in (sessions, secrets, clock). The signature is checked before any database work; bad
+input is a JSON 4xx, never a 500.
 """
 
 from __future__ import annotations
@@ -15,15 +17,14 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-import anyio
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 from starlette.requests import ClientDisconnect
 
-from webhooks.body import BodyRejected, decode_body, scrub_strings
-from webhooks.inbox import InboxEntry, NotAnEvent, entry_from_payload, store_event
+from webhooks.body import BodyRejected, decode_body, needs_scrubbing, scrub_strings
+from webhooks.inbox import InboxEntry, NotAnEvent, entry_from_payload
+from webhooks.inbox_writer import InboxWriter, StoreFailed
 from webhooks.verify import MAX_TOLERANCE_SECONDS, SignatureRejected, verify_signature
 
 log = logging.getLogger("webhooks.receiver")
@@ -76,7 +77,7 @@ def build_router(
     tolerance_seconds: int = 300,
     max_body_bytes: int = 1024 * 1024,
     stats: ReceiverStats | None = None,
-    store_concurrency: int = 8,
+    writer: InboxWriter | None = None,
     signature_clock: Clock | None = None,
 ) -> APIRouter:
     """The webhook router; ``resolve_account`` maps an event to our account id (Connect-ready).
@@ -84,8 +85,8 @@ def build_router(
     ``resolve_account`` and ``secrets_for`` are called before the signature is checked, so they
     must answer without the database (``recovery.accounts`` keeps them in memory): an unsigned
     request does no database work at all.
-    ``store_concurrency`` caps the inserts running at once; keep it within the database pool so
-    a burst of deliveries queues here instead of opening and closing overflow connections.
+    ``writer`` stores the events (one is made from ``sessions`` and ``clock`` if not given);
+    whoever owns it stops it when the app stops.
     ``signature_clock`` judges a signature's age (default ``clock``): real elapsed time, where
     ``clock`` may run simulated time faster (the live sandbox).
     """
@@ -94,7 +95,7 @@ def build_router(
     router = APIRouter()
     stats = stats if stats is not None else ReceiverStats()
     signature_clock = signature_clock or clock
-    store_limit = anyio.CapacityLimiter(store_concurrency)
+    writer = writer if writer is not None else InboxWriter(sessions, clock)
 
     def authenticate(body: bytes, header: str | None, payload: dict) -> str:
         """The account the verified event belongs to, or ``Rejected`` (always the same one)."""
@@ -111,26 +112,19 @@ def build_router(
             raise Rejected(*NOT_AUTHENTICATED, reason="unknown_account")
         return account_id
 
-    def store(account_id: str, entry: InboxEntry) -> bool:
-        with sessions() as session:
-            stored = store_event(session, account_id, entry, clock.now())
-            session.commit()
-            return stored
-
     @router.post("/webhooks/stripe")
     async def receive_stripe_event(request: Request) -> JSONResponse:
         try:
             body = await _read_body(request, max_body_bytes)
             payload = _decode_object(body)
             account_id = authenticate(body, request.headers.get("stripe-signature"), payload)
-            entry = _envelope(scrub_strings(payload))
+            entry = _envelope(body, payload)
         except Rejected as refused:
             return _reject(stats, refused)
         try:
-            stored = await anyio.to_thread.run_sync(store, account_id, entry, limiter=store_limit)
-        except SQLAlchemyError:
+            stored = await writer.store(account_id, entry)
+        except StoreFailed:
             # The event is valid and verified: a non-2xx makes Stripe deliver it again later.
-            log.exception("storing a webhook event failed", extra={"event": entry.stripe_event_id})
             return _reject(stats, Rejected(503, "unavailable", "the event could not be stored"))
         stats.count("accepted" if stored else "duplicate")
         return JSONResponse({"received": True, "duplicate": not stored})
@@ -166,9 +160,12 @@ def _decode_object(body: bytes) -> dict:
     return payload
 
 
-def _envelope(payload: dict) -> InboxEntry:
+def _envelope(body: bytes, payload: dict) -> InboxEntry:
+    """The inbox entry; the body's own text is stored when nothing in it needs replacing."""
     try:
-        return entry_from_payload(payload)
+        if needs_scrubbing(body):
+            return entry_from_payload(scrub_strings(payload))
+        return entry_from_payload(payload, body.decode("utf-8"))
     except NotAnEvent as problem:
         raise Rejected(400, "not_an_event", str(problem)) from None
 

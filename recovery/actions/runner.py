@@ -14,6 +14,7 @@ loop goes on with the next one. No Stripe call happens inside a database transac
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -69,14 +70,17 @@ def claim_due(sessions: SessionFactory, clock: Clock, worker_id: str, limit: int
 
 def run_due_actions(sessions: SessionFactory, clock: Clock, steps: ActionSteps, *,
                     worker_id: str = "worker", batch_size: int = 100,
-                    max_tries: int = DEFAULT_MAX_TRIES) -> RunResult:
+                    max_tries: int = DEFAULT_MAX_TRIES,
+                    should_stop: Callable[[], bool] = lambda: False) -> RunResult:
     """Run up to ``batch_size`` due actions, each claimed just before it runs. Actions the
     batch itself schedules wait for the next one, so a step that keeps planning a step due at
-    once cannot hold the batch."""
+    once cannot hold the batch. Once ``should_stop`` says so, no further action is claimed."""
     result = RunResult()
     with sessions() as session:
         newest = session.scalar(select(func.max(ACTIONS.c.id)))
     for _ in range(batch_size):
+        if should_stop():
+            break
         claimed = claim_due(sessions, clock, worker_id, 1, up_to_id=newest)
         if not claimed:
             break
@@ -197,6 +201,20 @@ def resume_account(sessions: SessionFactory, clock: Clock, account_id: str) -> i
         ).scalars().all()
         reschedule(session, resumed, clock.now())
         return len(resumed)
+
+
+def release_actions_claimed_by(sessions: SessionFactory, worker_id: str) -> int:
+    """Hand back the actions ``worker_id`` still holds (it is stopping), key and due time
+    unchanged: another worker runs them at once. Any write the stopping worker still makes to
+    one of them is fenced out (``ClaimLost``)."""
+    with transaction(sessions) as session:
+        return session.execute(
+            update(ACTIONS)
+            .where(ACTIONS.c.status == ActionStatus.claimed.value,
+                   ACTIONS.c.claimed_by == worker_id)
+            .values(status=ActionStatus.scheduled.value, claimed_at=None, lease_until=None,
+                    claimed_by=None)
+        ).rowcount
 
 
 def release_stale_actions(sessions: SessionFactory, clock: Clock) -> int:

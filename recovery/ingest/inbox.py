@@ -65,32 +65,36 @@ class IngestResult:
 
 
 def claim_due_rows(sessions: SessionFactory, clock: Clock, limit: int, *,
-                   from_status: InboxStatus, to_status: InboxStatus) -> list:
-    """Move up to ``limit`` due rows from one status to another; return them (oldest first)
-    with their ``id``, ``account_id`` and ``payload``. Pending and thin rows share this claim."""
+                   from_status: InboxStatus, to_status: InboxStatus,
+                   worker_id: str | None = None) -> list:
+    """Move up to ``limit`` due rows from one status to another, claimed for ``worker_id``;
+    return them (oldest first) with their ``id``, ``account_id`` and ``payload``. Pending and
+    thin rows share this claim."""
     now = clock.now()
     with transaction(sessions) as session:
         return claim_rows(
             session, INBOX, from_status=from_status.value,
             filters=[or_(INBOX.c.next_attempt_at.is_(None), INBOX.c.next_attempt_at <= now)],
             order_by=[INBOX.c.id], limit=limit,
-            values={"status": to_status.value, "claimed_at": now},
+            values={"status": to_status.value, "claimed_at": now, "claimed_by": worker_id},
             columns=[INBOX.c.account_id, INBOX.c.payload])
 
 
-def claim_events(sessions: SessionFactory, clock: Clock, limit: int) -> list:
+def claim_events(sessions: SessionFactory, clock: Clock, limit: int,
+                 worker_id: str | None = None) -> list:
     """Move up to ``limit`` due pending rows to ``processing``."""
     return claim_due_rows(sessions, clock, limit, from_status=InboxStatus.pending,
-                          to_status=InboxStatus.processing)
+                          to_status=InboxStatus.processing, worker_id=worker_id)
 
 
 def ingest_once(
     sessions: SessionFactory, clock: Clock, handler: FactHandler, *,
     batch_size: int = 100, max_tries: int = 8, batches: BatchHandler | None = None,
+    worker_id: str | None = None,
 ) -> IngestResult:
-    """Claim one batch and process it; returns what happened to each row."""
+    """Claim one batch for ``worker_id`` and process it; returns what happened to each row."""
     result = IngestResult()
-    claimed = claim_events(sessions, clock, batch_size)
+    claimed = claim_events(sessions, clock, batch_size, worker_id)
     alone = [row.id for row in claimed]
     if batches is not None and claimed:
         alone = process_together(sessions, clock, handler, batches, claimed, result)
@@ -188,7 +192,21 @@ def release_stale_claims(
                 update(INBOX)
                 .where(INBOX.c.status == claimed.value)
                 .where(INBOX.c.claimed_at < clock.now() - lease)
-                .values(status=back_to.value, claimed_at=None)
+                .values(status=back_to.value, claimed_at=None, claimed_by=None)
+            ).rowcount
+    return released
+
+
+def release_claims_of(sessions: SessionFactory, worker_id: str) -> int:
+    """Hand back the rows ``worker_id`` still holds (it is stopping): each returns to the status
+    it was claimed from, for any worker to take at once."""
+    released = 0
+    with transaction(sessions) as session:
+        for claimed, back_to in CLAIMED_FROM.items():
+            released += session.execute(
+                update(INBOX)
+                .where(INBOX.c.status == claimed.value, INBOX.c.claimed_by == worker_id)
+                .values(status=back_to.value, claimed_at=None, claimed_by=None)
             ).rowcount
     return released
 

@@ -122,17 +122,22 @@ def _unix(created: object) -> int:
         raise NothingToFetch(f"the thin event has no valid created time: {created!r}") from None
 
 
-def claim_thin_events(sessions: SessionFactory, clock: Clock, limit: int) -> list:
+def claim_thin_events(sessions: SessionFactory, clock: Clock, limit: int,
+                      worker_id: str | None = None) -> list:
     """Move up to ``limit`` due ``needs_fetch`` rows to ``fetching``."""
     return claim_due_rows(sessions, clock, limit, from_status=InboxStatus.needs_fetch,
-                          to_status=InboxStatus.fetching)
+                          to_status=InboxStatus.fetching, worker_id=worker_id)
 
 
 def fetch_thin_events(sessions: SessionFactory, clock: Clock, reader: SnapshotReader, *,
-                      batch_size: int = 100, max_tries: int = 8) -> FetchResult:
-    """Claim one batch of thin events and fetch each one's snapshot."""
+                      batch_size: int = 100, max_tries: int = 8, worker_id: str | None = None,
+                      should_stop: Callable[[], bool] = lambda: False) -> FetchResult:
+    """Claim one batch of thin events and fetch each one's snapshot. Once ``should_stop``
+    says so, the rows not fetched yet stay claimed, for the stopping worker to hand back."""
     result = FetchResult()
-    for row in claim_thin_events(sessions, clock, batch_size):
+    for row in claim_thin_events(sessions, clock, batch_size, worker_id):
+        if should_stop():
+            break
         outcome = fetch_one(sessions, clock, reader, row, max_tries=max_tries)
         setattr(result, outcome, getattr(result, outcome) + 1)
     return result

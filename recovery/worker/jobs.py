@@ -7,9 +7,13 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from recovery.actions.runner import release_stale_actions, run_due_actions
+from recovery.actions.runner import (
+    release_actions_claimed_by,
+    release_stale_actions,
+    run_due_actions,
+)
 from recovery.ingest.decline_details import refresh_decline_details
-from recovery.ingest.inbox import ingest_once, release_stale_claims
+from recovery.ingest.inbox import ingest_once, release_claims_of, release_stale_claims
 from recovery.ingest.thin_events import SnapshotReader, fetch_thin_events
 from recovery.messaging.delivery import resend_pending
 from recovery.wiring import Services
@@ -25,17 +29,20 @@ class JobSpec:
 
 
 def ingest_inbox(services: Services) -> int:
-    """Drain the inbox batch by batch; returns how many rows were handled."""
+    """Drain the inbox batch by batch, until it is empty or the process stops; returns how
+    many rows were handled."""
     total = 0
-    while True:
+    while not services.stopping.is_set():
         result = ingest_once(
             services.sessions, services.clock, services.handler,
             batch_size=services.settings.ingest_batch_size,
             max_tries=services.settings.ingest_max_tries, batches=services.engine,
+            worker_id=services.worker_id,
         )
         total += result.total
         if result.total < services.settings.ingest_batch_size:
-            return total
+            break
+    return total
 
 
 def fetch_thin_event_snapshots(services: Services) -> int:
@@ -45,12 +52,15 @@ def fetch_thin_event_snapshots(services: Services) -> int:
         return 0
     reader = SnapshotReader(services.engine.gateway, services.accounts.stripe_account_of)
     total, batch = 0, services.settings.ingest_batch_size
-    while True:
+    while not services.stopping.is_set():
         result = fetch_thin_events(services.sessions, services.clock, reader, batch_size=batch,
-                                   max_tries=services.settings.ingest_max_tries)
+                                   max_tries=services.settings.ingest_max_tries,
+                                   worker_id=services.worker_id,
+                                   should_stop=services.stopping.is_set)
         total += result.total
         if result.total < batch:
-            return total
+            break
+    return total
 
 
 def refresh_pending_decline_details(services: Services) -> int:
@@ -69,13 +79,15 @@ def run_actions(services: Services) -> int:
     if services.steps is None:
         return 0
     total, batch = 0, services.settings.action_batch_size
-    while True:
+    while not services.stopping.is_set():
         result = run_due_actions(services.sessions, services.clock, services.steps,
                                  worker_id=services.worker_id, batch_size=batch,
-                                 max_tries=services.settings.action_max_tries)
+                                 max_tries=services.settings.action_max_tries,
+                                 should_stop=services.stopping.is_set)
         total += result.total
         if result.total < batch:
-            return total
+            break
+    return total
 
 
 def release_stale_action_claims(services: Services) -> int:
@@ -88,12 +100,20 @@ def resend_pending_messages(services: Services) -> int:
     if services.channel is None:
         return 0
     total, batch = 0, services.settings.action_batch_size
-    while True:
+    while not services.stopping.is_set():
         result = resend_pending(services.sessions, services.clock, services.channel,
                                 max_tries=services.settings.message_max_tries, batch_size=batch)
         total += result.total
         if result.total < batch:
-            return total
+            break
+    return total
+
+
+def release_own_claims(services: Services) -> int:
+    """What this worker still holds (inbox rows, actions) goes back to the queue: called when
+    it stops, so that other workers need not wait for the leases to run out."""
+    return (release_claims_of(services.sessions, services.worker_id)
+            + release_actions_claimed_by(services.sessions, services.worker_id))
 
 
 def job_specs(tick_seconds: float) -> list[JobSpec]:

@@ -2,16 +2,19 @@
 
 Each worker process has its own in-memory scheduler (a job store must never be shared between
 processes); the jobs claim work from the database, which makes several workers safe.
+Stopping is bounded: running jobs finish the batch in hand, then this worker's claims go back to
+the queue, so a restart or another worker picks them up at once rather than after the lease.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from recovery.wiring import Services
-from recovery.worker.jobs import JobSpec, job_specs
+from recovery.worker.jobs import JobSpec, job_specs, release_own_claims
 
 log = logging.getLogger("recovery.scheduler")
 
@@ -36,3 +39,26 @@ def start_scheduler(services: Services, specs: list[JobSpec] | None = None) -> B
     scheduler.start()
     log.info("worker started", extra={"jobs": [s.name for s in specs or job_specs(1)]})
     return scheduler
+
+
+def stop_scheduler(scheduler: BackgroundScheduler, services: Services, *,
+                   timeout: float = 7.0) -> bool:
+    """Stop ticking and hand back this worker's claims; True when every running job ended
+    within ``timeout`` seconds. A job still running then (a call that hangs) is left behind:
+    its claims are handed back all the same, and its later writes to actions are fenced out."""
+    services.stopping.set()
+    waiting = threading.Thread(target=scheduler.shutdown, kwargs={"wait": True},
+                               name="scheduler-stop", daemon=True)
+    waiting.start()
+    waiting.join(timeout)
+    finished = not waiting.is_alive()
+    if not finished:
+        log.warning("worker jobs still running at the stop deadline",
+                    extra={"timeout_seconds": timeout})
+    try:
+        released = release_own_claims(services)
+    except Exception:  # noqa: BLE001 - the leases hand them back later
+        log.exception("could not hand back this worker's claims; their leases will")
+        return finished
+    log.info("worker stopped", extra={"claims_released": released})
+    return finished

@@ -16,7 +16,7 @@ from models import WebhookEvent
 from recovery.app import create_app
 from tests.conftest import WEBHOOK_SECRET
 from tests.webhooks.signing import sign
-from webhooks import router as router_module
+from webhooks import inbox_writer as inbox_writer_module
 
 URL = "/webhooks/stripe"
 
@@ -151,7 +151,7 @@ def test_a_database_error_storing_a_verified_event_is_a_503_for_stripe_to_retry(
     def unreachable(*_args):
         raise OperationalError("INSERT INTO webhook_event", {}, ConnectionError("server closed"))
 
-    monkeypatch.setattr(router_module, "store_event", unreachable)
+    monkeypatch.setattr(inbox_writer_module, "store_rows", unreachable)
     response = post_signed(client, clock, event_body("evt_later"))
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "unavailable"
