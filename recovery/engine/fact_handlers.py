@@ -125,6 +125,8 @@ class RecoveryEngine:
             self._record_lost_retry_failure(session, account_id, case, fact)
             return
         if case is None and self._finished_before(session, account_id, fact):
+            # No case for an invoice that ended first, but the decline still counts on its card.
+            self._record_caseless_failure(session, account_id, fact)
             return
         if case is not None and cases.retry_will_record_answer(session, case.id,
                                                                fact.idempotency_key):
@@ -160,6 +162,16 @@ class RecoveryEngine:
             return
         facts = replace(_attempt_facts(fact, details), by="engine", action_id=own_retry)
         record_attempt(session, case, facts, self.clock.now())
+
+    def _record_caseless_failure(self, session: Session, account_id: str,
+                                 fact: PaymentFailed) -> None:
+        details = self._attempt_details(session, account_id, fact)
+        if details is NOT_READ or details is None:
+            log.warning("the decline of a finished invoice could not be read; not counted",
+                        extra={"invoice": fact.invoice_id})
+            return
+        record_attempt(session, None, _attempt_facts(fact, details), self.clock.now(),
+                       account_id)
 
     def _finished_before(self, session: Session, account_id: str, fact: PaymentFailed) -> bool:
         """The invoice finished or its subscription was canceled before this failure arrived."""

@@ -14,6 +14,7 @@ from models import (
     ActionStatus,
     CanceledSubscription,
     CaseStatus,
+    ChargeAttempt,
     FinishedInvoice,
     InboxStatus,
     RecoveryCase,
@@ -24,6 +25,7 @@ from recovery.ingest.inbox import redrive
 from recovery.worker.jobs import ingest_inbox, run_actions
 from tests.recovery.engine.test_batches import post
 from tests.recovery.engine.test_e2e import deliver, failed_event, scheduled, the_case
+from tests.recovery.stripe_stub import Decline
 from tests.webhooks import payloads as p
 
 OTHER_INVOICE = "in_SameSubscription2"
@@ -61,6 +63,7 @@ def test_a_failure_that_arrives_after_the_invoice_finished_opens_no_case(
 
 
 def test_no_invoice_of_a_canceled_subscription_opens_a_case(client, services, stub):
+    stub.declines[OTHER_INVOICE] = Decline("do_not_honor", network_decline_code="05")
     deliver(client, services, p.subscription_deleted_event(p.LATEST,
                                                            created=services.clock.now()))
     deliver(client, services, failed_event(services))
@@ -69,6 +72,11 @@ def test_no_invoice_of_a_canceled_subscription_opens_a_case(client, services, st
 
     assert everything(services) == ([], [])
     assert stub.pay_keys == []
+    # Still declines on the customer's cards: counted, with no case to plan.
+    with services.sessions() as session:
+        counted = session.exec(select(ChargeAttempt).order_by(ChargeAttempt.id)).all()
+    assert [(a.stripe_invoice_id, a.case_id, a.by) for a in counted] == [
+        (p.INVOICE_ID, None, "stripe"), (OTHER_INVOICE, None, "stripe")]
 
 
 def test_a_failure_re_driven_after_the_invoice_was_paid_opens_no_case(client, services, stub):
