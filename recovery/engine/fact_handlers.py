@@ -237,7 +237,10 @@ class RecoveryEngine:
         """A later read found what a failure was recorded without: record the attempt again
         with its details (merging with a report of the same charge that came meanwhile) and
         plan its case. ``None``: Stripe holds no details; the case is planned without them."""
-        attempt = session.get(ChargeAttempt, attempt_id)
+        # Locked and read afresh: two workers refreshing the same attempt take turns, and the
+        # second finds it no longer pending (rather than deleting it a second time).
+        attempt = session.get(ChargeAttempt, attempt_id, with_for_update=True,
+                              populate_existing=True)
         if attempt is None or not attempt.details_pending:
             return
         attempt.details_pending = False

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -28,7 +28,7 @@ from recovery.rules.policy import RetryPolicy
 from recovery.sandbox.chaos.audit import audit_charges, engine_attempts
 from recovery.sandbox.chaos.plan import API_FAULTS, ChaosPlan
 from recovery.sandbox.chaos.run import ChaosSandbox, horizon_of
-from recovery.sandbox.metrics import measure
+from recovery.sandbox.metrics import RECOVERY_SPAN, measure
 from recovery.sandbox.run import SimulationConfig, temporary_workdir
 
 DONE_EVENTS = (InboxStatus.processed.value, InboxStatus.ignored.value)
@@ -57,7 +57,10 @@ class ChaosOutcome:
     messages_lost: int = 0
     failed_invoices: int = 0
     recovered: int = 0
-    recovery_rate: float = 0.0
+    recovery_rate: float = 0.0  # from the engine's cases, as ``recovery simulate`` counts it
+    ledger_failed_invoices: int = 0
+    ledger_recovered: int = 0
+    ledger_recovery_rate: float = 0.0  # the same measure, from Stripe's own charge audit
     worker_deaths: int = 0
     connection_drops: int = 0
     api_faults: dict[str, int] = field(default_factory=dict)
@@ -111,12 +114,33 @@ def judge(sandbox: ChaosSandbox, label: str) -> ChaosOutcome:
                                  + len(report.engine_successes_unmatched))
     outcome.failed_invoices, outcome.recovered = metrics.failed_invoices, metrics.recovered
     outcome.recovery_rate = metrics.recovery_rate
+    ledger = ledger_recovery(sandbox.fake.audit, cohort_start,
+                             config.start + timedelta(days=config.days))
+    outcome.ledger_failed_invoices, outcome.ledger_recovered = ledger
+    outcome.ledger_recovery_rate = ledger[1] / ledger[0] if ledger[0] else 0.0
     outcome.worker_deaths = sandbox.pool.counts.deaths
     outcome.connection_drops = sandbox.drops.dropped
     outcome.webhook_chaos = {name: value for name, value in vars(sandbox.delivery.counts).items()
                              if isinstance(value, int)}
     outcome.api_faults = sandbox.pool.fault_counts()
     return outcome
+
+
+def ledger_recovery(entries, cohort_start: datetime, cohort_end: datetime) -> tuple[int, int]:
+    """(failed, recovered) from Stripe's side alone: invoices whose first declined charge falls
+    in the cohort, and of those the ones paid within ``RECOVERY_SPAN`` of it (by any charge)."""
+    first_failed: dict[str, datetime] = {}
+    paid_at: dict[str, datetime] = {}
+    for entry in entries:
+        if entry.paid:
+            paid_at.setdefault(entry.invoice_id, entry.at)
+        elif entry.invoice_id not in first_failed or entry.at < first_failed[entry.invoice_id]:
+            first_failed[entry.invoice_id] = entry.at
+    cohort = {invoice: at for invoice, at in first_failed.items()
+              if cohort_start <= at < cohort_end}
+    recovered = sum(1 for invoice, at in cohort.items()
+                    if invoice in paid_at and paid_at[invoice] - at <= RECOVERY_SPAN)
+    return len(cohort), recovered
 
 
 def _judge_events(session, sandbox: ChaosSandbox, outcome: ChaosOutcome) -> None:
@@ -167,7 +191,10 @@ TABLE_ROWS = (
     ("messages lost", lambda o: o.messages_lost),
     ("failed invoices (cohort)", lambda o: o.failed_invoices),
     ("recovered", lambda o: o.recovered),
-    ("recovery rate", lambda o: f"{o.recovery_rate:.1%}"),
+    ("recovery rate (engine's cases)", lambda o: f"{o.recovery_rate:.1%}"),
+    ("failed invoices (Stripe's ledger)", lambda o: o.ledger_failed_invoices),
+    ("recovered (Stripe's ledger)", lambda o: o.ledger_recovered),
+    ("recovery rate (Stripe's ledger)", lambda o: f"{o.ledger_recovery_rate:.1%}"),
     ("worker processes killed and restarted", lambda o: o.worker_deaths),
     ("connections dropped mid-transaction", lambda o: o.connection_drops),
     ("Stripe API calls by the workers", lambda o: o.api_faults.get("requests", 0)),

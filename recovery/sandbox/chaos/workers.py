@@ -117,8 +117,10 @@ def worker_main(spec: WorkerSpec, conn: Connection, worker_id: str) -> None:
             for job in STEP_JOBS:
                 try:
                     ran += job(services) or 0
-                except Exception:  # noqa: BLE001 - a failing job must not end the worker
-                    log.exception("job failed", extra={"job": job.__name__})
+                except Exception as problem:  # noqa: BLE001 - a job's failure ends no worker
+                    # Expected under chaos (a dropped connection, say): one line, no traceback.
+                    log.error("job %s failed: %s", job.__name__,
+                              str(problem).splitlines()[0] if str(problem) else repr(problem))
             # The transport's fault counts so far: the driver keeps the latest of each worker.
             conn.send(("done", (ran, dict(getattr(transport, "counts", {})))))
     except (EOFError, KeyboardInterrupt):

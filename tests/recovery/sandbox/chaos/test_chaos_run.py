@@ -14,7 +14,7 @@ from recovery.sandbox.policies import engine_default
 from recovery.sandbox.run import SimulationConfig
 from tests.conftest import POSTGRES_URL, create_postgres_database, drop_postgres_database
 
-SMALL = SimulationConfig(subscribers=150, days=40, warmup_days=5, seed=3)
+SMALL = SimulationConfig(subscribers=100, days=30, warmup_days=5, seed=3)
 
 
 def harsh(seed: int) -> ChaosPlan:
