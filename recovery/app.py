@@ -17,7 +17,7 @@ from recovery.runtime.clock import wall_clock
 from recovery.wiring import Services
 from recovery.worker.scheduler import start_scheduler, stop_scheduler
 from webhooks.inbox_writer import InboxWriter
-from webhooks.router import ReceiverStats, build_router
+from webhooks.router import ReceiverStats, ServeBeforeRouting, StripeWebhookEndpoint, build_router
 
 
 def create_app(services: Services, *, run_worker: bool | None = None,
@@ -57,15 +57,17 @@ def create_app(services: Services, *, run_worker: bool | None = None,
     app.state.services = services
     app.state.request_stop = request_stop
     app.state.receiver_stats = receiver_stats
-    app.include_router(
-        build_router(
-            services.sessions, services.accounts.secrets_for, services.accounts.resolve_account,
-            services.clock, tolerance_seconds=settings.webhook_tolerance_seconds,
-            max_body_bytes=settings.webhook_max_body_bytes, stats=receiver_stats,
-            writer=inbox_writer,
-            # A signature's age is real time, also when the live sandbox runs its clock fast.
-            signature_clock=wall_clock(services.clock),
-        )
+    receiver = StripeWebhookEndpoint(
+        services.sessions, services.accounts.secrets_for, services.accounts.resolve_account,
+        services.clock, tolerance_seconds=settings.webhook_tolerance_seconds,
+        max_body_bytes=settings.webhook_max_body_bytes, stats=receiver_stats,
+        writer=inbox_writer,
+        # A signature's age is real time, also when the live sandbox runs its clock fast.
+        signature_clock=wall_clock(services.clock),
     )
+    # The route documents the receiver (OpenAPI); the middleware serves it ahead of routing and
+    # of the framework's request handling, which cost as much as the receiver's own work.
+    app.include_router(build_router(receiver))
+    app.add_middleware(ServeBeforeRouting, endpoint=receiver)
     app.include_router(build_health_router(services, receiver_stats))
     return app

@@ -20,7 +20,7 @@ from recovery.runtime.settings import Settings
 from recovery.wiring import build_services
 from tests.conftest import WEBHOOK_SECRET
 from tests.webhooks.signing import signed_request
-from webhooks.router import build_router
+from webhooks.router import StripeWebhookEndpoint
 
 URL = "/webhooks/stripe"
 CONNECTED = "acct_1ConnectedSeller"
@@ -117,8 +117,8 @@ def test_a_tolerance_outside_one_to_six_hundred_seconds_is_refused_at_start_up(
     with pytest.raises(ValidationError, match="webhook_tolerance_seconds"):
         Settings()
     with pytest.raises(ValueError, match="tolerance"):
-        build_router(lambda: None, lambda _a: (), lambda _p: None, None,
-                     tolerance_seconds=seconds)
+        StripeWebhookEndpoint(lambda: None, lambda _a: (), lambda _p: None, None,
+                              tolerance_seconds=seconds)
 
 
 def test_the_configured_tolerance_is_the_one_applied(settings, clock):

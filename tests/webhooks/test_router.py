@@ -169,3 +169,35 @@ def test_connect_event_for_an_unknown_account_is_rejected(client, services, cloc
     response = post(client, event(account="acct_nobody"), WEBHOOK_SECRET, clock.now())
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "invalid_signature"
+
+
+def test_the_documented_route_answers_as_the_receiver_served_before_routing(services, clock):
+    """The app serves the receiver ahead of routing; the FastAPI route that documents it (and
+    serves it in an app without that middleware) must give the same answers, byte for byte."""
+    from fastapi import FastAPI  # noqa: PLC0415 - only this test builds a bare app
+
+    from webhooks.inbox_writer import InboxWriter  # noqa: PLC0415
+    from webhooks.router import StripeWebhookEndpoint, build_router  # noqa: PLC0415
+
+    full = create_app(services, run_worker=False)
+    assert URL in full.openapi()["paths"]
+    writer = InboxWriter(services.sessions, clock)
+    endpoint = StripeWebhookEndpoint(
+        services.sessions, services.accounts.secrets_for, services.accounts.resolve_account,
+        clock, writer=writer)
+    bare = FastAPI()
+    bare.include_router(build_router(endpoint))
+    with TestClient(full) as served, TestClient(bare) as routed:
+        services.accounts.refresh()
+        answers = []
+        for test_client, event_id in ((served, "evt_a"), (routed, "evt_b")):
+            fresh = post(test_client, event(event_id), WEBHOOK_SECRET, clock.now())
+            again = post(test_client, event(event_id), WEBHOOK_SECRET, clock.now())
+            refused = post(test_client, event(event_id), "whsec_not_ours", clock.now())
+            answers.append([(r.status_code, r.headers["content-type"], r.content)
+                            for r in (fresh, again, refused)])
+    writer.stop()
+    assert answers[0] == answers[1]
+    assert [status for status, _, _ in answers[0]] == [200, 200, 400]
+    assert answers[0][1][2] == b'{"received":true,"duplicate":true}'
+    assert {row.stripe_event_id for row in stored(services)} == {"evt_a", "evt_b"}
