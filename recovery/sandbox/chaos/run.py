@@ -22,6 +22,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
 from models import ActionStatus, Message, MessageStatus, ScheduledAction
+from recovery.accounts.directory import ensure_default_account
 from recovery.messaging.notifier import OutgoingMessage
 from recovery.rules.policy import RetryPolicy
 from recovery.runtime import migrations
@@ -74,8 +75,6 @@ class ChaosSandbox(Sandbox):
                             stripe_webhook_secrets=WEBHOOK_SECRET, run_worker=False,
                             stripe_api_key=None, ingest_batch_size=500)
         services = build_services(settings, self.clock)
-        from recovery.accounts.directory import ensure_default_account  # noqa: PLC0415
-
         ensure_default_account(services.sessions, settings, self.clock)
         return services
 
@@ -127,11 +126,8 @@ class ChaosSandbox(Sandbox):
                 return
             ran = self.pool.step(self.clock.now(), during=self._maybe_drop_connection)
             self._due_stale = True
-            if not ran and not delivered and not self.fake_has_news():
+            if not ran and not delivered and not self.fake.pending_webhooks():
                 return  # what is due cannot run yet (a dead worker's lease, quiet hours)
-
-    def fake_has_news(self) -> bool:
-        return self.fake.pending_webhooks() > 0
 
     def _next_due(self) -> datetime | None:
         stale = self._due_stale
