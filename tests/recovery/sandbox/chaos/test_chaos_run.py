@@ -21,7 +21,7 @@ def harsh(seed: int) -> ChaosPlan:
     """More faults than the benchmark's plan, so that a small run meets every kind."""
     plan = ChaosPlan(seed=seed)
     return replace(plan, kill_before_charge_share=0.15, kill_after_charge_share=0.15,
-                   connection_drop_share=max(plan.connection_drop_share, 0.2))
+                   connection_drop_share=0.8)
 
 
 def check_faults_happened(outcome) -> None:
