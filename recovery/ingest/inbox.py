@@ -32,6 +32,12 @@ from webhooks.parse import ParseError, is_thin_event, parse_event
 log = logging.getLogger("recovery.ingest")
 
 FactHandler = Callable[[Session, str, AnyFact], None]
+StopAsked = Callable[[], bool]
+
+
+class _StopAsked(Exception):
+    """The process is stopping: roll the batch back so its rows can be handed back at once
+    (a batch still writing would hold their row locks past the stop deadline)."""
 
 
 class BatchHandler(Protocol):
@@ -90,25 +96,30 @@ def claim_events(sessions: SessionFactory, clock: Clock, limit: int,
 def ingest_once(
     sessions: SessionFactory, clock: Clock, handler: FactHandler, *,
     batch_size: int = 100, max_tries: int = 8, batches: BatchHandler | None = None,
-    worker_id: str | None = None,
+    worker_id: str | None = None, stop_asked: StopAsked = lambda: False,
 ) -> IngestResult:
-    """Claim one batch for ``worker_id`` and process it; returns what happened to each row."""
+    """Claim one batch for ``worker_id`` and process it; returns what happened to each row.
+    When ``stop_asked()`` turns true the rest is left claimed, for the stopping worker to hand
+    back."""
     result = IngestResult()
     claimed = claim_events(sessions, clock, batch_size, worker_id)
     alone = [row.id for row in claimed]
     if batches is not None and claimed:
-        alone = process_together(sessions, clock, handler, batches, claimed, result)
+        alone = process_together(sessions, clock, handler, batches, claimed, result, stop_asked)
     for event_id in alone:
+        if stop_asked():
+            break
         outcome = process_event(sessions, clock, handler, event_id, max_tries=max_tries)
         setattr(result, outcome, getattr(result, outcome) + 1)
     return result
 
 
 def process_together(sessions: SessionFactory, clock: Clock, handler: FactHandler,
-                     batches: BatchHandler, rows: list, result: IngestResult) -> list[int]:
+                     batches: BatchHandler, rows: list, result: IngestResult,
+                     stop_asked: StopAsked = lambda: False) -> list[int]:
     """Handle the claimed events (``claim_events`` rows) in one transaction; returns the ids
     left to handle alone (all of them if the batch failed, else the ones that do not parse,
-    whose error is recorded alone)."""
+    whose error is recorded alone, and none if the process is stopping)."""
     facts, unparsed = [], []
     for row in rows:
         try:
@@ -119,11 +130,15 @@ def process_together(sessions: SessionFactory, clock: Clock, handler: FactHandle
         prefetched = batches.prefetch([(account, fact) for _id, account, fact in facts if fact])
         with transaction(sessions) as session, batches.batch(session, prefetched):
             for _id, account_id, fact in facts:
+                if stop_asked():
+                    raise _StopAsked
                 if fact is not None:
                     handler(session, account_id, fact)
             now = clock.now()
             _finish_all(session, [i for i, _a, fact in facts if fact], "processed", now)
             _finish_all(session, [i for i, _a, fact in facts if not fact], "ignored", now)
+    except _StopAsked:
+        return []
     except Exception:  # noqa: BLE001 - each event alone then finds and records the culprit
         log.warning("handling a batch failed; handling its events one by one", exc_info=True)
         return [row.id for row in rows]

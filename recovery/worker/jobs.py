@@ -37,7 +37,7 @@ def ingest_inbox(services: Services) -> int:
             services.sessions, services.clock, services.handler,
             batch_size=services.settings.ingest_batch_size,
             max_tries=services.settings.ingest_max_tries, batches=services.engine,
-            worker_id=services.worker_id,
+            worker_id=services.worker_id, stop_asked=services.stopping.is_set,
         )
         total += result.total
         if result.total < services.settings.ingest_batch_size:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from contextlib import nullcontext
 from datetime import timedelta
 
 from sqlmodel import select
@@ -130,3 +132,32 @@ def test_stats_report_counts_and_oldest_pending_age(services):
     stats = ingest.inbox_stats(services.sessions, services.clock)
     assert stats["counts"] == {"pending": 1}
     assert stats["oldest_pending_age_seconds"] == 90
+
+
+class _PlainBatches:
+    """A batch handler with nothing to read ahead."""
+
+    def prefetch(self, facts):
+        return {}
+
+    def batch(self, session, prefetched):
+        return nullcontext()
+
+
+def test_a_stop_asked_mid_batch_rolls_it_back_and_leaves_the_rows_to_hand_back(services):
+    stop = threading.Event()
+    handled = []
+
+    def handler(session, account, fact):
+        handled.append(fact)
+        if len(handled) == 2:
+            stop.set()
+
+    for n in range(5):
+        put(services, invoice_event(f"evt_{n}", id=f"in_{n}"))
+    result = ingest.ingest_once(services.sessions, services.clock, handler, batch_size=5,
+                                batches=_PlainBatches(), worker_id="w1", stop_asked=stop.is_set)
+    assert result.total == 0 and len(handled) == 2  # the third event was never started
+    assert {r.status for r in rows(services).values()} == {InboxStatus.processing}
+    assert ingest.release_claims_of(services.sessions, "w1") == 5
+    assert {r.status for r in rows(services).values()} == {InboxStatus.pending}
