@@ -1,22 +1,27 @@
 """Recovery policy as data, and the pure planning of the next retry. No I/O, no database.
 
-A policy is a fixed schedule (day offsets from the first failure, aligned to a local hour, a
-maximum number of retries, a dunning window, quiet hours) plus what to do when dunning ends.
-Planning combines it with the decline's class and the per-card network budget; a ``Scorer``
-(baseline here, learned later) picks among the times that are allowed. Every plan carries a
-readable reason, and whether the customer is told (``notify_customer``).
+A policy is a schedule (day offsets from the first failure, aligned to a local hour, a maximum
+number of retries, a dunning window, quiet hours) plus what to do when dunning ends. Its
+``timing`` says who picks each retry's hour: ``fixed`` follows the offsets; ``smart`` hands every
+whole hour the rules allow (``smart_candidates``) to a ``Scorer``, which picks one or declines to
+spend the attempt. Planning combines the policy with the decline's class and the per-card network
+budget. Every plan carries a readable reason, whether the customer is told (``notify_customer``),
+and for retries the probability its time was chosen with (``propensity``) and why.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
-from typing import Protocol
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import numpy as np
+
 from recovery.errors import PolicyError
+from recovery.rules.candidate_hours import STRIPE_ATTEMPT_MARGIN, smart_candidates
 from recovery.rules.declines import Classification, DeclineClass
 from recovery.rules.network_rules import (
     NO_FINGERPRINT_REASON,
@@ -28,8 +33,8 @@ from recovery.rules.network_rules import (
 OWNERSHIP_MODES = ("exclusive", "coexist")
 SUBSCRIPTION_ENDINGS = ("cancel", "past_due", "pause")
 INVOICE_ENDINGS = ("open", "uncollectible", "void")
-# Coexist mode never places an engine attempt this close to Stripe's own next attempt.
-STRIPE_ATTEMPT_MARGIN = timedelta(hours=6)
+TIMINGS = ("fixed", "smart")
+MAX_EXPLORATION = 0.5  # above this, exploring would cost more recoveries than it teaches
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,8 @@ class RetryPolicy:
     ownership: str = "exclusive"
     end_subscription: str = "cancel"
     end_invoice: str = "uncollectible"
+    timing: str = "fixed"  # fixed: the offsets pick the hour; smart: the scorer does
+    exploration: float = 0.1  # share of smart decisions that try another allowed hour
 
     def __post_init__(self) -> None:
         problems = list(_problems(self))
@@ -106,6 +113,12 @@ def _problems(policy: RetryPolicy):
         yield f"end_subscription must be one of {SUBSCRIPTION_ENDINGS}"
     if policy.end_invoice not in INVOICE_ENDINGS:
         yield f"end_invoice must be one of {INVOICE_ENDINGS}"
+    if policy.timing not in TIMINGS:
+        yield f"timing must be 'fixed' or 'smart', not {policy.timing!r}"
+    exploration = policy.exploration
+    if isinstance(exploration, bool) or not isinstance(exploration, int | float) \
+            or not 0 <= exploration <= MAX_EXPLORATION:
+        yield f"exploration must be a share between 0 and {MAX_EXPLORATION}"
     try:
         RetryPolicy.limits.fget(policy)
     except ValueError as problem:
@@ -129,6 +142,8 @@ class RetryContext:
     # Stripe's payment method type (card, us_bank_account, sepa_debit, ...); None: the kind the
     # history records for the card's key. ``card_fingerprint`` is that key (network_rules).
     payment_method_kind: str | None = None
+    case_id: int | None = None  # seeds exploration and finds the case's snapshot
+    account_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -138,6 +153,12 @@ class Plan:
     reason: str
     retry_number: int | None = None
     notify_customer: bool = False  # send the plan's customer notice (NOTICE_FOR_PLAN)
+    # Retries only: the probability the time was chosen with (1 for a fixed schedule), why,
+    # by which scorer, and the chosen hour's features: the training and evaluation log.
+    propensity: float | None = None
+    explanation: Mapping[str, Any] | None = None
+    scorer_version: str | None = None
+    features: Mapping[str, Any] | None = None
 
 
 # The message a plan sends when it says to notify the customer.
@@ -146,27 +167,86 @@ NOTICE_FOR_PLAN = MappingProxyType({
     "wait_new_card": "card_update_request",
     "wait_authentication": "authentication_required",
 })
+FIXED_VERSION = "fixed"
+
+
+@dataclass(frozen=True)
+class RetryQuestion:
+    """One smart-timing decision: which allowed hour to spend the next retry at, if any."""
+
+    policy: RetryPolicy
+    context: RetryContext
+    retry_number: int
+    retries_allowed: int
+    window_end: datetime
+    candidates: np.ndarray  # whole hours since the epoch (int64, ascending), each one allowed
+    fixed_at: datetime | None  # where the policy's fixed schedule would retry, if in the window
+
+    @property
+    def retries_left(self) -> int:
+        return self.retries_allowed - self.retry_number + 1
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A scorer's answer: a time (one of the candidates) or None to keep the card untouched."""
+
+    at: datetime | None
+    propensity: float  # probability this answer had under the scorer's (exploring) policy
+    reason: str
+    explanation: Mapping[str, Any]
+    version: str
+    features: Mapping[str, Any] | None = None  # the chosen hour's feature row
 
 
 class Scorer(Protocol):
-    """Picks one time among candidate retry times that are all allowed."""
+    """Picks one of a question's candidate hours (all allowed), or declines.
+
+    ``prepare`` is called once per planning batch, before any ``choose``, so a scorer can read
+    what it needs for many cases in a few queries; ``choose_many`` answers a batch at once."""
 
     version: str
 
-    def choose(self, context: RetryContext, candidates: Sequence[datetime]) -> datetime: ...
+    def prepare(self, session: Any, cases: Sequence[Any], now: datetime) -> None: ...
+
+    def choose(self, context: RetryQuestion, candidates: np.ndarray) -> Choice: ...
+
+    def choose_many(self, questions: Sequence[RetryQuestion]) -> list[Choice]: ...
 
 
 class BaselineScorer:
-    """Takes the policy's own time: the earliest allowed candidate."""
+    """Takes the earliest allowed hour, always."""
 
     version = "baseline-1"
 
-    def choose(self, context: RetryContext, candidates: Sequence[datetime]) -> datetime:
-        return min(candidates)
+    def prepare(self, session: Any, cases: Sequence[Any], now: datetime) -> None:
+        return None
+
+    def choose(self, context: RetryQuestion, candidates: np.ndarray) -> Choice:
+        at = datetime.fromtimestamp(int(candidates[0]) * 3600, UTC)
+        return Choice(at, 1.0, "earliest allowed hour", {}, self.version)
+
+    def choose_many(self, questions: Sequence[RetryQuestion]) -> list[Choice]:
+        return [self.choose(q, q.candidates) for q in questions]
 
 
 def plan_next_retry(policy: RetryPolicy, ctx: RetryContext, scorer: Scorer | None = None) -> Plan:
     """The next step for an open case after a decline (or after the card changed)."""
+    return plan_next_retries([(policy, ctx)], scorer)[0]
+
+
+def plan_next_retries(items: Sequence[tuple[RetryPolicy, RetryContext]],
+                      scorer: Scorer | None = None) -> list[Plan]:
+    """Plan many cases; the smart decisions among them go to the scorer in one batch."""
+    staged = [_stage(policy, ctx) for policy, ctx in items]
+    questions = [entry for entry in staged if isinstance(entry, RetryQuestion)]
+    choices = iter((scorer or BaselineScorer()).choose_many(questions)) if questions else iter(())
+    return [_answer(entry, next(choices)) if isinstance(entry, RetryQuestion) else entry
+            for entry in staged]
+
+
+def _stage(policy: RetryPolicy, ctx: RetryContext) -> Plan | RetryQuestion:
+    """The plan, when the rules alone decide it; else the question for the scorer."""
     window_end = ctx.first_failed_at + timedelta(days=policy.window_days)
     waiting = _waiting_plan(ctx, window_end)
     if waiting is not None:
@@ -183,13 +263,46 @@ def plan_next_retry(policy: RetryPolicy, ctx: RetryContext, scorer: Scorer | Non
     if candidate is None:
         return Plan("wait_new_card", window_end, "no retry: the network rules bar this card",
                     notify_customer=True)
-    if candidate > window_end:
-        return Plan("end", window_end, "no retry: the next allowed time is after the window")
-    chosen = (scorer or BaselineScorer()).choose(ctx, [candidate])
-    reason = _retry_reason(policy, ctx, number, allowed, chosen)
+    # A new card is tried within minutes whatever the timing: there is nothing to wait for.
+    if policy.timing == "fixed" or ctx.card_changed:
+        if candidate > window_end:
+            return Plan("end", window_end, "no retry: the next allowed time is after the window")
+        return _retry_plan(policy, ctx, number, allowed, Choice(
+            candidate, 1.0, "", {}, FIXED_VERSION))
+    hours = smart_candidates(policy, ctx, ctx.now, window_end)
+    if hours.size == 0:
+        return Plan("end", window_end, "no retry: no hour the rules allow is left in the window")
+    fixed_at = candidate if candidate <= window_end else None
+    return RetryQuestion(policy, ctx, number, allowed, window_end, hours, fixed_at)
+
+
+def _answer(question: RetryQuestion, choice: Choice) -> Plan:
+    ctx = question.context
+    if choice.at is not None:
+        return _retry_plan(question.policy, ctx, question.retry_number,
+                           question.retries_allowed, choice)
+    reason = f"no retry: not worth the card's fatigue ({choice.reason})"
+    label = ctx.classification
+    extra = dict(propensity=choice.propensity, explanation=choice.explanation,
+                 scorer_version=choice.version)
+    if label is not None and label.decline_class == DeclineClass.RETRY_LIMITED:
+        # A weak soft decline not worth another try on this card: only a new card can help.
+        return Plan("wait_new_card", question.window_end, f"{reason}; asking for a new card",
+                    notify_customer=True, **extra)
+    # The customer can still fix the card or pay until the window closes.
+    return Plan("end", question.window_end, reason, **extra)
+
+
+def _retry_plan(policy: RetryPolicy, ctx: RetryContext, number: int, allowed: int,
+                choice: Choice) -> Plan:
+    reason = _retry_reason(policy, ctx, number, allowed, choice.at)
+    if choice.reason:
+        reason = f"{reason}; {choice.reason}"
     label = ctx.classification
     tell = label is not None and label.notify_customer and not ctx.card_changed
-    return Plan("retry", chosen, reason, number, notify_customer=tell)
+    return Plan("retry", choice.at, reason, number, notify_customer=tell,
+                propensity=choice.propensity, explanation=choice.explanation,
+                scorer_version=choice.version, features=choice.features)
 
 
 def _out_of_retries(ctx: RetryContext, allowed: int, window_end: datetime) -> Plan:
