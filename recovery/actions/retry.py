@@ -195,7 +195,9 @@ def _record(ctx: StepContext, claimed: ClaimedAction, target: ChargeTarget,
         case = _case(ctx, session, claimed, target)
         # A payment that needs the customer to authenticate is an attempt too: recording it
         # counts it, and its class (authentication) makes the case wait for the customer.
-        ctx.engine.record_retry_outcome(session, case, claimed.action.id, outcome)
+        # The retry's params carry the decision that timed it: its attempt keeps it.
+        ctx.engine.record_retry_outcome(session, case, claimed.action.id, outcome,
+                                        claimed.action.params)
 
 
 def _after_refusal(ctx: StepContext, claimed: ClaimedAction, target: ChargeTarget,

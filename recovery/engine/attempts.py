@@ -46,6 +46,9 @@ class AttemptFacts:
     succeeded: bool = False
     by: str = "stripe"
     action_id: int | None = None
+    # An engine retry's decision (``planning.attempt_features``): the scorer's training log.
+    features: dict | None = None
+    scorer_version: str | None = None
 
     @classmethod
     def from_details(cls, details: AttemptDetails | None, *, at: datetime, invoice_id: str,
@@ -60,12 +63,13 @@ class AttemptFacts:
 
     @classmethod
     def from_outcome(cls, outcome: PaymentOutcome, case: RecoveryCase, *, at: datetime,
-                     action_id: int) -> AttemptFacts:
+                     action_id: int, features: dict | None = None,
+                     scorer_version: str | None = None) -> AttemptFacts:
         return cls(
             at=at, charge_id=outcome.charge_id, intent_id=outcome.payment_intent_id,
             invoice_id=case.stripe_invoice_id, decline=outcome.decline, card=outcome.card,
             amount=case.amount_due, currency=case.currency, succeeded=outcome.paid,
-            by="engine", action_id=action_id,
+            by="engine", action_id=action_id, features=features, scorer_version=scorer_version,
         )
 
 
@@ -95,6 +99,7 @@ def _merge(row: ChargeAttempt, case: RecoveryCase | None, facts: AttemptFacts) -
     if facts.by == "engine":
         # Our own answer about this charge: it was an engine retry, whatever arrived first.
         row.by, row.action_id = "engine", facts.action_id
+        _keep_decision(row, facts)
     before = _label(row)
     if facts.card is not None:
         _merge_card(row, facts.card)
@@ -115,6 +120,7 @@ def _fill(row: ChargeAttempt, case: RecoveryCase | None, facts: AttemptFacts) ->
     row.stripe_payment_intent_id = facts.intent_id
     row.by, row.action_id, row.succeeded = facts.by, facts.action_id, facts.succeeded
     row.amount, row.currency = facts.amount, facts.currency
+    _keep_decision(row, facts)
     if facts.card is not None:
         _merge_card(row, facts.card)
     if case is not None:
@@ -122,6 +128,12 @@ def _fill(row: ChargeAttempt, case: RecoveryCase | None, facts: AttemptFacts) ->
     if facts.decline is not None:
         _merge_decline(row, facts.decline)
         _classify(row, None)  # after the card: the brand changes the class
+
+
+def _keep_decision(row: ChargeAttempt, facts: AttemptFacts) -> None:
+    """The decision that timed an engine retry stays with its attempt, whoever reports it."""
+    if facts.features is not None and row.features is None:
+        row.features, row.scorer_version = facts.features, facts.scorer_version
 
 
 def _card_from_case(row: ChargeAttempt, case: RecoveryCase) -> None:

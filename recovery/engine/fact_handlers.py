@@ -24,12 +24,20 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
-from models import Account, CaseStatus, ChargeAttempt, RecoveredBy, RecoveryCase, WaitingFor
+from models import (
+    Account,
+    CaseStatus,
+    ChargeAttempt,
+    RecoveredBy,
+    RecoveryCase,
+    ScheduledAction,
+    WaitingFor,
+)
 from recovery.engine import case_store as cases
 from recovery.engine import traces
 from recovery.engine.attempts import AttemptFacts, record_attempt
 from recovery.engine.customer_zones import customer_zone
-from recovery.engine.planning import Planner
+from recovery.engine.planning import Planner, attempt_features
 from recovery.errors import AccountAccessRevoked, GatewayUnavailable
 from recovery.runtime.clock import Clock
 from recovery.stripe_api.results import AttemptDetails, PaymentOutcome
@@ -321,10 +329,14 @@ class RecoveryEngine:
             self.planner.after_failure(session, case, attempt)
 
     def record_retry_outcome(self, session: Session, case: RecoveryCase, action_id: int,
-                             outcome: PaymentOutcome) -> ChargeAttempt | None:
-        """The action runner reports what its ``invoices.pay`` call did."""
+                             outcome: PaymentOutcome, params: dict | None = None
+                             ) -> ChargeAttempt | None:
+        """The action runner reports what its ``invoices.pay`` call did (``params``: the
+        retry's, with the decision that timed it)."""
         now = self.clock.now()
-        facts = AttemptFacts.from_outcome(outcome, case, at=now, action_id=action_id)
+        features, version = attempt_features(params)
+        facts = AttemptFacts.from_outcome(outcome, case, at=now, action_id=action_id,
+                                          features=features, scorer_version=version)
         attempt, _is_new = record_attempt(session, case, facts, now)
         if outcome.paid:
             self._recover(session, case, self._recovered_by(case, by_engine=True))
@@ -367,11 +379,13 @@ class RecoveryEngine:
         retry's own answer arrives later."""
         if cases.success_of_action(session, case.account_id, action_id) is not None:
             return
+        retry = session.get(ScheduledAction, action_id)
+        features, version = attempt_features(retry.params if retry is not None else None)
         record_attempt(session, case, AttemptFacts(
             at=fact.occurred_at, charge_id=None, intent_id=None,
             invoice_id=case.stripe_invoice_id, decline=None, card=None,
             amount=fact.amount_paid, currency=fact.currency, succeeded=True, by="engine",
-            action_id=action_id), self.clock.now())
+            action_id=action_id, features=features, scorer_version=version), self.clock.now())
 
     def _recovered_by(self, case: RecoveryCase, *, by_engine: bool,
                       at: datetime | None = None) -> str:

@@ -1,6 +1,6 @@
 """Turning a case's state into its next scheduled steps, with the account's policy.
 
-The pure decision is ``policy.plan_next_retry``; this module gathers its inputs from the
+The pure decision is ``policy.plan_next_retries``; this module gathers its inputs from the
 database (attempt history per card, retries made) and writes the resulting actions. Planning is
 set-based: ``replan_many`` reads the inputs of many cases in a few queries and writes their
 actions in one insert. Inside ``deferring(session)`` (the ingest job's batches) failures are
@@ -36,7 +36,7 @@ from recovery.rules.policy import (
     RetryContext,
     RetryPolicy,
     Scorer,
-    plan_next_retry,
+    plan_next_retries,
 )
 from recovery.runtime.clock import Clock
 from webhooks.facts import CardInfo
@@ -61,14 +61,32 @@ class PlanRequest:
     make_default: bool = False  # the customer added the case's card: the retry makes it default
 
 
-def retry_params(case: RecoveryCase, make_default: bool) -> dict:
+def retry_params(case: RecoveryCase, make_default: bool, plan: Plan | None = None) -> dict:
     """What a retry records: the payment method it charges and the card the network rules
-    checked for it, taken together, so the card checked is the card charged."""
+    checked for it, taken together, so the card checked is the card charged; and how its time
+    was chosen (``decision``: propensity, scorer, explanation, the chosen hour's features),
+    which its charge attempt keeps as the scorer's training and evaluation log."""
     params = {"payment_method": case.payment_method_id, "card_fingerprint": case.card_fingerprint,
               "card_brand": case.card_brand}
     if make_default:
         params["make_default"] = True
+    if plan is not None and plan.propensity is not None:
+        params["decision"] = {
+            "propensity": plan.propensity, "scorer_version": plan.scorer_version,
+            "chosen_at": plan.at.isoformat() if plan.at else None,
+            "explanation": dict(plan.explanation or {}),
+            "snapshot": dict(plan.features) if plan.features else None}
     return params
+
+
+def attempt_features(params: dict | None) -> tuple[dict | None, str | None]:
+    """What a retry's charge attempt records of the decision that timed it (its ``features``
+    and ``scorer_version``), from the retry's params; (None, None) for an untimed retry."""
+    decision = (params or {}).get("decision")
+    if not decision:
+        return None, None
+    features = {key: value for key, value in decision.items() if key != "scorer_version"}
+    return features, decision.get("scorer_version")
 
 
 class Planner:
@@ -204,25 +222,32 @@ class Planner:
         logs = cases.action_logs(session, [r.case.id for r in requests])
         histories = cases.card_histories(session, {(r.case.account_id, r.case.card_fingerprint)
                                                    for r in requests if r.case.card_fingerprint})
-        planned, policies = [], {}
+        policies = {}
+        for account_id in {r.case.account_id for r in requests}:
+            policies[account_id] = self.policy(session, account_id)
+        smart = [r.case for r in requests if policies[r.case.account_id].timing == "smart"]
+        if smart:
+            # One bulk read for the batch (snapshots, artifacts) before any choice is made.
+            self.scorer.prepare(session, smart, now)
+        items = []
         for request in requests:
             case = request.case
             if request.new_decline:
                 # Set after the flush above, so the case is written once, with its plan.
                 case.last_decline_class = request.label.decline_class.value \
                     if request.label else None
-            if case.account_id not in policies:
-                policies[case.account_id] = self.policy(session, case.account_id)
-            context = RetryContext(
+            items.append((policies[case.account_id], RetryContext(
                 now=now, first_failed_at=case.first_failed_at,
                 retries_done=logs[case.id].retries_done, classification=request.label,
                 card_fingerprint=case.card_fingerprint, card_brand=case.card_brand,
                 history=histories.get((case.account_id, case.card_fingerprint), ()),
                 timezone=case.customer_timezone, card_changed=request.card_changed,
                 stripe_next_attempt=case.stripe_next_payment_attempt,
-            )
-            plan = plan_next_retry(policies[case.account_id], context, self.scorer)
-            planned.append((case, plan, self._notices(plan)))
+                case_id=case.id, account_id=case.account_id,
+            )))
+        plans = plan_next_retries(items, self.scorer)
+        planned = [(r.case, plan, self._notices(plan)) for r, plan in zip(requests, plans,
+                                                                            strict=True)]
         self._write(session, planned, logs, policies,
                     make_default={r.case.id for r in requests if r.make_default})
         return [plan for _case, plan, _notices in planned]
@@ -291,7 +316,7 @@ class Planner:
                                    "at": plan.at, "reason": plan.reason})
         kind = ActionKind.retry if plan.kind == "retry" else ActionKind.end_dunning
         due_at = allowed_due_at(policy, kind.value, plan.at or now, case.customer_timezone)
-        params = retry_params(case, make_default) if kind is ActionKind.retry else None
+        params = retry_params(case, make_default, plan) if kind is ActionKind.retry else None
         return ActionDraft(case, kind, due_at, plan.reason, params)
 
     def latest_label(self, session: Session, case: RecoveryCase):

@@ -1,0 +1,81 @@
+"""Scoring candidate hours with an account's promoted artifact, many cases per prediction.
+
+Rows for every candidate hour of every case go through ``ml.features.candidate_frames`` and one
+``predict_success`` call per chunk (a few hundred thousand rows: big enough that the pipeline's
+per-call overhead vanishes, small enough to keep memory flat). The caller decides per case on
+each chunk's chances while its frame is still at hand, to read the chosen row's features and
+contributions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+CHUNK_ROWS = 200_000
+
+
+@dataclass(frozen=True)
+class ScoredChunk:
+    """Consecutive items, their rows in ``frame`` and each item's chances."""
+
+    items: list[int]  # indexes into the scored sequence
+    frame: pd.DataFrame
+    starts: list[int]  # first row of each item in ``frame``
+    chances: list[np.ndarray]
+
+
+def candidate_times(hours: np.ndarray) -> np.ndarray:
+    """Whole epoch hours as UTC ``datetime64`` (what ``candidate_frames`` reads fastest)."""
+    return (np.asarray(hours, dtype=np.int64) * 3600).astype("datetime64[s]")
+
+
+def score_in_chunks(artifact: Any, frames_of: Callable[[Sequence[tuple]], pd.DataFrame],
+                    items: Sequence[tuple[Any, np.ndarray]],
+                    chunk_rows: int = CHUNK_ROWS) -> Iterator[ScoredChunk]:
+    """Chances for each ``(snapshot, candidate hours)`` item, chunk by chunk, in order."""
+    chunk: list[int] = []
+    rows = 0
+    for index, (_snapshot, hours) in enumerate(items):
+        chunk.append(index)
+        rows += len(hours)
+        if rows >= chunk_rows:
+            yield _score(artifact, frames_of, items, chunk)
+            chunk, rows = [], 0
+    if chunk:
+        yield _score(artifact, frames_of, items, chunk)
+
+
+def _score(artifact: Any, frames_of: Callable, items: Sequence[tuple[Any, np.ndarray]],
+           chunk: list[int]) -> ScoredChunk:
+    pairs = [(items[i][0], candidate_times(items[i][1])) for i in chunk]
+    frame = frames_of(pairs)
+    chances = np.asarray(artifact.predict_success(frame), dtype=np.float64)
+    sizes = np.array([len(items[i][1]) for i in chunk], dtype=np.int64)
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(int).tolist()
+    split = [chances[start:start + size] for start, size in zip(starts, sizes, strict=True)]
+    return ScoredChunk(chunk, frame, starts, split)
+
+
+def row_features(frame: pd.DataFrame, row: int) -> dict[str, Any]:
+    """One row of a feature frame as JSON-safe values (missing numbers as None)."""
+    values = {}
+    for name, value in frame.iloc[row].items():
+        if isinstance(value, np.generic):
+            value = value.item()
+        if isinstance(value, float) and not np.isfinite(value):
+            value = None
+        values[str(name)] = value if value is None or isinstance(value, int | float | str) \
+            else str(value)
+    return values
+
+
+def top_contributions(artifact: Any, frame: pd.DataFrame, row: int,
+                      limit: int = 5) -> list[list]:
+    """The artifact's largest feature contributions on one row, as [name, value] pairs."""
+    found = artifact.contributions(frame.iloc[[row]])
+    return [[str(name), round(float(value), 4)] for name, value in list(found)[:limit]]

@@ -1,0 +1,129 @@
+"""The cold-start chance that a retry succeeds: decline-aware, hand-set, never fitted.
+
+Used for an account until it has enough attempts of its own and a promoted artifact. Every
+number is set from the domain reference (shared/reference/stripe-and-card-networks.md, sections
+1.3 and 2) and published retry guidance, not from any simulation:
+
+- Transient issuer trouble (``processing_error``, ``issuer_not_available``,
+  ``reenter_transaction``, ``try_again_later``, ``approve_with_id``): "RETRY (soon)", "short delay,
+  hours" (reference 1.3): a high chance that fades as the failure ages.
+- Funds (``insufficient_funds``, ``card_velocity_exceeded``, ``withdrawal_count_limit_exceeded``):
+  "RETRY (time for payday)" (reference 1.3); Mastercard's NSF advice codes ask for waits of one to
+  ten days (reference 2). A low chance the first day, highest on and just after paydays: US pay
+  frequencies are biweekly (most common), weekly, semimonthly (1st and 15th) and monthly (BLS,
+  "Length of pay periods in the Current Employment Statistics survey", 2019), paid on Fridays or
+  on the last business day; deposits post overnight, so mornings come first.
+- Weak soft declines (``do_not_honor``, ``generic_decline``, ``call_issuer``, unknown codes):
+  "RETRY-L: at most about 2-3 attempts" (reference 1.3): a low chance, mildly payday-shaped.
+- Each attempt already made lowers the next one's chance (Stripe stops Visa retries judged
+  unlikely after repeated declines, reference 2), and a customer's own earlier payment days, when
+  known, are their paydays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+
+from recovery.rules.decline_codes import DeclineClass
+from recovery.rules.local_time import epoch_hours, local_calendar
+
+TRANSIENT_CODES = frozenset({"processing_error", "issuer_not_available", "reenter_transaction",
+                             "try_again_later", "approve_with_id"})
+FUNDS_CODES = frozenset({"insufficient_funds", "card_velocity_exceeded",
+                         "withdrawal_count_limit_exceeded"})
+# Chance of one attempt at a neutral hour, by kind of decline.
+BASE_CHANCE = {"transient": 0.45, "funds": 0.14, "weak": 0.07, "soft": 0.10}
+# Multiplier of the chance on a payday, the day after and two days after, by kind of decline.
+PAYDAY_LIFT = {"transient": (1.0, 1.0, 1.0), "funds": (1.9, 1.5, 1.2), "weak": (1.3, 1.2, 1.1),
+               "soft": (1.4, 1.25, 1.1)}
+ATTEMPT_FATIGUE = 0.85  # per attempt already made on the invoice after the first
+OWN_PAYDAY_LIFT = 1.4  # on (or the day after) a day of month the customer paid on before
+
+
+@dataclass(frozen=True)
+class PriorInputs:
+    decline_code: str | None
+    decline_class: str | None
+    first_failed_at: datetime
+    timezone: str
+    attempt_number: int  # attempts on this invoice so far + 1
+    paid_days_of_month: Sequence[int] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class PriorCurve:
+    chances: np.ndarray
+    factors: dict[str, np.ndarray]  # each multiplicative factor, for explanations
+
+
+def decline_kind(code: str | None, decline_class: str | None) -> str:
+    if code in TRANSIENT_CODES:
+        return "transient"
+    if code in FUNDS_CODES:
+        return "funds"
+    if decline_class == DeclineClass.RETRY_LIMITED.value or code is None:
+        return "weak"
+    return "soft"
+
+
+def prior_chances(inputs: PriorInputs, hours: np.ndarray) -> PriorCurve:
+    """The prior chance of success at each candidate (whole hours since the epoch)."""
+    hours = np.asarray(hours, dtype=np.float64)
+    kind = decline_kind(inputs.decline_code, inputs.decline_class)
+    calendar = local_calendar(inputs.timezone, hours)
+    since = hours - epoch_hours(inputs.first_failed_at)
+    factors = {
+        "decline": np.full(hours.shape, BASE_CHANCE[kind]),
+        "hours since failure": _age_factor(kind, since),
+        "payday": _payday_factor(kind, calendar.day_number),
+        "local hour": _hour_factor(calendar.hour),
+        "attempt number": np.full(hours.shape,
+                                  ATTEMPT_FATIGUE ** max(inputs.attempt_number - 2, 0)),
+        "own pay days": _own_payday_factor(calendar.day, inputs.paid_days_of_month),
+    }
+    chances = np.prod(np.vstack(list(factors.values())), axis=0)
+    return PriorCurve(np.clip(chances, 0.001, 0.95), factors)
+
+
+def _age_factor(kind: str, since_hours: np.ndarray) -> np.ndarray:
+    days = since_hours / 24.0
+    if kind == "transient":
+        return np.where(days < 3, 1.0, 0.8)  # issuer trouble clears in hours or not at all
+    # Funds rarely arrive the same day; after a fortnight a shortfall is less likely to clear.
+    return np.where(days < 1, 0.6, np.where(days > 14, 0.85, 1.0))
+
+
+def _hour_factor(local_hour: np.ndarray) -> np.ndarray:
+    return np.select([(local_hour >= 6) & (local_hour < 11), local_hour < 17, local_hour < 21],
+                     [1.15, 1.0, 0.95], 0.9)
+
+
+def _payday_factor(kind: str, day_number: np.ndarray) -> np.ndarray:
+    lift = np.ones(day_number.shape)
+    for days_after, factor in enumerate(PAYDAY_LIFT[kind]):
+        lift = np.maximum(lift, np.where(is_payday(day_number - days_after), factor, 1.0))
+    return lift
+
+
+def is_payday(day_number: np.ndarray) -> np.ndarray:
+    """Common paydays: the 1st, the 15th, the last business day of the month, and Fridays."""
+    days = np.asarray(day_number, dtype=np.int64).astype("datetime64[D]")
+    month_start = days.astype("datetime64[M]").astype("datetime64[D]")
+    day = (days - month_start).astype(np.int64) + 1
+    weekday = (np.asarray(day_number, dtype=np.int64) + 3) % 7
+    month_end = (days.astype("datetime64[M]") + 1).astype("datetime64[D]") - 1
+    last_business = month_end - np.select([((month_end.astype(np.int64) + 3) % 7) == 5,
+                                           ((month_end.astype(np.int64) + 3) % 7) == 6], [1, 2], 0)
+    return (day == 1) | (day == 15) | (days == last_business) | (weekday == 4)
+
+
+def _own_payday_factor(day: np.ndarray, paid_days: Sequence[int]) -> np.ndarray:
+    if not paid_days:
+        return np.ones(day.shape)
+    known = np.array(sorted(set(paid_days)))
+    on_or_after = np.isin(day, known) | np.isin(day - 1, known)
+    return np.where(on_or_after, OWN_PAYDAY_LIFT, 1.0)
