@@ -21,6 +21,7 @@ from recovery.messaging.notifier import MessageChannel, OutboxChannel
 from recovery.runtime.clock import Clock, SystemClock
 from recovery.runtime.db import SessionFactory, make_engine, session_factory
 from recovery.runtime.settings import Settings
+from recovery.scoring.smart import MlParts, SmartScorer
 from recovery.stripe_api.gateway import StripeGateway
 from recovery.stripe_api.rate_limit import RateLimiter, TokenBucket, default_rate
 from recovery.stripe_api.shared_rate_limit import SharedRateLimiter
@@ -76,10 +77,27 @@ def build_rate_limiter(rate_per_second: float | None, db_engine: Engine | None) 
     return SharedRateLimiter(rate_per_second, burst=burst, db_engine=db_engine)
 
 
+def build_scorer(settings: Settings) -> SmartScorer:
+    """The scorer of smart-timing policies: the decline-aware prior, then each account's own
+    promoted artifact once it has ``smart_min_attempts`` attempts. Fixed policies never ask it."""
+    return SmartScorer(min_attempts=settings.smart_min_attempts, ml=ml_parts())
+
+
+def ml_parts() -> MlParts | None:
+    """The ``ml`` functions the scorer reads artifacts, snapshots and features with."""
+    try:
+        from ml.features import candidate_frames  # noqa: PLC0415
+        from ml.history import snapshots_for_cases  # noqa: PLC0415
+        from ml.registry import active_artifact  # noqa: PLC0415
+    except ImportError:
+        return None  # the prior alone decides
+    return MlParts(active_artifact, snapshots_for_cases, candidate_frames)
+
+
 def wire_engine(services: Services, gateway: StripeGateway, channel: MessageChannel,
                 planner: Planner | None = None) -> None:
     """Connect the engine: facts go to it, and due actions run through it."""
-    planner = planner or Planner(services.clock)
+    planner = planner or Planner(services.clock, scorer=build_scorer(services.settings))
     engine = RecoveryEngine(gateway, services.clock, planner,
                             stripe_account_of=services.accounts.stripe_account_of)
     services.engine = engine

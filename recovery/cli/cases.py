@@ -40,6 +40,38 @@ def cases_show(invoice_id: str) -> None:
                   f"(waiting for {case.waiting_for}; recovered by {case.recovered_by or '-'})")
     table = Table("when (UTC)", "what", "detail")
     for entry in timeline:
-        table.add_row(entry.at.strftime("%Y-%m-%d %H:%M"), entry.what, entry.detail)
+        detail = entry.detail
+        if entry.explanation:
+            detail = f"{detail}\n{describe_decision(entry.explanation)}"
+        table.add_row(entry.at.strftime("%Y-%m-%d %H:%M"), entry.what, detail)
     console.print(table)
     console.print(f"next step: {case.last_reason or '-'}")
+
+
+def describe_decision(explanation: dict) -> str:
+    """A retry decision's explanation in a few lines: the score curve, the choice, and the
+    features that weighed most."""
+    def share(value) -> str:
+        return "-" if value is None else f"{value:.1%}"
+
+    quantiles = explanation.get("quantiles") or {}
+    lines = [
+        f"why: {explanation.get('source', '?')}",
+        f"  chance at the chosen time {share(explanation.get('chosen_chance'))}"
+        f" ({explanation.get('hours_after_now', '?')} h after the decision); best "
+        f"{share(explanation.get('best_chance'))} at {explanation.get('best_at', '-')}",
+        f"  fixed schedule: {share(explanation.get('fixed_chance'))} at "
+        f"{explanation.get('fixed_at') or '-'}; over {explanation.get('candidates', '?')} "
+        f"allowed hours p10/p50/p90 {share(quantiles.get('p10'))}/"
+        f"{share(quantiles.get('p50'))}/{share(quantiles.get('p90'))}",
+    ]
+    if "propensity" in explanation:
+        explored = "explored" if explanation.get("explored") else "greedy"
+        lines.append(f"  {explored}, propensity {explanation['propensity']:.3f} "
+                     f"(safe set {explanation.get('safe_set', '?')} hours)")
+    contributions = explanation.get("contributions") or []
+    if contributions:
+        lines.append("  top features: " + ", ".join(
+            f"{name} {value:+.3g}" if isinstance(value, int | float) else f"{name} {value}"
+            for name, value in contributions))
+    return "\n".join(lines)

@@ -70,13 +70,20 @@ def retry_params(case: RecoveryCase, make_default: bool, plan: Plan | None = Non
               "card_brand": case.card_brand}
     if make_default:
         params["make_default"] = True
-    if plan is not None and plan.propensity is not None:
-        params["decision"] = {
-            "propensity": plan.propensity, "scorer_version": plan.scorer_version,
-            "chosen_at": plan.at.isoformat() if plan.at else None,
-            "explanation": dict(plan.explanation or {}),
-            "snapshot": dict(plan.features) if plan.features else None}
+    if plan is not None:
+        params.update(decision_params(plan))
     return params
+
+
+def decision_params(plan: Plan) -> dict:
+    """How the plan's time was chosen, for its action's params ({} if nothing chose it)."""
+    if plan.propensity is None:
+        return {}
+    return {"decision": {
+        "propensity": plan.propensity, "scorer_version": plan.scorer_version,
+        "chosen_at": plan.at.isoformat() if plan.at and plan.kind == "retry" else None,
+        "explanation": dict(plan.explanation or {}),
+        "snapshot": dict(plan.features) if plan.features else None}}
 
 
 def attempt_features(params: dict | None) -> tuple[dict | None, str | None]:
@@ -316,7 +323,10 @@ class Planner:
                                    "at": plan.at, "reason": plan.reason})
         kind = ActionKind.retry if plan.kind == "retry" else ActionKind.end_dunning
         due_at = allowed_due_at(policy, kind.value, plan.at or now, case.customer_timezone)
-        params = retry_params(case, make_default, plan) if kind is ActionKind.retry else None
+        if kind is ActionKind.retry:
+            params = retry_params(case, make_default, plan)
+        else:  # a declined smart decision keeps its explanation beside the end of dunning
+            params = decision_params(plan) or None
         return ActionDraft(case, kind, due_at, plan.reason, params)
 
     def latest_label(self, session: Session, case: RecoveryCase):

@@ -17,6 +17,7 @@ class TimelineEntry:
     at: datetime
     what: str
     detail: str
+    explanation: dict | None = None  # a retry's: why its time was chosen
 
 
 def list_cases(sessions: SessionFactory, *, status: str | None = None,
@@ -52,5 +53,6 @@ def _attempt_entry(attempt: ChargeAttempt) -> TimelineEntry:
 
 def _action_entry(action: ScheduledAction) -> TimelineEntry:
     result = f" -> {action.result}" if action.result else ""
+    decision = (action.params or {}).get("decision") or {}
     return TimelineEntry(action.due_at, f"{action.kind} [{action.status}]",
-                         f"{action.reason}{result}")
+                         f"{action.reason}{result}", decision.get("explanation") or None)

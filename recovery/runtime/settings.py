@@ -65,6 +65,10 @@ class Settings(BaseSettings):
     sandbox_subscribers: int = Field(default=200, ge=1)
     sandbox_world: str = "recovery.sandbox.world.builtin:make_world"
 
+    # Smart timing: an account's own scorer decides once it has this many charge attempts (and
+    # a promoted artifact); before that the decline-aware prior does.
+    smart_min_attempts: int = Field(default=500, ge=1)
+
     log_level: str = "INFO"
     log_json: bool = False
 
