@@ -9,6 +9,7 @@ from models.canceled_subscription import CanceledSubscription
 from models.charge_attempt import ChargeAttempt
 from models.finished_invoice import FinishedInvoice
 from models.message import Message, MessageStatus
+from models.model_version import ModelVersion
 from models.rate_limit_slot import RateLimitSlot
 from models.recovery_case import CaseStatus, RecoveredBy, RecoveryCase, WaitingFor
 from models.scheduled_action import ActionKind, ActionStatus, ScheduledAction
@@ -16,6 +17,6 @@ from models.webhook_event import InboxStatus, WebhookEvent
 
 __all__ = [
     "Account", "ActionKind", "ActionStatus", "CanceledSubscription", "CaseStatus", "ChargeAttempt",
-    "FinishedInvoice", "InboxStatus", "Message", "MessageStatus", "RateLimitSlot", "RecoveredBy",
+    "FinishedInvoice", "InboxStatus", "Message", "MessageStatus", "ModelVersion", "RateLimitSlot", "RecoveredBy",
     "RecoveryCase", "ScheduledAction", "WaitingFor", "WebhookEvent", "metadata",
 ]

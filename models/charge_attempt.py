@@ -55,6 +55,9 @@ class ChargeAttempt(SQLModel, table=True):
     card_brand: str | None = Field(default=None, max_length=20)
     card_funding: str | None = Field(default=None, max_length=10)
     card_country: str | None = Field(default=None, max_length=2)
+    # The card's expiry as the charge reported it: months to expiry is a scorer feature.
+    card_exp_month: int | None = Field(default=None)
+    card_exp_year: int | None = Field(default=None)
     # Stripe's payment method type (card, us_bank_account, sepa_debit, ...); NULL: not reported.
     payment_method_kind: str | None = Field(default=None, max_length=32)
     failure_code: str | None = Field(default=None, max_length=64)

@@ -63,6 +63,8 @@ class RecoveryCase(SQLModel, table=True):
     card_brand: str | None = Field(default=None, max_length=20)
     payment_method_id: str | None = Field(default=None, max_length=255)
     customer_timezone: str = Field(default="UTC", max_length=64)
+    # The subscription's billing interval in days (from the invoice line's period), if known.
+    plan_interval_days: int | None = Field(default=None)
     hosted_invoice_url: str | None = Field(default=None, sa_column=Column(Text))
     stripe_next_payment_attempt: datetime | None = Field(
         default=None, sa_column=Column(UTCDateTime())

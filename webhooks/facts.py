@@ -69,6 +69,8 @@ class PaymentFailed(Fact):
     # The billing address on the invoice (``customer_address``): where the customer lives.
     customer_country: str | None = None  # ISO 3166-1 alpha-2
     customer_state: str | None = None  # state, province or region, as entered
+    # The subscription's billing interval in days, from the first invoice line's period.
+    interval_days: int | None = None
 
 
 @dataclass(frozen=True)

@@ -144,6 +144,19 @@ def _customer_place(invoice: PayloadReader) -> tuple[str | None, str | None]:
         return None, None
 
 
+def _interval_days(invoice: PayloadReader) -> int | None:
+    # Only a feature for the scorer: a line without a readable period never fails the event.
+    try:
+        lines = invoice.child("lines").items("data")
+        period = lines[0].child("period") if lines else None
+        start, end = (period.timestamp("start"), period.timestamp("end")) if period else (None, None)
+    except ParseError:
+        return None
+    if start is None or end is None or end <= start:
+        return None
+    return max(1, round((end - start).total_seconds() / 86400))
+
+
 def _payment_failed(event: _Event) -> PaymentFailed:
     inv = event.obj
     charge_id, intent_id = _invoice_charge_and_intent(inv)
@@ -165,6 +178,7 @@ def _payment_failed(event: _Event) -> PaymentFailed:
         idempotency_key=event.idempotency_key,
         customer_country=country,
         customer_state=state,
+        interval_days=_interval_days(inv),
     )
 
 

@@ -30,7 +30,8 @@ RECONCILE_ALERT = "ALERT: a decline needs reconciling; no retry until an operato
 DECLINE_FIELDS = ("failure_code", "decline_code", "advice_code", "network_decline_code",
                   "network_advice_code", "outcome_type", "outcome_reason")
 CARD_FIELDS = (("card_brand", "brand"), ("card_funding", "funding"),
-               ("card_country", "country"), ("payment_method_kind", "kind"))
+               ("card_country", "country"), ("payment_method_kind", "kind"),
+               ("card_exp_month", "exp_month"), ("card_exp_year", "exp_year"))
 
 
 @dataclass(frozen=True)

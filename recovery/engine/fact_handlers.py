@@ -291,6 +291,7 @@ class RecoveryEngine:
             card_brand=card.brand if card else None,
             payment_method_id=card.payment_method_id if card else None,
             customer_timezone=self._customer_timezone(session, account_id, fact, card),
+            plan_interval_days=fact.interval_days,
             stripe_next_payment_attempt=fact.next_payment_attempt,
             hosted_invoice_url=fact.hosted_invoice_url,
             first_failed_at=fact.occurred_at, created_at=now, updated_at=now,
@@ -352,7 +353,8 @@ class RecoveryEngine:
 
     def _invoice_paid(self, session: Session, account_id: str, fact: InvoicePaid) -> None:
         traces.record_finished_invoice(session, account_id, fact.invoice_id, "paid",
-                                       fact.event_id, fact.occurred_at)
+                                       fact.event_id, fact.occurred_at,
+                                       customer_id=fact.customer_id)
         case = cases.case_for_invoice(session, account_id, fact.invoice_id)
         if case is None:
             return

@@ -21,10 +21,11 @@ CANCELED = CanceledSubscription.__table__
 
 
 def record_finished_invoice(session: Session, account_id: str, invoice_id: str, status: str,
-                            event_id: str | None, at: datetime) -> None:
+                            event_id: str | None, at: datetime, *,
+                            customer_id: str | None = None) -> None:
     _insert_once(session, FINISHED, ["account_id", "stripe_invoice_id"], dict(
         account_id=account_id, stripe_invoice_id=invoice_id, status=status,
-        stripe_event_id=event_id, finished_at=at))
+        stripe_event_id=event_id, finished_at=at, stripe_customer_id=customer_id))
 
 
 def record_canceled_subscription(session: Session, account_id: str, subscription_id: str,

@@ -115,8 +115,10 @@ def live_steps_become_unique(url: str) -> None:
     assert statuses == {1: "claimed", 2: "canceled", 3: "canceled", 4: "scheduled",
                         5: "canceled", 6: "scheduled"}
     migrations.downgrade(url, "0003")
+    # Tables added after 0003 go with the migrations that added them.
     assert table_names(url) == set(models.metadata.tables) - {"finished_invoice",
-                                                               "canceled_subscription"}
+                                                               "canceled_subscription",
+                                                               "model_version"}
 
 
 def test_live_steps_become_unique_on_sqlite(tmp_path):
@@ -172,7 +174,7 @@ def payment_method_kind_comes_and_goes(url: str) -> None:
     assert "payment_method_kind" in attempt_columns(url)
     migrations.downgrade(url, "0003")
     assert attempt_columns(url) == set(models.ChargeAttempt.__table__.columns.keys()) - {
-        "payment_method_kind", "details_pending"}
+        "payment_method_kind", "details_pending", "card_exp_month", "card_exp_year"}
     migrations.upgrade(url, "0004_rules")
     assert "payment_method_kind" in attempt_columns(url)
 
@@ -250,3 +252,58 @@ def test_inbox_fetch_state_migrates_up_and_down_on_sqlite(tmp_path):
 @pytest.mark.postgres
 def test_inbox_fetch_state_migrates_up_and_down_on_postgres():
     on_fresh_postgres("recovery_migrations_fetch_state", inbox_fetch_state_comes_and_goes)
+
+
+def columns_of(url: str, table: str) -> set[str]:
+    engine = make_engine(url, pool_size=1)
+    try:
+        return {column["name"] for column in inspect(engine).get_columns(table)}
+    finally:
+        engine.dispose()
+
+
+def feature_columns_come_and_go(url: str) -> None:
+    """0006_features adds the scorer's columns and ``model_version``, keeping a case written
+    before it; reverting it removes only what it added, and the case is still there."""
+    migrations.upgrade(url, "0005_inbox_claimed_by")
+    engine = make_engine(url, pool_size=1)
+    now = datetime(2026, 11, 2, 14, 0, tzinfo=UTC)
+    with engine.begin() as connection:
+        connection.execute(text(
+            "INSERT INTO account (id, name, livemode, webhook_secrets, created_at) "
+            "VALUES ('acct_f', '', false, '', :now)"), {"now": now})
+        connection.execute(text(
+            "INSERT INTO recovery_case (id, account_id, stripe_invoice_id, amount_due, currency, "
+            "status, waiting_for, customer_timezone, engine_retries, first_failed_at, "
+            "created_at, updated_at) VALUES (1, 'acct_f', 'in_f', 100, 'usd', 'open', 'retry', "
+            "'UTC', 0, :now, :now, :now)"), {"now": now})
+        connection.execute(text(
+            "INSERT INTO charge_attempt (account_id, case_id, attempted_at, by, succeeded, "
+            "amount, currency, details_pending, created_at) VALUES ('acct_f', 1, :now, "
+            "'stripe', false, 100, 'usd', false, :now)"), {"now": now})
+    before = {t: columns_of(url, t) for t in ("charge_attempt", "recovery_case",
+                                               "finished_invoice")}
+    migrations.upgrade(url, "0006_features")
+    assert "model_version" in table_names(url)
+    assert columns_of(url, "charge_attempt") - before["charge_attempt"] == {
+        "card_exp_month", "card_exp_year"}
+    assert columns_of(url, "recovery_case") - before["recovery_case"] == {"plan_interval_days"}
+    assert columns_of(url, "finished_invoice") - before["finished_invoice"] == {
+        "stripe_customer_id"}
+    migrations.downgrade(url, "0005_inbox_claimed_by")
+    assert "model_version" not in table_names(url)
+    assert {t: columns_of(url, t) for t in before} == before
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM charge_attempt")).scalar() == 1
+        assert connection.execute(text("SELECT count(*) FROM recovery_case")).scalar() == 1
+    engine.dispose()
+    migrations.upgrade(url)
+
+
+def test_feature_columns_migrate_up_and_down_on_sqlite(tmp_path):
+    feature_columns_come_and_go(f"sqlite:///{tmp_path / 'f.db'}")
+
+
+@pytest.mark.postgres
+def test_feature_columns_migrate_up_and_down_on_postgres():
+    on_fresh_postgres("recovery_migrations_features", feature_columns_come_and_go)
