@@ -86,9 +86,10 @@ def build_scorer(settings: Settings) -> SmartScorer:
 def ml_parts() -> MlParts | None:
     """The ``ml`` functions the scorer reads artifacts, snapshots and features with."""
     try:
-        from ml.features import candidate_frames  # noqa: PLC0415
         from ml.history import snapshots_for_cases  # noqa: PLC0415
         from ml.registry import active_artifact  # noqa: PLC0415
+
+        from ml.features import candidate_frames  # noqa: PLC0415
     except ImportError:
         return None  # the prior alone decides
     return MlParts(active_artifact, snapshots_for_cases, candidate_frames)

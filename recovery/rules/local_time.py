@@ -2,14 +2,16 @@
 
 Smart timing judges hundreds of candidate hours per case (quiet hours, paydays, local hour), and
 a ``ZoneInfo`` conversion per instant would dominate a batch of thousands of cases. A zone's UTC
-offset changes only a few times a year, so it is read once a day across the span and bisected
-only where two neighbouring days differ: a few dozen conversions per case, not one per hour.
+offset changes only a few times a year, so it is read once a day over a block of a month and
+bisected where two neighbouring days differ, and each zone's blocks are remembered: after the
+first case in a zone and month, no conversion at all.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
@@ -36,19 +38,36 @@ def from_epoch_hour(hour: float) -> datetime:
 
 
 def utc_offsets_minutes(zone: ZoneInfo, hours: np.ndarray) -> np.ndarray:
-    """The zone's UTC offset (minutes) at each instant of ``hours`` (epoch hours, ascending)."""
+    """The zone's UTC offset (minutes) at each instant of ``hours`` (epoch hours)."""
+    hours = np.asarray(hours, dtype=np.float64)
+    offsets = np.zeros(hours.shape, dtype=np.int64)
     if hours.size == 0:
-        return np.zeros(0, dtype=np.int64)
-    first, last = float(hours[0]), float(hours[-1])
-    samples = np.arange(first, last + _SAMPLE_HOURS, _SAMPLE_HOURS)
+        return offsets
+    blocks = np.floor(hours / _BLOCK_HOURS).astype(np.int64)
+    first, last = int(blocks.min()), int(blocks.max())
+    for block in range(first, last + 1):
+        starts, values = _block_segments(zone, block)
+        inside = blocks == block if first != last else slice(None)
+        index = np.searchsorted(starts, hours[inside], side="right") - 1
+        offsets[inside] = values[np.clip(index, 0, None)]
+    return offsets
+
+
+_BLOCK_HOURS = 24 * 32  # offsets are worked out a block of hours at a time, and remembered
+
+
+@lru_cache(maxsize=8192)
+def _block_segments(zone: ZoneInfo, block: int) -> tuple[np.ndarray, np.ndarray]:
+    """Where the zone's offset changes inside one block of hours: (start hours, offsets)."""
+    first = float(block * _BLOCK_HOURS)
+    samples = np.arange(first, first + _BLOCK_HOURS + _SAMPLE_HOURS, _SAMPLE_HOURS)
     sampled = np.array([_offset(zone, h) for h in samples], dtype=np.int64)
-    # Change points: where two samples differ, bisect to the hour the offset changes.
+    # Change points: where two samples differ, bisect to the minute the offset changes.
     starts, values = [first], [sampled[0]]
     for i in np.flatnonzero(sampled[1:] != sampled[:-1]):
         starts.append(_change_point(zone, samples[i], samples[i + 1]))
         values.append(sampled[i + 1])
-    index = np.searchsorted(np.array(starts), hours, side="right") - 1
-    return np.array(values, dtype=np.int64)[np.clip(index, 0, None)]
+    return np.array(starts), np.array(values, dtype=np.int64)
 
 
 def _offset(zone: ZoneInfo, hour: float) -> int:
@@ -80,21 +99,33 @@ class LocalCalendar:
 
 
 def local_calendar(zone_name: str | None, hours: np.ndarray) -> LocalCalendar:
-    """Local hour, weekday and day of month of each instant (epoch hours, ascending)."""
+    """Local hour, weekday and day of month of each instant (epoch hours)."""
+    hours = np.asarray(hours, dtype=np.float64)
     offsets = utc_offsets_minutes(zone_of(zone_name), hours)
     local_minutes = np.floor(hours * 60).astype(np.int64) + offsets
-    minutes = local_minutes.astype("datetime64[m]")
-    days = minutes.astype("datetime64[D]")
-    months = days.astype("datetime64[M]")
-    day_number = days.astype(np.int64)
-    next_month_start = (months + 1).astype("datetime64[D]")
+    day_number = local_minutes // (24 * 60)
+    day_of_month, days_in_month = day_tables()
     return LocalCalendar(
         hour=(local_minutes // 60) % 24,
         weekday=(day_number + 3) % 7,  # 1970-01-01 was a Thursday
-        day=(days - months.astype("datetime64[D]")).astype(np.int64) + 1,
-        days_in_month=(next_month_start - months.astype("datetime64[D]")).astype(np.int64),
+        day=day_of_month[day_number],
+        days_in_month=days_in_month[day_number],
         day_number=day_number,
     )
+
+
+TABLE_DAYS = 80_000  # days since 1970 the calendar tables cover (to the 2180s)
+
+
+@lru_cache(maxsize=1)
+def day_tables() -> tuple[np.ndarray, np.ndarray]:
+    """Day of month and days in the month of every day number, looked up instead of computed."""
+    days = np.arange(TABLE_DAYS).astype("datetime64[D]")
+    months = days.astype("datetime64[M]")
+    month_start = months.astype("datetime64[D]")
+    day_of_month = (days - month_start).astype(np.int64) + 1
+    days_in_month = ((months + 1).astype("datetime64[D]") - month_start).astype(np.int64)
+    return day_of_month, days_in_month
 
 
 def quiet_mask(hour: np.ndarray, quiet_start: int, quiet_end: int) -> np.ndarray:

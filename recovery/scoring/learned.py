@@ -74,8 +74,14 @@ def row_features(frame: pd.DataFrame, row: int) -> dict[str, Any]:
     return values
 
 
-def top_contributions(artifact: Any, frame: pd.DataFrame, row: int,
-                      limit: int = 5) -> list[list]:
-    """The artifact's largest feature contributions on one row, as [name, value] pairs."""
-    found = artifact.contributions(frame.iloc[[row]])
-    return [[str(name), round(float(value), 4)] for name, value in list(found)[:limit]]
+def top_contributions(artifact: Any, frame: pd.DataFrame, rows: Sequence[int],
+                      limit: int = 5) -> list[list[list]]:
+    """The artifact's largest feature contributions on each of ``rows``, as [name, value]
+    pairs: in one call when the artifact can explain many rows at once
+    (``contributions_many``), else row by row."""
+    if hasattr(artifact, "contributions_many"):
+        found = artifact.contributions_many(frame.iloc[list(rows)])
+    else:
+        found = [artifact.contributions(frame.iloc[[row]]) for row in rows]
+    return [[[str(name), round(float(value), 4)] for name, value in list(pairs)[:limit]]
+            for pairs in found]

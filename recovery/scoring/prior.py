@@ -25,11 +25,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 
 import numpy as np
 
 from recovery.rules.decline_codes import DeclineClass
-from recovery.rules.local_time import epoch_hours, local_calendar
+from recovery.rules.local_time import TABLE_DAYS, epoch_hours, local_calendar
 
 TRANSIENT_CODES = frozenset({"processing_error", "issuer_not_available", "reenter_transaction",
                              "try_again_later", "approve_with_id"})
@@ -97,33 +98,46 @@ def _age_factor(kind: str, since_hours: np.ndarray) -> np.ndarray:
     return np.where(days < 1, 0.6, np.where(days > 14, 0.85, 1.0))
 
 
+# Deposits post overnight: mornings first, late evenings last (by local hour 0-23).
+HOUR_FACTOR = np.array([0.9] * 6 + [1.15] * 5 + [1.0] * 6 + [0.95] * 4 + [0.9] * 3)
+
+
 def _hour_factor(local_hour: np.ndarray) -> np.ndarray:
-    return np.select([(local_hour >= 6) & (local_hour < 11), local_hour < 17, local_hour < 21],
-                     [1.15, 1.0, 0.95], 0.9)
+    return HOUR_FACTOR[local_hour]
 
 
 def _payday_factor(kind: str, day_number: np.ndarray) -> np.ndarray:
+    table = payday_table()
     lift = np.ones(day_number.shape)
     for days_after, factor in enumerate(PAYDAY_LIFT[kind]):
-        lift = np.maximum(lift, np.where(is_payday(day_number - days_after), factor, 1.0))
+        if factor != 1.0:
+            lift = np.maximum(lift, np.where(table[day_number - days_after], factor, 1.0))
     return lift
+
+
+@lru_cache(maxsize=1)
+def payday_table() -> np.ndarray:
+    """``is_payday`` of every day number the calendar tables cover."""
+    return is_payday(np.arange(TABLE_DAYS))
 
 
 def is_payday(day_number: np.ndarray) -> np.ndarray:
     """Common paydays: the 1st, the 15th, the last business day of the month, and Fridays."""
-    days = np.asarray(day_number, dtype=np.int64).astype("datetime64[D]")
+    day_number = np.asarray(day_number, dtype=np.int64)
+    days = day_number.astype("datetime64[D]")
     month_start = days.astype("datetime64[M]").astype("datetime64[D]")
     day = (days - month_start).astype(np.int64) + 1
-    weekday = (np.asarray(day_number, dtype=np.int64) + 3) % 7
+    weekday = (day_number + 3) % 7
     month_end = (days.astype("datetime64[M]") + 1).astype("datetime64[D]") - 1
-    last_business = month_end - np.select([((month_end.astype(np.int64) + 3) % 7) == 5,
-                                           ((month_end.astype(np.int64) + 3) % 7) == 6], [1, 2], 0)
+    end_weekday = (month_end.astype(np.int64) + 3) % 7
+    # A month ending on a Saturday or Sunday pays on the Friday before.
+    last_business = month_end - np.where(end_weekday == 5, 1, np.where(end_weekday == 6, 2, 0))
     return (day == 1) | (day == 15) | (days == last_business) | (weekday == 4)
 
 
 def _own_payday_factor(day: np.ndarray, paid_days: Sequence[int]) -> np.ndarray:
     if not paid_days:
         return np.ones(day.shape)
-    known = np.array(sorted(set(paid_days)))
-    on_or_after = np.isin(day, known) | np.isin(day - 1, known)
-    return np.where(on_or_after, OWN_PAYDAY_LIFT, 1.0)
+    mask = sum(1 << int(d) for d in set(paid_days) if 1 <= int(d) <= 31)
+    on_or_after = ((mask >> day) & 1) | ((mask >> (day - 1)) & 1)
+    return np.where(on_or_after == 1, OWN_PAYDAY_LIFT, 1.0)

@@ -125,14 +125,23 @@ class SmartScorer:
                      answers: list) -> None:
         items = [(self.snapshots[q.context.case_id], q.candidates) for q in questions]
         for chunk in learned.score_in_chunks(artifact, self.ml.candidate_frames, items):
+            chosen_rows = {}  # answer index -> the chosen row of the chunk's frame
             for position, item in enumerate(chunk.items):
-                start, frame = chunk.starts[position], chunk.frame
-                answers[indexes[item]] = self._decide(
-                    questions[item], chunk.chances[position], str(artifact.version),
+                question, start = questions[item], chunk.starts[position]
+                choice = self._decide(
+                    question, chunk.chances[position], str(artifact.version),
                     f"learned scorer {artifact.version}",
-                    lambda i, s=start, f=frame: learned.row_features(f, s + i),
-                    lambda i, s=start, f=frame: learned.top_contributions(artifact, f, s + i)
-                    if self.explain_contributions else [])
+                    lambda i, s=start, f=chunk.frame: learned.row_features(f, s + i),
+                    lambda _i: [])
+                answers[indexes[item]] = choice
+                if choice.at is not None:
+                    chosen_rows[indexes[item]] = start + int(np.searchsorted(
+                        question.candidates, round(epoch_hours(choice.at))))
+            if self.explain_contributions and chosen_rows:
+                # One explaining call for the chunk's choices, not one per case.
+                found = learned.top_contributions(artifact, chunk.frame, list(chosen_rows.values()))
+                for index, contributions in zip(chosen_rows, found, strict=True):
+                    answers[index].explanation["contributions"] = contributions
 
     def _decide(self, question: RetryQuestion, chances: np.ndarray, version: str, source: str,
                 features_of: Callable[[int], dict], contributions_of: Callable[[int], list]
@@ -168,7 +177,8 @@ class SmartScorer:
 def curve_summary(question: RetryQuestion, chances: np.ndarray) -> dict[str, Any]:
     """The score curve in a few numbers: best chance and when, the fixed schedule's, quantiles."""
     best = int(np.argmax(chances))
-    quantiles = np.quantile(chances, [0.1, 0.5, 0.9])
+    ordered = np.sort(chances)
+    quantiles = ordered[((ordered.size - 1) * np.array([0.1, 0.5, 0.9])).astype(int)]
     summary: dict[str, Any] = {
         "candidates": int(chances.size), "best_chance": round(float(chances[best]), 4),
         "best_at": from_epoch_hour(question.candidates[best]).isoformat(),
