@@ -5,8 +5,9 @@
 Synthetic decision snapshots (time zones, decline mix, cards, customers' pay days) go through
 the real planning path, ``plan_next_retries``: candidate hours from the rules (quiet hours and
 the network budget), then the smart scorer, once with the decline-aware prior (cold start) and
-once with a learned artifact, a HistGradientBoosting ``Pipeline`` trained here on synthetic rows
-of ``ml.features.FEATURE_COLUMNS`` (its numbers mean nothing; only its cost is measured). The
+once with a learned artifact: ``ml.training``'s calibrated HistGradientBoosting ``Pipeline``
+trained here on synthetic rows of ``ml.features`` (its numbers mean nothing; only its cost is
+measured), served through ``ml.registry.Artifact``. The
 database is not part of the measure: snapshots are handed to the scorer as ``ml.history`` would.
 
 Prints one table: invoices, candidate hours scored, seconds and invoices per second per scorer.
@@ -16,26 +17,20 @@ from __future__ import annotations
 
 import argparse
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
 import numpy as np
-import pandas as pd
-from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OrdinalEncoder
 
 from ml.features import (
-    CATEGORICAL,
-    FEATURE_COLUMNS,
-    NUMERIC,
     CardFacts,
     CustomerHistory,
     DecisionSnapshot,
     candidate_frames,
 )
+from ml.registry import Artifact
+from ml.training import fit_calibrated, reference_values
 from recovery.rules.declines import classify_decline
 from recovery.rules.network_rules import AttemptRecord
 from recovery.rules.policy import RetryContext, RetryPolicy, plan_next_retries
@@ -88,57 +83,21 @@ def synthetic_invoices(count: int, rng: np.random.Generator) -> list[Invoice]:
     return invoices
 
 
-@dataclass
-class BenchArtifact:
-    """A trained pipeline behind the artifact interface the scorer uses."""
-
-    pipeline: Pipeline
-    reference: dict
-    version: str = "bench-hgb-1"
-    metadata: dict = field(default_factory=dict)
-
-    def predict_success(self, frame: pd.DataFrame) -> np.ndarray:
-        return self.pipeline.predict_proba(frame[list(FEATURE_COLUMNS)])[:, 1]
-
-    def contributions_many(self, rows: pd.DataFrame) -> list[list[tuple[str, float]]]:
-        """Each row's chance minus its chance with one feature at its reference value, for
-        every feature and row in one prediction."""
-        rows = rows[list(FEATURE_COLUMNS)].reset_index(drop=True)
-        variants = [rows]
-        for name in FEATURE_COLUMNS:
-            variant = rows.copy()
-            variant[name] = self.reference[name] if name in NUMERIC else pd.Categorical(
-                [self.reference[name]] * len(rows))
-            variants.append(variant)
-        chances = self.predict_success(pd.concat(variants, ignore_index=True))
-        chances = chances.reshape(len(FEATURE_COLUMNS) + 1, len(rows))
-        deltas = chances[0] - chances[1:]
-        return [sorted(zip(FEATURE_COLUMNS, deltas[:, n].tolist(), strict=True),
-                       key=lambda pair: abs(pair[1]), reverse=True)
-                for n in range(len(rows))]
-
-
-def train_artifact(invoices: list[Invoice], rng: np.random.Generator) -> BenchArtifact:
-    sample = invoices[:2000]
+def train_artifact(invoices: list[Invoice], rng: np.random.Generator) -> Artifact:
+    """``ml.training``'s calibrated pipeline on synthetic rows: paydays and mornings succeed
+    more often (only so the trees have some shape; the benchmark measures cost)."""
     pairs = [(i.snapshot, (np.sort(rng.integers(0, 24 * 20, size=10)) * 3600 + int(
-        NOW.timestamp())).astype("datetime64[s]")) for i in sample]
-    frame = candidate_frames(pairs)
-    hour, day = frame["local_hour"].to_numpy(), frame["local_day_of_month"].to_numpy()
+        NOW.timestamp())).astype("datetime64[s]")) for i in invoices[:2000]]
+    rows = candidate_frames(pairs)
+    hour, day = rows["local_hour"].to_numpy(), rows["local_day_of_month"].to_numpy()
     chance = 0.05 + 0.2 * np.isin(day, [1, 2, 15, 16]) + 0.05 * ((hour >= 7) & (hour <= 10))
-    labels = rng.random(len(frame)) < chance
-    encode = ColumnTransformer([
-        ("categories", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1,
-                                      encoded_missing_value=-1), list(CATEGORICAL)),
-        ("numbers", "passthrough", list(NUMERIC))])
-    pipeline = Pipeline([("encode", encode), ("boost", HistGradientBoostingClassifier(
-        max_iter=100, categorical_features=list(range(len(CATEGORICAL))), random_state=0))])
-    pipeline.fit(frame[list(FEATURE_COLUMNS)], labels)
-    reference = {name: (float(np.nanmedian(frame[name])) if name in NUMERIC
-                        else frame[name].mode().iloc[0]) for name in FEATURE_COLUMNS}
-    return BenchArtifact(pipeline, reference)
+    rows["label"] = (rng.random(len(rows)) < chance).astype(int)
+    pipeline = fit_calibrated(rows)
+    return Artifact("bench-hgb-1", "acct_bench", {"reference": reference_values(rows)},
+                    pipeline)
 
 
-def run(invoices: list[Invoice], artifact: BenchArtifact | None, min_attempts: int,
+def run(invoices: list[Invoice], artifact: Artifact | None, min_attempts: int,
         contributions: bool) -> tuple[int, float, list]:
     snapshots = {i.snapshot.case_id: i.snapshot for i in invoices}
     parts = MlParts(lambda _session, _account: artifact,

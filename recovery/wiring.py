@@ -12,6 +12,9 @@ from datetime import timedelta
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from ml.features import candidate_frames
+from ml.history import snapshots_for_cases
+from ml.registry import active_artifact
 from recovery.accounts.directory import AccountDirectory
 from recovery.actions.steps import ActionSteps
 from recovery.engine.fact_handlers import RecoveryEngine
@@ -83,15 +86,8 @@ def build_scorer(settings: Settings) -> SmartScorer:
     return SmartScorer(min_attempts=settings.smart_min_attempts, ml=ml_parts())
 
 
-def ml_parts() -> MlParts | None:
+def ml_parts() -> MlParts:
     """The ``ml`` functions the scorer reads artifacts, snapshots and features with."""
-    try:
-        from ml.history import snapshots_for_cases  # noqa: PLC0415
-        from ml.registry import active_artifact  # noqa: PLC0415
-
-        from ml.features import candidate_frames  # noqa: PLC0415
-    except ImportError:
-        return None  # the prior alone decides
     return MlParts(active_artifact, snapshots_for_cases, candidate_frames)
 
 

@@ -64,7 +64,8 @@ def _score(artifact: Any, frames_of: Callable, items: Sequence[tuple[Any, np.nda
 def row_features(frame: pd.DataFrame, row: int) -> dict[str, Any]:
     """One row of a feature frame as JSON-safe values (missing numbers as None)."""
     values = {}
-    for name, value in frame.iloc[row].items():
+    for name in frame.columns:
+        value = frame[name].iat[row]
         if isinstance(value, np.generic):
             value = value.item()
         if isinstance(value, float) and not np.isfinite(value):
@@ -76,12 +77,36 @@ def row_features(frame: pd.DataFrame, row: int) -> dict[str, Any]:
 
 def top_contributions(artifact: Any, frame: pd.DataFrame, rows: Sequence[int],
                       limit: int = 5) -> list[list[list]]:
-    """The artifact's largest feature contributions on each of ``rows``, as [name, value]
-    pairs: in one call when the artifact can explain many rows at once
-    (``contributions_many``), else row by row."""
+    """The artifact's largest feature contributions on each of ``rows``, as [name, value] pairs.
+
+    One prediction for all rows: ``contributions_many`` when the artifact has it, else the
+    measure ``ml.registry.Artifact.contributions`` makes for one row (the chance minus the chance
+    with one feature at its training reference value), batched over the rows and features."""
     if hasattr(artifact, "contributions_many"):
         found = artifact.contributions_many(frame.iloc[list(rows)])
+    elif "reference" in (getattr(artifact, "metadata", None) or {}):
+        found = _reference_contributions(artifact, frame.iloc[list(rows)])
     else:
         found = [artifact.contributions(frame.iloc[[row]]) for row in rows]
     return [[[str(name), round(float(value), 4)] for name, value in list(pairs)[:limit]]
             for pairs in found]
+
+
+def _reference_contributions(artifact: Any, rows: pd.DataFrame) -> list[list[tuple]]:
+    reference = artifact.metadata["reference"]
+    columns = list(rows.columns)
+    base = rows.reset_index(drop=True)
+    variants = [base]
+    for name in columns:
+        variant = base.copy()
+        value = reference.get(name)
+        if isinstance(base[name].dtype, pd.CategoricalDtype):
+            variant[name] = pd.Categorical([value if value is not None else "none"] * len(base))
+        else:
+            variant[name] = np.nan if value is None else value
+        variants.append(variant)
+    stacked = pd.concat(variants, ignore_index=True)
+    chances = np.asarray(artifact.predict_success(stacked), dtype=np.float64)
+    deltas = chances[:len(base)] - chances[len(base):].reshape(len(columns), len(base))
+    return [sorted(zip(columns, deltas[:, n].tolist(), strict=True),
+                   key=lambda pair: abs(pair[1]), reverse=True) for n in range(len(base))]
