@@ -97,10 +97,16 @@ def _run_chaos(config, policies: list, seed: int, workers: int, database: str | 
 
 
 def _present(results: list, config, report: Path, processes: int, wall: float) -> None:
-    from recovery.sandbox.report import results_table, write_report  # noqa: PLC0415
+    from recovery.sandbox.report import (  # noqa: PLC0415
+        decline_class_table,
+        results_table,
+        write_report,
+    )
 
     # The comparison is wide: never squeeze it into a narrow (or non-terminal) console.
-    Console(width=max(console.width, 190)).print(results_table(results, config.mode))
+    wide = Console(width=max(console.width, 190))
+    wide.print(results_table(results, config.mode))
+    wide.print(decline_class_table(results))
     invoices = sum(m.invoices_simulated for m in results)
     console.print(f"wall time {wall:.1f} s for {len(results)} run(s); "
                   f"{invoices / wall:,.0f} simulated invoices/s")

@@ -33,6 +33,8 @@ class RunMetrics:
     refusals: int = 0
     violations: int = 0
     recovered_by_day: list[float] = field(default_factory=list)  # share recovered by day 0..30
+    # By the decline class of each invoice's first failure: class -> [failed, recovered].
+    by_decline_class: dict[str, list[int]] = field(default_factory=dict)
     wall_seconds: float = 0.0
     invoices_simulated: int = 0
 
@@ -81,6 +83,8 @@ def measure(session: Session, policy: str, cohort_start: datetime,
         sum(1 for h in hours if h <= day * 24) / len(cohort) if cohort else 0.0
         for day in range(31)]
     _count_activity(session, metrics, ids)
+    metrics.by_decline_class = _by_first_decline_class(
+        session, {case.id: delay is not None for case, delay in zip(cohort, delays, strict=True)})
     metrics.violations = count_violations(session)
     return metrics
 
@@ -90,6 +94,23 @@ def _recovery_delay(case: RecoveryCase) -> timedelta | None:
         return None
     delay = case.closed_at - case.first_failed_at
     return delay if delay <= RECOVERY_SPAN else None
+
+
+def _by_first_decline_class(session: Session, recovered: dict[int, bool]) -> dict:
+    """[failed, recovered] per decline class of each case's first failed attempt."""
+    first: dict[int, str] = {}
+    for case_id, decline_class in session.exec(
+            select(ChargeAttempt.case_id, ChargeAttempt.decline_class)
+            .where(ChargeAttempt.case_id.is_not(None), ChargeAttempt.succeeded.is_(False))
+            .order_by(ChargeAttempt.attempted_at, ChargeAttempt.id)):
+        if case_id in recovered and case_id not in first:
+            first[case_id] = decline_class or "unknown"
+    counts: dict[str, list[int]] = {}
+    for case_id, was_recovered in recovered.items():
+        entry = counts.setdefault(first.get(case_id, "unknown"), [0, 0])
+        entry[0] += 1
+        entry[1] += int(was_recovered)
+    return dict(sorted(counts.items()))
 
 
 def _count_activity(session: Session, metrics: RunMetrics, ids: set[int]) -> None:

@@ -25,6 +25,9 @@ PEER_SCHEDULES = {
     "7 over 30 days": (2, 6, 10, 14, 18, 23, 28),
 }
 
+# Rows of ``--compare`` that are not fixed schedules (benchmarks find the best fixed one).
+NOT_A_SCHEDULE = frozenset({"none", "smart", "oracle"})
+
 
 def no_retry() -> RetryPolicy:
     return RetryPolicy(name="none", offsets_days=(), max_retries=0, window_days=WINDOW_DAYS)

@@ -33,6 +33,22 @@ def results_table(results: Sequence[RunMetrics], mode: str) -> Table:
     return table
 
 
+def decline_class_table(results: Sequence[RunMetrics]) -> Table:
+    """Recovery rate by count per decline class of the first failure, one column per policy."""
+    table = Table(title="Recovery rate by the first failure's decline class (failed invoices)")
+    table.add_column("decline class")
+    for m in results:
+        table.add_column(m.policy, justify="right")
+    classes = sorted({c for m in results for c in m.by_decline_class})
+    for decline_class in classes:
+        cells = []
+        for m in results:
+            failed, recovered = m.by_decline_class.get(decline_class, [0, 0])
+            cells.append(f"{recovered / failed:.0%} of {failed}" if failed else "-")
+        table.add_row(decline_class, *cells)
+    return table
+
+
 def write_report(path: Path, config: dict, results: Sequence[RunMetrics],
                  wall_seconds: float, mode: str) -> tuple[Path, Path]:
     """``path`` is a directory (created) or a ``.json`` file; the chart goes beside it. Both

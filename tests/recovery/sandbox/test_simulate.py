@@ -96,6 +96,11 @@ def test_a_run_is_reproducible():
         figures.pop("wall_seconds")
     assert first == second
     assert first["failed_invoices"] > 0
+    # The breakdown by the first failure's decline class covers every failed invoice once.
+    by_class = first["by_decline_class"]
+    assert sum(failed for failed, _ in by_class.values()) == first["failed_invoices"]
+    assert sum(recovered for _, recovered in by_class.values()) == first["recovered"]
+    assert "unknown" not in by_class
 
 
 # --- --keep-renewing ---------------------------------------------------------------------------
