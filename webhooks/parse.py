@@ -149,7 +149,9 @@ def _interval_days(invoice: PayloadReader) -> int | None:
     try:
         lines = invoice.child("lines").items("data")
         period = lines[0].child("period") if lines else None
-        start, end = (period.timestamp("start"), period.timestamp("end")) if period else (None, None)
+        if period is None:
+            return None
+        start, end = period.timestamp("start"), period.timestamp("end")
     except ParseError:
         return None
     if start is None or end is None or end <= start:
