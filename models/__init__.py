@@ -17,6 +17,6 @@ from models.webhook_event import InboxStatus, WebhookEvent
 
 __all__ = [
     "Account", "ActionKind", "ActionStatus", "CanceledSubscription", "CaseStatus", "ChargeAttempt",
-    "FinishedInvoice", "InboxStatus", "Message", "MessageStatus", "ModelVersion", "RateLimitSlot", "RecoveredBy",
-    "RecoveryCase", "ScheduledAction", "WaitingFor", "WebhookEvent", "metadata",
+    "FinishedInvoice", "InboxStatus", "Message", "MessageStatus", "ModelVersion", "RateLimitSlot",
+    "RecoveredBy", "RecoveryCase", "ScheduledAction", "WaitingFor", "WebhookEvent", "metadata",
 ]

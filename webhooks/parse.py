@@ -148,8 +148,10 @@ def _interval_days(invoice: PayloadReader) -> int | None:
     # Only a feature for the scorer: a line without a readable period never fails the event.
     try:
         lines = invoice.child("lines").items("data")
-        period = lines[0].child("period") if lines else None
-        start, end = (period.timestamp("start"), period.timestamp("end")) if period else (None, None)
+        if not lines:
+            return None
+        period = lines[0].child("period")
+        start, end = period.timestamp("start"), period.timestamp("end")
     except ParseError:
         return None
     if start is None or end is None or end <= start:
