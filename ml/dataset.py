@@ -30,7 +30,7 @@ def attempt_dataset(session: Session, account_id: str, *, since: datetime | None
     """Rows for attempts made in [since, until), ordered by time: ``FEATURE_COLUMNS`` plus
     ``label`` (1: the charge succeeded), ``attempted_at``, ``case_id``, ``propensity`` (the
     logged chance the scorer gave the attempt, else NaN) and ``by`` (stripe | engine)."""
-    log = AccountLog.load(session, account_id, before=until)
+    log = AccountLog.load(session, account_id, before=until, with_features=True)
     attempts = _retry_attempts(log) + _stripe_payments(session, log, account_id, until)
     attempts = [(case_id, row) for case_id, row in attempts
                 if (since is None or row.attempted_at >= since)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -136,7 +136,19 @@ def utc_ns(times) -> np.ndarray:
         return times.astype("datetime64[ns]").astype(np.int64)
     if len(times) == 0:
         return np.empty(0, dtype=np.int64)
+    if len(times) < FEW_TIMES:  # pandas' own conversion costs a millisecond however few
+        return np.array([epoch_ns(t) for t in times], dtype=np.int64)
     return pd.DatetimeIndex(pd.to_datetime(list(times), utc=True)).as_unit("ns").asi8
+
+
+FEW_TIMES = 64
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MICROSECOND = timedelta(microseconds=1)
+
+
+def epoch_ns(at: datetime) -> int:
+    """Nanoseconds since the epoch of an aware datetime, exactly."""
+    return (at - EPOCH) // MICROSECOND * 1000
 
 
 OFFSET_STEP = 15 * 60 * 1_000_000_000  # zones change offset on a quarter hour at the finest
@@ -192,7 +204,7 @@ def _per_snapshot(snapshots, read) -> np.ndarray:
 
 
 def _ns_or_nan(value: datetime | None) -> float:
-    return np.nan if value is None else pd.Timestamp(value).as_unit("ns").value
+    return np.nan if value is None else epoch_ns(value)
 
 
 def _case_numbers(snapshots, rows: _Rows, at) -> dict[str, np.ndarray]:
@@ -278,16 +290,24 @@ def _history(snapshots, rows: _Rows, at, calendar: _Calendar) -> dict[str, np.nd
     and hours; each row then only looks its value up."""
     paid_days = _padded([s.history.paid_days_of_month for s in snapshots])
     paid_hours = _padded([s.history.paid_hours for s in snapshots])
-    near_day, after_day = _day_tables(paid_days)
     owner = rows.spread(np.arange(len(snapshots), dtype=np.int64))
-    day_cell = (owner * 4 + np.clip(calendar.month_length, 28, 31) - 28) * 31 \
-        + np.clip(calendar.day, 1, 31) - 1
+    if len(at) <= 4 * 31 * len(snapshots):  # few times per snapshot (training): row by row
+        near_day, after_day = _day_distances(paid_days[owner], calendar.day[:, None],
+                                             calendar.month_length[:, None])
+        near_hour = _hour_distances(paid_hours[owner], calendar.hour[:, None])[:, 0]
+    else:
+        near_day, after_day = _day_tables(paid_days)
+        cell = (owner * 4 + np.clip(calendar.month_length, 28, 31) - 28) * 31 \
+            + np.clip(calendar.day, 1, 31) - 1
+        near_day, after_day = near_day.ravel().take(cell), after_day.ravel().take(cell)
+        hours = np.broadcast_to(np.arange(24, dtype=np.float32), (len(paid_hours), 24))
+        near_hour = _hour_distances(paid_hours, hours).ravel().take(owner * 24 + calendar.hour)
     last_success = _per_snapshot(snapshots, lambda s: _ns_or_nan(s.history.last_success_at))
     paid_count = _per_snapshot(snapshots, lambda s: len(s.history.paid_days_of_month))
     return {
-        "payday_distance_days": near_day.ravel().take(day_cell),
-        "days_since_payday": after_day.ravel().take(day_cell),
-        "paid_hour_distance": _hour_table(paid_hours).ravel().take(owner * 24 + calendar.hour),
+        "payday_distance_days": near_day,
+        "days_since_payday": after_day,
+        "paid_hour_distance": near_hour,
         "paid_count": rows.spread(paid_count),
         "days_since_last_success":
             (at.astype(np.float64) - rows.spread(last_success)) / NS_PER_DAY,
@@ -309,26 +329,33 @@ FAR = np.float32(1e6)  # stands for "no such payment" inside a minimum
 
 
 def _day_tables(paid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """[snapshot, month length - 28, day - 1]: the circular distance in days to the nearest
-    paid day, and the days since the latest paid day at or before it (wrapping the month);
-    NaN for a customer with no payment yet."""
-    days = np.arange(1, 32, dtype=np.float32)[None, :, None]
-    missing = np.isnan(paid)[:, None, :]
+    """``_day_distances`` for every (month length, day): [snapshot, length - 28, day - 1]."""
+    days = np.arange(1, 32, dtype=np.float32)[None, :]
     near = np.empty((paid.shape[0], 4, 31), dtype=np.float32)
     after = np.empty((paid.shape[0], 4, 31), dtype=np.float32)
     for n, length in enumerate(range(28, 32)):
-        paid_day = np.minimum(np.nan_to_num(paid), length)[:, None, :]
-        forward = np.mod(days - paid_day, length)
-        near[:, n, :] = np.where(missing, FAR, np.minimum(forward, length - forward)).min(axis=2)
-        after[:, n, :] = np.where(missing, FAR, forward).min(axis=2)
-    return _far_as_nan(near), _far_as_nan(after)
+        near[:, n, :], after[:, n, :] = _day_distances(paid[:, None, :], days[..., None],
+                                                       np.float32(length))
+    return near, after
 
 
-def _hour_table(paid: np.ndarray) -> np.ndarray:
-    hours = np.arange(24, dtype=np.float32)[None, :, None]
-    gap = np.abs(hours - np.nan_to_num(paid)[:, None, :])
-    circular = np.where(np.isnan(paid)[:, None, :], FAR, np.minimum(gap, 24 - gap))
-    return _far_as_nan(circular.min(axis=2))
+def _day_distances(paid: np.ndarray, day, length) -> tuple[np.ndarray, np.ndarray]:
+    """The circular distance in days from ``day`` to the nearest paid day, and the days since
+    the latest paid day at or before it (wrapping the month); NaN with no payment yet. ``paid``
+    has the paid days on its last axis (NaN-padded); ``day`` and ``length`` broadcast to it."""
+    missing = np.isnan(paid)
+    forward = np.mod(day - np.minimum(np.nan_to_num(paid), length), length)
+    near = np.where(missing, FAR, np.minimum(forward, length - forward)).min(axis=-1)
+    after = np.where(missing, FAR, forward).min(axis=-1)
+    return _far_as_nan(near.astype(np.float32)), _far_as_nan(after.astype(np.float32))
+
+
+def _hour_distances(paid: np.ndarray, hour: np.ndarray) -> np.ndarray:
+    """The circular distance in hours from ``hour`` to the nearest paid hour (NaN: none);
+    ``paid`` has the paid hours on its last axis, ``hour`` one more axis before it."""
+    gap = np.abs(hour[..., None] - np.nan_to_num(paid)[..., None, :])
+    circular = np.where(np.isnan(paid)[..., None, :], FAR, np.minimum(gap, 24 - gap))
+    return _far_as_nan(circular.min(axis=-1).astype(np.float32))
 
 
 def _far_as_nan(table: np.ndarray) -> np.ndarray:

@@ -8,36 +8,34 @@ of just before it (``ml.dataset``): both go through ``AccountLog.snapshot``.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import case as sql_case
+from sqlalchemy import func, select
 from sqlmodel import Session
 
-from ml.features import CardFacts, CustomerHistory, DecisionSnapshot
+from ml.features import CardFacts, CustomerHistory, DecisionSnapshot, epoch_ns
 from models import ChargeAttempt, FinishedInvoice, RecoveryCase
 
 IN_LIST_CHUNK = 500
-CASE_COLUMNS = (
-    RecoveryCase.id, RecoveryCase.stripe_invoice_id, RecoveryCase.stripe_customer_id,
-    RecoveryCase.customer_timezone, RecoveryCase.first_failed_at, RecoveryCase.amount_due,
-    RecoveryCase.currency, RecoveryCase.plan_interval_days, RecoveryCase.card_fingerprint,
-    RecoveryCase.card_brand, RecoveryCase.status, RecoveryCase.closed_at,
-    RecoveryCase.recovered_by,
-)
-ATTEMPT_COLUMNS = (
-    ChargeAttempt.id, ChargeAttempt.case_id, ChargeAttempt.stripe_invoice_id,
-    ChargeAttempt.attempted_at, ChargeAttempt.by, ChargeAttempt.succeeded,
-    ChargeAttempt.decline_class, ChargeAttempt.decline_code, ChargeAttempt.advice_code,
-    ChargeAttempt.network_decline_code, ChargeAttempt.network_advice_code,
-    ChargeAttempt.card_fingerprint, ChargeAttempt.card_brand, ChargeAttempt.card_funding,
-    ChargeAttempt.card_country, ChargeAttempt.card_exp_month, ChargeAttempt.card_exp_year,
-    ChargeAttempt.features,
-)
+# Core columns, not ORM attributes: rows come back as plain tuples, without ORM loading.
+CASES, ATTEMPTS, PAID = (RecoveryCase.__table__.c, ChargeAttempt.__table__.c,
+                         FinishedInvoice.__table__.c)
+CASE_COLUMNS = tuple(CASES[name] for name in (
+    "id", "stripe_invoice_id", "stripe_customer_id", "customer_timezone", "first_failed_at",
+    "amount_due", "currency", "plan_interval_days", "card_fingerprint", "card_brand", "status",
+    "closed_at", "recovered_by"))
+ATTEMPT_COLUMNS = tuple(ATTEMPTS[name] for name in (
+    "id", "case_id", "stripe_invoice_id", "attempted_at", "by", "succeeded", "decline_class",
+    "decline_code", "advice_code", "network_decline_code", "network_advice_code",
+    "card_fingerprint", "card_brand", "card_funding", "card_country", "card_exp_month",
+    "card_exp_year"))
 
 
 def snapshots_for_cases(session: Session, account_id: str, case_ids: Sequence[int],
@@ -57,21 +55,19 @@ def card_of(row) -> CardFacts:
 class _Timeline:
     """Times (ns, sorted) with a row per time: what happened to one case or one customer."""
 
-    at: np.ndarray
+    at: list[int]
     rows: list
 
     @classmethod
     def of(cls, pairs: list[tuple[datetime, object]]) -> _Timeline:
         pairs.sort(key=lambda pair: pair[0])
-        return cls(np.array([_ns(at) for at, _ in pairs], dtype=np.int64),
-                   [row for _, row in pairs])
+        return cls([epoch_ns(at) for at, _ in pairs], [row for _, row in pairs])
 
     def before(self, as_of: datetime) -> list:
-        return self.rows[:int(np.searchsorted(self.at, _ns(as_of), side="left"))]
+        return self.rows[:self.count_before(as_of)]
 
-
-def _ns(at: datetime) -> int:
-    return int(at.timestamp() * 1_000_000) * 1000
+    def count_before(self, as_of: datetime) -> int:
+        return bisect_left(self.at, epoch_ns(as_of))
 
 
 class AccountLog:
@@ -88,18 +84,20 @@ class AccountLog:
         self._customer_cases = self._by_customer(cases)
         self._payments = self._paid_by_customer(attempts, paid)
         self._rates = _AccountRates(self.case_attempts)
+        self._local: dict[tuple[str, str], tuple[list[int], list[int]]] = {}
 
     @classmethod
     def load(cls, session: Session, account_id: str, *, case_ids: Sequence[int] | None = None,
-             before: datetime | None = None) -> AccountLog:
+             before: datetime | None = None, with_features: bool = False) -> AccountLog:
         """Every row of the account (``case_ids`` None), or only what snapshots of these cases
-        need: their customers' cases, attempts and paid invoices. ``before``: only rows older."""
+        need: their customers' cases, attempts and paid invoices. ``before``: only rows older.
+        ``with_features``: attempts keep their logged ``features`` (propensities)."""
         cases = _load_cases(session, account_id, case_ids, before)
         customers = sorted({c.stripe_customer_id for c in cases if c.stripe_customer_id})
         if case_ids is not None:
             cases += _load_customer_cases(session, account_id, customers, before)
         attempts = _load_attempts(session, account_id, [c.id for c in cases]
-                                  if case_ids is not None else None, before)
+                                  if case_ids is not None else None, before, with_features)
         paid = _load_paid(session, account_id, customers if case_ids is not None else None,
                           before)
         log = cls(account_id, list({c.id: c for c in cases}.values()), attempts, paid)
@@ -165,16 +163,25 @@ class AccountLog:
     def _history(self, case, as_of: datetime, zone: ZoneInfo) -> CustomerHistory:
         key = _customer_key(case)
         payments = self._payments.get(key)
-        paid = [at.astimezone(zone) for at in (payments.before(as_of) if payments else [])]
+        count = payments.count_before(as_of) if payments else 0
+        days, hours = self._local_payments(key, zone) if count else ((), ())
         cases = self._customer_cases[key].before(as_of)
         others = [c for c in cases if c.id != case.id]
         recovered = [c for c in others if c.status == "recovered" and c.closed_at is not None
                      and c.closed_at < as_of]
         return CustomerHistory(
-            paid_days_of_month=tuple(at.day for at in paid),
-            paid_hours=tuple(at.hour for at in paid),
-            last_success_at=paid[-1].astimezone(UTC) if paid else None,
+            paid_days_of_month=tuple(days[:count]), paid_hours=tuple(hours[:count]),
+            last_success_at=payments.rows[count - 1] if count else None,
             earlier_failures=len(others), earlier_recoveries=len(recovered))
+
+    def _local_payments(self, key: str, zone: ZoneInfo) -> tuple[list[int], list[int]]:
+        """Local day of month and hour of each of the customer's payments, converted once."""
+        cached = self._local.get((key, zone.key))
+        if cached is None:
+            local = [at.astimezone(zone) for at in self._payments[key].rows]
+            cached = self._local[(key, zone.key)] = ([at.day for at in local],
+                                                     [at.hour for at in local])
+        return cached
 
     def _customer_since(self, case, as_of: datetime) -> datetime | None:
         key = _customer_key(case)
@@ -195,42 +202,68 @@ class _AccountRates:
         for timeline in case_attempts.values():
             for previous, attempt in zip(timeline.rows, timeline.rows[1:], strict=False):
                 if not previous.succeeded:
-                    rows.append((_ns(attempt.attempted_at), previous.decline_class or "none",
+                    rows.append((epoch_ns(attempt.attempted_at), previous.decline_class or "none",
                                  bool(attempt.succeeded)))
         rows.sort(key=lambda row: row[0])
-        self.at = np.array([row[0] for row in rows], dtype=np.int64)
-        self.success = np.cumsum([row[2] for row in rows], dtype=np.int64)
-        self.by_class: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self.at = [row[0] for row in rows]
+        self.success = np.cumsum([row[2] for row in rows], dtype=np.int64).tolist()
+        self.by_class: dict[str, tuple[list[int], list[int]]] = {}
         for name in {row[1] for row in rows}:
             mine = [row for row in rows if row[1] == name]
-            self.by_class[name] = (np.array([row[0] for row in mine], dtype=np.int64),
-                                   np.cumsum([row[2] for row in mine], dtype=np.int64))
+            self.by_class[name] = ([row[0] for row in mine],
+                                   np.cumsum([row[2] for row in mine], dtype=np.int64).tolist())
 
     @classmethod
     def load(cls, session: Session, account_id: str, before: datetime | None) -> _AccountRates:
-        columns = (ChargeAttempt.case_id, ChargeAttempt.attempted_at, ChargeAttempt.succeeded,
-                   ChargeAttempt.decline_class, ChargeAttempt.id)
-        query = select(*columns).where(ChargeAttempt.account_id == account_id,
-                                       ChargeAttempt.case_id.is_not(None))
+        """The same counts, aggregated by the database (every attempt of the account before
+        ``before``, a window function finding the decline each one followed)."""
+        order = (ATTEMPTS.attempted_at, ATTEMPTS.id)
+        earlier = select(
+            ATTEMPTS.attempted_at, ATTEMPTS.succeeded,
+            func.lag(ATTEMPTS.decline_class).over(partition_by=ATTEMPTS.case_id, order_by=order)
+            .label("followed"),
+            func.lag(ATTEMPTS.succeeded).over(partition_by=ATTEMPTS.case_id, order_by=order)
+            .label("after_success"),
+            func.row_number().over(partition_by=ATTEMPTS.case_id, order_by=order).label("n"),
+        ).where(ATTEMPTS.account_id == account_id, ATTEMPTS.case_id.is_not(None))
         if before is not None:
-            query = query.where(ChargeAttempt.attempted_at < before)
-        by_case: dict[int, list] = defaultdict(list)
-        for row in session.execute(query):
-            by_case[row.case_id].append((row.attempted_at, row))
-        return cls({case_id: _Timeline.of(rows) for case_id, rows in by_case.items()})
+            earlier = earlier.where(ATTEMPTS.attempted_at < before)
+        earlier = earlier.subquery()
+        followed = func.coalesce(earlier.c.followed, "none")
+        counts = session.execute(
+            select(followed, func.count(), func.sum(sql_case((earlier.c.succeeded, 1), else_=0)))
+            .where(earlier.c.n > 1, earlier.c.after_success.is_(False))
+            .group_by(followed)).all()
+        rates = cls({})
+        rates.fixed = {name: (int(total), int(success or 0)) for name, total, success in counts}
+        return rates
+
+    fixed: dict[str, tuple[int, int]] | None = None  # counts already cut at a time (from SQL)
 
     def before(self, as_of: datetime) -> dict[str, float]:
-        cut = _ns(as_of)
-        total = int(np.searchsorted(self.at, cut, side="left"))
+        if self.fixed is not None:
+            return self._from_counts(self.fixed)
+        cut = epoch_ns(as_of)
+        total = bisect_left(self.at, cut)
         if total == 0:
             return {}
         overall = self.success[total - 1] / total
-        rates = {"all": float(overall)}
+        rates = {"all": overall}
         for name, (at, success) in self.by_class.items():
-            count = int(np.searchsorted(at, cut, side="left"))
+            count = bisect_left(at, cut)
             if count:
-                rates[name] = float((success[count - 1] + self.SMOOTHING * overall)
-                                    / (count + self.SMOOTHING))
+                rates[name] = (success[count - 1] + self.SMOOTHING * overall) \
+                    / (count + self.SMOOTHING)
+        return rates
+
+    def _from_counts(self, counts: dict[str, tuple[int, int]]) -> dict[str, float]:
+        total = sum(count for count, _ in counts.values())
+        if total == 0:
+            return {}
+        overall = sum(success for _, success in counts.values()) / total
+        rates = {"all": overall}
+        for name, (count, success) in counts.items():
+            rates[name] = (success + self.SMOOTHING * overall) / (count + self.SMOOTHING)
         return rates
 
 
@@ -269,8 +302,9 @@ def _load_customer_cases(session, account_id, customers, before) -> list:
             for row in session.execute(query.where(RecoveryCase.stripe_customer_id.in_(chunk)))]
 
 
-def _load_attempts(session, account_id, case_ids, before) -> list:
-    query = select(*ATTEMPT_COLUMNS).where(ChargeAttempt.account_id == account_id,
+def _load_attempts(session, account_id, case_ids, before, with_features: bool) -> list:
+    columns = ATTEMPT_COLUMNS + ((ATTEMPTS.features,) if with_features else ())
+    query = select(*columns).where(ChargeAttempt.account_id == account_id,
                                            ChargeAttempt.case_id.is_not(None))
     if before is not None:
         query = query.where(ChargeAttempt.attempted_at < before)

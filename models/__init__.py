@@ -18,6 +18,5 @@ from models.webhook_event import InboxStatus, WebhookEvent
 __all__ = [
     "Account", "ActionKind", "ActionStatus", "CanceledSubscription", "CaseStatus", "ChargeAttempt",
     "FinishedInvoice", "InboxStatus", "Message", "MessageStatus", "ModelVersion", "RateLimitSlot",
-    "RecoveredBy",
-    "RecoveryCase", "ScheduledAction", "WaitingFor", "WebhookEvent", "metadata",
+    "RecoveredBy", "RecoveryCase", "ScheduledAction", "WaitingFor", "WebhookEvent", "metadata",
 ]

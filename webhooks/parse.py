@@ -148,9 +148,9 @@ def _interval_days(invoice: PayloadReader) -> int | None:
     # Only a feature for the scorer: a line without a readable period never fails the event.
     try:
         lines = invoice.child("lines").items("data")
-        period = lines[0].child("period") if lines else None
-        if period is None:
+        if not lines:
             return None
+        period = lines[0].child("period")
         start, end = period.timestamp("start"), period.timestamp("end")
     except ParseError:
         return None

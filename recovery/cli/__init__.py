@@ -7,6 +7,7 @@ from recovery.cli import simulate as simulate_command
 from recovery.cli.cases import cases_app
 from recovery.cli.inbox import inbox_app
 from recovery.cli.policy import policy_app
+from recovery.cli.scorer import train, versions_app
 
 app = typer.Typer(help="Payment-recovery engine for Stripe Billing.", no_args_is_help=True)
 app.command()(serve_commands.migrate)
@@ -16,3 +17,5 @@ app.command()(simulate_command.simulate)
 app.add_typer(inbox_app, name="inbox")
 app.add_typer(cases_app, name="cases")
 app.add_typer(policy_app, name="policy")
+app.command()(train)
+app.add_typer(versions_app, name="models")

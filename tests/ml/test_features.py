@@ -94,3 +94,14 @@ def test_a_batch_equals_its_parts_in_order():
                                   parts.astype({c: object for c in CATEGORICAL}))
     assert batch["decline_class"].tolist()[-1] == "none"
     assert batch["account_rate_class"].tolist()[-1] == pytest.approx(0.2)  # no class: "all"
+
+
+def test_many_times_at_once_equal_one_time_at_a_time():
+    """Long candidate lists read payday distances from per-snapshot tables, single rows compute
+    them directly: both give the same rows."""
+    times = [NOW + timedelta(hours=7 * n) for n in range(200)]
+    subject = snapshot(paid_days=(3, 30, 31), paid_hours=(0, 22))
+    at_once = candidate_frame(subject, times)
+    one_by_one = pd.concat([candidate_frame(subject, [t]) for t in times], ignore_index=True)
+    pd.testing.assert_frame_equal(at_once.astype({c: object for c in CATEGORICAL}),
+                                  one_by_one.astype({c: object for c in CATEGORICAL}))

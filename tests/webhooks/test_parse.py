@@ -89,6 +89,15 @@ def test_payment_failed(version):
     assert fact.payment_intent_id == PAYMENT_INTENT_ID
     # Since basil the intent comes from `payments`, which names no charge beside it.
     assert fact.charge_id == (None if is_basil_or_later(version) else CHARGE_ID)
+    assert fact.interval_days == 30  # the invoice line's period
+
+
+def test_payment_failed_without_a_readable_line_period_has_no_interval():
+    payload = invoice_event("invoice.payment_failed", LATEST)
+    payload["data"]["object"]["lines"]["data"][0]["period"] = {"start": "soon", "end": None}
+    assert parse_event(payload).interval_days is None
+    payload["data"]["object"]["lines"]["data"] = []
+    assert parse_event(payload).interval_days is None
 
 
 def test_basil_invoice_without_payments_names_no_charge_or_intent():

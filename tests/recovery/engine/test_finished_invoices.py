@@ -138,3 +138,20 @@ def test_a_retry_finds_the_subscription_canceled_and_never_charges(client, servi
     # The trace holds for the subscription's other invoices too.
     deliver(client, services, failed_event(services, invoice_id=OTHER_INVOICE))
     assert len(everything(services)[0]) == 1
+
+
+def test_what_the_scorer_reads_is_recorded(client, services, stub):
+    """The plan's interval (the invoice line's period), the card's expiry on the attempt and
+    whose invoice was paid: features of the smart-timing scorer."""
+    deliver(client, services, failed_event(services))
+    case = the_case(services)
+    assert case.plan_interval_days == 30
+    with services.sessions() as session:
+        (attempt,) = session.exec(select(ChargeAttempt)).all()
+    assert (attempt.card_exp_month, attempt.card_exp_year) != (None, None)
+    stub.status = "paid"
+    deliver(client, services, p.invoice_event("invoice.paid", p.LATEST,
+                                              created=services.clock.now()))
+    with services.sessions() as session:
+        (trace,) = session.exec(select(FinishedInvoice)).all()
+    assert trace.stripe_customer_id == p.CUSTOMER_ID
