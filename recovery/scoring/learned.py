@@ -61,18 +61,22 @@ def _score(artifact: Any, frames_of: Callable, items: Sequence[tuple[Any, np.nda
     return ScoredChunk(chunk, frame, starts, split)
 
 
-def row_features(frame: pd.DataFrame, row: int) -> dict[str, Any]:
-    """One row of a feature frame as JSON-safe values (missing numbers as None)."""
-    values = {}
-    for name in frame.columns:
-        value = frame[name].iat[row]
-        if isinstance(value, np.generic):
-            value = value.item()
-        if isinstance(value, float) and not np.isfinite(value):
-            value = None
-        values[str(name)] = value if value is None or isinstance(value, int | float | str) \
-            else str(value)
-    return values
+def rows_features(frame: pd.DataFrame, rows: Sequence[int]) -> list[dict[str, Any]]:
+    """Rows of a feature frame as JSON-safe values (missing numbers as None)."""
+    if not rows:
+        return []
+    picked = frame.iloc[list(rows)]
+    columns = {str(name): picked[name].tolist() for name in picked.columns}
+    return [{name: _json_safe(values[n]) for name, values in columns.items()}
+            for n in range(len(picked))]
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value if value is None or isinstance(value, int | float | str) else str(value)
 
 
 def top_contributions(artifact: Any, frame: pd.DataFrame, rows: Sequence[int],

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -130,13 +130,16 @@ class SmartScorer:
                 question, start = questions[item], chunk.starts[position]
                 choice = self._decide(
                     question, chunk.chances[position], str(artifact.version),
-                    f"learned scorer {artifact.version}",
-                    lambda i, s=start, f=chunk.frame: learned.row_features(f, s + i),
-                    lambda _i: [])
+                    f"learned scorer {artifact.version}", lambda _i: None, lambda _i: [])
                 answers[indexes[item]] = choice
                 if choice.at is not None:
                     chosen_rows[indexes[item]] = start + int(np.searchsorted(
                         question.candidates, round(epoch_hours(choice.at))))
+            # The chosen rows' features, read from the frame together (row by row costs more
+            # than the prediction).
+            rows = learned.rows_features(chunk.frame, list(chosen_rows.values()))
+            for index, features in zip(chosen_rows, rows, strict=True):
+                answers[index] = replace(answers[index], features=features)
             if self.explain_contributions and chosen_rows:
                 # One explaining call for the chunk's choices, not one per case.
                 found = learned.top_contributions(artifact, chunk.frame, list(chosen_rows.values()))
