@@ -68,6 +68,8 @@ class Settings(BaseSettings):
     # Smart timing: an account's own scorer decides once it has this many charge attempts (and
     # a promoted artifact); before that the decline-aware prior does.
     smart_min_attempts: int = Field(default=500, ge=1)
+    # How often each smart-timing account's scorer is retrained (nightly by default).
+    retrain_every_hours: float = Field(default=24.0, gt=0)
 
     log_level: str = "INFO"
     log_json: bool = False

@@ -23,7 +23,7 @@ from recovery.sandbox.run import ENABLED_EVENTS, load_world
 from recovery.sandbox.world.channel import WorldChannel
 from recovery.sandbox.world.checks import WorldContractError, check_actions
 from recovery.stripe_api.gateway import StripeGateway
-from recovery.wiring import Services, wire_engine
+from recovery.wiring import Services, build_scorer, wire_engine
 
 log = logging.getLogger("recovery.sandbox")
 SANDBOX_SECRET = "whsec_live_sandbox_secret"
@@ -52,7 +52,8 @@ class LiveSandbox:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="sandbox", daemon=True)
         self.renewals = Renewals(self.world, self.fake)
-        planner = Planner(self.clock, timezone_of=self.renewals.timezone_of)
+        planner = Planner(self.clock, scorer=build_scorer(services.settings),
+                          timezone_of=self.renewals.timezone_of)
         gateway = StripeGateway("sk_test_sandbox", transport=self.fake.transport())
         wire_engine(services, gateway, WorldChannel(self.world, self.fake), planner)
 

@@ -45,6 +45,11 @@ def engine_default() -> RetryPolicy:
     return replace(RetryPolicy(), name="engine default", window_days=WINDOW_DAYS)
 
 
+def smart() -> RetryPolicy:
+    """The engine's default policy with smart timing: same budget, window and quiet hours."""
+    return replace(engine_default(), name="smart", timing="smart")
+
+
 def resolve_policy(spec: str, database_url: str | None = None) -> RetryPolicy:
     if spec == "none":
         return no_retry()
@@ -56,7 +61,7 @@ def resolve_policy(spec: str, database_url: str | None = None) -> RetryPolicy:
         except ValueError:
             raise PolicyError(f"invalid policy {spec!r}: offsets must be numbers") from None
     if spec == "smart":
-        raise PolicyError("the smart policy needs the learned scorer, which is not built yet")
+        return smart()
     if database_url:
         saved = _saved_policy(spec, database_url)
         if saved is not None:
@@ -80,4 +85,4 @@ def _saved_policy(name: str, database_url: str) -> RetryPolicy | None:
 
 def comparison_policies() -> list[RetryPolicy]:
     return [no_retry(), *(fixed(days, name) for name, days in PEER_SCHEDULES.items()),
-            engine_default()]
+            engine_default(), smart()]

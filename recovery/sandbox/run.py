@@ -32,8 +32,9 @@ from recovery.sandbox.fake_stripe.fake import FakeStripe
 from recovery.sandbox.world.channel import WorldChannel
 from recovery.sandbox.world.checks import check_actions
 from recovery.sandbox.world.contract import World
+from recovery.scoring.retraining import retrain_accounts
 from recovery.stripe_api.gateway import StripeGateway
-from recovery.wiring import Services, build_services, wire_engine
+from recovery.wiring import Services, build_scorer, build_services, wire_engine
 from recovery.worker.jobs import ingest_inbox, run_actions
 
 DEFAULT_WORLD = "recovery.sandbox.world.builtin:make_world"
@@ -108,6 +109,8 @@ class Sandbox:
         self._due: datetime | None = None
         self._due_stale = True
         self.rejected_webhooks = 0
+        # A smart policy retrains its scorer on the virtual clock, as the worker's job would.
+        self._next_training = config.start + self._training_interval
         self._wire()
 
     def _services(self, workdir: Path, template_db: Path | None) -> Services:
@@ -125,8 +128,8 @@ class Sandbox:
     def _wire(self) -> None:
         gateway = StripeGateway("sk_test_sandbox", transport=self.fake.transport())
         # Stripe holds no timezone; operators supply one per customer (here: the World's).
-        planner = Planner(self.clock, policy_override=self.policy,
-                          timezone_of=self.renewals.timezone_of)
+        planner = Planner(self.clock, scorer=build_scorer(self.services.settings),
+                          policy_override=self.policy, timezone_of=self.renewals.timezone_of)
         wire_engine(self.services, gateway, WorldChannel(self.world, self.fake), planner)
 
     def _deliver(self, body: str, signature: str) -> None:
@@ -149,6 +152,7 @@ class Sandbox:
             window_end = min(moment + WINDOW, horizon)
             self._run_window(moment, window_end, end)
             moment = window_end
+            self._retrain_if_due()
             if on_day and (moment - self.config.start).days > day:
                 day = (moment - self.config.start).days
                 on_day(day)
@@ -166,6 +170,18 @@ class Sandbox:
                 apply_customer_action(self.fake, payload)
             self._pump()
         self._advance_to(end)
+
+    @property
+    def _training_interval(self) -> timedelta:
+        return timedelta(hours=self.services.settings.retrain_every_hours)
+
+    def _retrain_if_due(self) -> None:
+        if self.policy.timing != "smart" or self.clock.now() < self._next_training:
+            return
+        settings = self.services.settings
+        retrain_accounts(self.services.sessions, self.clock, [settings.account_id],
+                         min_attempts=settings.smart_min_attempts)
+        self._next_training = self.clock.now() + self._training_interval
 
     def _advance_to(self, moment: datetime) -> None:
         """Run every engine action due before ``moment``, each at its own time."""

@@ -7,15 +7,20 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from sqlmodel import select
+
+from models import Account
 from recovery.actions.runner import (
     release_actions_claimed_by,
     release_stale_actions,
     run_due_actions,
 )
+from recovery.engine.policies import policy_of
 from recovery.ingest.decline_details import refresh_decline_details
 from recovery.ingest.inbox import ingest_once, release_claims_of, release_stale_claims
 from recovery.ingest.thin_events import SnapshotReader, fetch_thin_events
 from recovery.messaging.delivery import resend_pending
+from recovery.scoring.retraining import retrain_accounts
 from recovery.wiring import Services
 
 log = logging.getLogger("recovery.jobs")
@@ -109,6 +114,17 @@ def resend_pending_messages(services: Services) -> int:
     return total
 
 
+def retrain_scorers(services: Services) -> int:
+    """Retrain the scorer of every account whose policy times its retries smartly; returns how
+    many accounts got a new version promoted."""
+    with services.sessions() as session:
+        smart = [account.id for account in session.exec(select(Account))
+                 if policy_of(account).timing == "smart"]
+    outcomes = retrain_accounts(services.sessions, services.clock, smart,
+                                min_attempts=services.settings.smart_min_attempts)
+    return sum(1 for outcome in outcomes if outcome.promoted)
+
+
 def release_own_claims(services: Services) -> int:
     """What this worker still holds (inbox rows, actions) goes back to the queue: called when
     it stops, so that other workers need not wait for the leases to run out."""
@@ -116,7 +132,7 @@ def release_own_claims(services: Services) -> int:
             + release_actions_claimed_by(services.sessions, services.worker_id))
 
 
-def job_specs(tick_seconds: float) -> list[JobSpec]:
+def job_specs(tick_seconds: float, retrain_every_hours: float = 24.0) -> list[JobSpec]:
     return [
         JobSpec("fetch_thin_events", tick_seconds, fetch_thin_event_snapshots),
         JobSpec("ingest_inbox", tick_seconds, ingest_inbox),
@@ -125,4 +141,5 @@ def job_specs(tick_seconds: float) -> list[JobSpec]:
         JobSpec("release_stale_inbox_claims", 60, release_stale_inbox_claims),
         JobSpec("release_stale_action_claims", 60, release_stale_action_claims),
         JobSpec("resend_pending_messages", 60, resend_pending_messages),
+        JobSpec("retrain_scorers", retrain_every_hours * 3600, retrain_scorers),
     ]

@@ -31,7 +31,8 @@ def _guarded(spec: JobSpec, services: Services):
 
 def start_scheduler(services: Services, specs: list[JobSpec] | None = None) -> BackgroundScheduler:
     scheduler = BackgroundScheduler(timezone="UTC")
-    for spec in specs or job_specs(services.settings.tick_seconds):
+    for spec in specs or job_specs(services.settings.tick_seconds,
+                                    services.settings.retrain_every_hours):
         scheduler.add_job(
             _guarded(spec, services), "interval", seconds=spec.every_seconds, id=spec.name,
             max_instances=1, coalesce=True, misfire_grace_time=None, replace_existing=True,

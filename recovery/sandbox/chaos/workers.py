@@ -28,7 +28,7 @@ from recovery.rules.policy import RetryPolicy
 from recovery.runtime.clock import VirtualClock
 from recovery.runtime.settings import Settings
 from recovery.stripe_api.gateway import StripeGateway
-from recovery.wiring import Services, build_services, wire_engine
+from recovery.wiring import Services, build_scorer, build_services, wire_engine
 from recovery.worker.jobs import (
     fetch_thin_event_snapshots,
     ingest_inbox,
@@ -95,7 +95,7 @@ def build_worker_services(spec: WorkerSpec, conn: Connection,
         # same request, the very fault that killed its predecessor, forever.
         transport = ChaoticTransport(transport, spec.plan, incarnation=worker_id)
     gateway = StripeGateway("sk_test_sandbox", api_base=spec.fake_stripe_url, transport=transport)
-    planner = Planner(clock, policy_override=spec.policy,
+    planner = Planner(clock, scorer=build_scorer(services.settings), policy_override=spec.policy,
                       timezone_of=_timezone_lookup(spec.timezones))
     wire_engine(services, gateway, PipeChannel(conn), planner)
     return services, transport
