@@ -26,6 +26,7 @@ from recovery.sandbox.world.contract import (
     Subscriber,
 )
 from recovery.sandbox.world.customers import Customers
+from recovery.sandbox.world.funds import FundsCalendar
 from recovery.sandbox.world.issuer import Issuers
 from recovery.sandbox.world.params import ALTERNATE, DEFAULT, WorldParams
 from recovery.sandbox.world.paydays import paydays_between
@@ -51,9 +52,10 @@ class BuiltinWorld:
         self._profiles = {profile.subscriber.id: profile for profile in profiles}
         self._subscribers = tuple(profile.subscriber for profile in profiles)
         self._cards: dict[str, CardState] = {p.card.card.fingerprint: p.card for p in profiles}
-        self._issuers = Issuers(seed, params)
+        funds = FundsCalendar(seed, params)  # one calendar: issuers and customers agree
+        self._issuers = Issuers(seed, params, funds)
         self._queue = ActionQueue(self._cards)
-        self._customers = Customers(seed, params, self._queue)
+        self._customers = Customers(seed, params, self._queue, funds)
         for profile in profiles:
             self._customers.plan_lifecycle(profile, start)
 

@@ -18,9 +18,10 @@ from recovery.sandbox.world.contract import (
     OfferAccepted,
     PaidOnSession,
 )
+from recovery.sandbox.world.funds import FundsCalendar
 from recovery.sandbox.world.keyed_random import lognormal_hours, pick, unit
 from recovery.sandbox.world.params import WorldParams
-from recovery.sandbox.world.paydays import funds_at, slot_at, zone
+from recovery.sandbox.world.paydays import zone
 from recovery.sandbox.world.population import (
     Profile,
     renewed_card,
@@ -47,11 +48,13 @@ def classify(result: ChargeResult) -> str:
 
 
 class Customers:
-    def __init__(self, seed: int, params: WorldParams, queue: ActionQueue) -> None:
+    def __init__(self, seed: int, params: WorldParams, queue: ActionQueue,
+                 funds: FundsCalendar) -> None:
         self._seed = seed
         self._params = params
         self._how = params.behaviour
         self._queue = queue
+        self._funds = funds
         self._noticed: set[tuple[str, str]] = set()
 
     def plan_lifecycle(self, profile: Profile, start: datetime) -> None:
@@ -150,7 +153,7 @@ class Customers:
     def _react_to_dunning(self, profile: Profile, message: Message) -> None:
         if profile.fix_pending:
             return
-        fix, pay = self._chances(profile, message.kind)
+        fix, pay = self._chances(profile, message.kind, message.sent_at)
         u = unit(self._seed, "react", profile.subscriber.id, message.kind, message.sent_at)
         invoice = message.invoice_id or profile.open_invoice
         if u < fix:
@@ -158,7 +161,7 @@ class Customers:
         elif u < fix + pay and invoice is not None:
             self._plan_payment(profile, invoice, message)
 
-    def _chances(self, profile: Profile, kind: str) -> tuple[float, float]:
+    def _chances(self, profile: Profile, kind: str, at: datetime) -> tuple[float, float]:
         how = self._how
         fatigue = self._fatigue(profile.dunning_messages)
         if kind == "final_notice":
@@ -170,6 +173,9 @@ class Customers:
                 complete /= 2  # a generic failure email points to the page less directly
             return 0.0, complete * fatigue
         if profile.problem == "funds":
+            if FundsCalendar.abandoned(profile.card, at):
+                # They know they moved banks: a reminder is all it takes to give the new card.
+                return fix * fatigue, pay * fatigue
             return how.funds_fix * fatigue, (pay + 0.05) * fatigue
         if profile.problem == "issuer":
             return 0.4 * fix * fatigue, pay * fatigue
@@ -180,10 +186,14 @@ class Customers:
 
     def _plan_payment(self, profile: Profile, invoice_id: str, message: Message) -> None:
         at = self._reaction_time(profile, message)
-        if profile.problem == "funds":
-            # They can only pay once wages land: the hosted page charges the same account.
-            funds = self._funds_back(profile, at)
-            at = self._waking(profile, max(at, funds), "pay-after-payday")
+        # The hosted page charges the same account: they can only pay once it has the money,
+        # which may be the next wages, or after weeks without income, or not in sight at all.
+        state = profile.card
+        funds = self._funds.solvent_from(profile, state, profile.subscriber.amount, at)
+        if funds is None:
+            return
+        if funds > at:
+            at = self._waking(profile, funds, "pay-after-payday")
         action = PaidOnSession(profile.subscriber.id, invoice_id, at)
         profile.fix_pending = True
         self._queue.plan(profile, action, reaction=True)
@@ -251,5 +261,3 @@ class Customers:
         morning = datetime(day.year, day.month, day.day, WAKING[0], tzinfo=local.tzinfo)
         return (morning + spread).astimezone(at.tzinfo)
 
-    def _funds_back(self, profile: Profile, at: datetime) -> datetime:
-        return funds_at(profile.schedule, slot_at(profile.schedule, at) + 1)

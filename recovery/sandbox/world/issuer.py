@@ -51,11 +51,11 @@ class InvoiceDraw:
 class Issuers:
     """All issuers of one world; remembers attempts per card to apply velocity and fatigue."""
 
-    def __init__(self, seed: int, params: WorldParams) -> None:
+    def __init__(self, seed: int, params: WorldParams, funds: FundsCalendar | None = None) -> None:
         self._seed = seed
         self._params = params
         self._mix = params.declines
-        self._funds = FundsCalendar(seed, params)
+        self._funds = funds or FundsCalendar(seed, params)
         self._history: dict[str, deque[tuple[datetime, bool]]] = {}
         self._invoices: dict[tuple[str, str], InvoiceDraw] = {}
         self._last: dict[tuple[str, str], tuple[datetime, ChargeResult]] = {}
@@ -98,6 +98,10 @@ class Issuers:
             over_limit = card.funding == "credit" and unit(
                 self._seed, "over-limit", card.fingerprint, funds_back.isoformat()
             ) < self._mix.credit_velocity_share
+            if not over_limit and unit(self._seed, "masks-nsf", state.issuer) \
+                    < self._mix.nsf_as_do_not_honor:
+                # This issuer does not say why: a shortfall comes back as a plain 05.
+                return risk_decline(card, draw.hold_code, None)
             return short_of_funds(card, at, funds_back, over_limit)
         return self._risk_answer(profile, card, draw, recent, at, chance)
 

@@ -39,6 +39,14 @@ class Declines:
     chain: float  # chance a shortfall survives the next payday (other bills take the wages),
     # plus 0.6 x the account's fragility: the most fragile accounts stay short longest
     credit_velocity_share: float  # credit cards over limit answer card_velocity_exceeded, not 51
+    chronic_share: float  # share of fragile accounts that are frequent overdrafters
+    chronic_rate: float  # chance per pay period that a chronic account is short after its window
+    chronic_window_hours: float  # median hours wages stay usable before overdraft and bills
+    distress_per_month: float  # chance per month that a fragile account loses its income
+    distress_median_weeks: float  # how long such a loss lasts (log-normal: median and mean)
+    distress_mean_weeks: float
+    nsf_as_do_not_honor: float  # share of issuers that answer a shortfall with 05, not 51
+    switch_bank_per_year: float  # customers who move their main bank, leaving the debit card dry
     hold: float  # chance per invoice of an issuer risk hold (do_not_honor / generic_decline)
     hold_median_hours: float  # how fast a hold's risk decays (median time constant)
     hold_permanent: float  # share of holds that never lift for this merchant
@@ -148,11 +156,40 @@ DEFAULT = WorldParams(
     funds_hours=(1.0, 7.0),
     declines=Declines(
         # Federal Reserve SHED 2023: 37% of US adults could not cover a $400 expense with cash;
-        # SaaS payers are better off, so a quarter of accounts are fragile.
-        fragile_share=0.25, fragile_range=(0.08, 0.45), robust_rate=0.01,
+        # SaaS payers are better off, so a quarter of accounts are fragile (the quarter of
+        # consumers who overdraw or bounce in a year, CFPB 2013). Those that are not chronic
+        # (below) overdraw one to ten times a year (CFPB 2017): over 26 biweekly pay periods, a
+        # chance of 1/26 to 10/26 per period.
+        fragile_share=0.25, fragile_range=(0.04, 0.38), robust_rate=0.01,
         funding_factor=(("credit", 0.8), ("debit", 1.3), ("prepaid", 1.8)),
         chain=0.25, credit_velocity_share=0.25,
-        hold=0.022, hold_median_hours=40.0, hold_permanent=0.2,
+        # CFPB, "Data Point: Frequent Overdrafters" (2017): 9% of accounts overdraw or bounce more
+        # than ten times a year and pay 79% of all overdraft and NSF fees, with typical daily
+        # balances under $350; 5% (more than half of them) overdraw more than twenty times a
+        # year, about every pay period. Scaled like the fragile share above (SaaS payers are
+        # better off: 25/37), 6% of accounts are chronic, 0.24 of the fragile ones: short in
+        # 5/9 x 0.95 + 4/9 x 0.7 = 0.85 of pay periods, usable only in the days after a deposit,
+        # which first repays the overdraft and fees (CRL, "High-cost overdraft practices", 2013).
+        # The two-day median window is a reading of those balances, not a published figure.
+        chronic_share=0.24, chronic_rate=0.85, chronic_window_hours=48.0,
+        # Lost income: BLS JOLTS layoffs and discharges run about 1% of employment a month; CPS
+        # duration of unemployment in 2023 had a median of about 9 weeks and a mean of about 21
+        # (table A-12, "Unemployed persons by duration"). An account without a buffer stays short
+        # through such a spell, whatever the payday.
+        distress_per_month=0.01, distress_median_weeks=9.0, distress_mean_weeks=21.0,
+        # Adyen's decline analysis (quoted in Churnward's decline-code guide): about half of
+        # "do not honor" (05) answers are insufficient funds in disguise. A quarter of issuers
+        # answer a shortfall with 05, and the risk holds behind the other 05s are half as common
+        # as before, so 05 keeps its share of declines. Visa turns suspected fraud (59) into 05
+        # before merchants see it (same source), and Stripe's advice for do_not_honor and
+        # generic_decline is that the customer must call the issuer: the holds left are fraud
+        # rules more often than passing doubts, so half of them never lift by themselves.
+        nsf_as_do_not_honor=0.25,
+        # J.D. Power retail banking studies: 4% (2019) to 8% (2016 peak) of consumers move their
+        # primary bank in a year. The debit card left on file then draws on a drained account:
+        # short for good, whatever the payday, until the customer gives us the new card.
+        switch_bank_per_year=0.05,
+        hold=0.011, hold_median_hours=40.0, hold_permanent=0.5,
         noise=0.012, auth=0.015, hard=0.004,
         hard_codes=(("fraudulent", 0.25), ("restricted_card", 0.15),
                     ("revocation_of_authorization", 0.25), ("invalid_account", 0.15),
@@ -195,7 +232,7 @@ ALTERNATE = replace(
     funds_hours=(6.0, 11.0),
     declines=replace(
         DEFAULT.declines,
-        fragile_share=0.18, chain=0.3, hold=0.035, hold_median_hours=24.0, hold_permanent=0.3,
+        fragile_share=0.18, chain=0.3, hold=0.0175, hold_median_hours=24.0, hold_permanent=0.6,
         noise=0.02, auth=0.03, hard=0.006, reissue_per_year=0.08,
         hard_codes=(("fraudulent", 0.15), ("restricted_card", 0.25),
                     ("revocation_of_authorization", 0.15), ("invalid_account", 0.25),

@@ -7,11 +7,12 @@ messages; it only builds people and cards.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from recovery.sandbox.world.contract import Card, Subscriber
-from recovery.sandbox.world.keyed_random import pick, stream, token
+from recovery.sandbox.world.keyed_random import pick, stream, token, unit
 from recovery.sandbox.world.params import Market, WorldParams
 from recovery.sandbox.world.paydays import PaySchedule, make_schedule
 
@@ -25,6 +26,10 @@ class CardState:
     issuer: str
     fragility: float  # chance per pay period that the account behind it runs short
     expires_at: datetime  # first instant after the expiry month
+    # How the account behind the card lives: "robust" (a buffer), "occasional" (short before some
+    # paydays) or "chronic" (a frequent overdrafter: each deposit goes to the overdraft and bills).
+    finances: str = "robust"
+    abandoned_at: datetime | None = None  # the customer moved banks: the account stays empty
     dead_at: datetime | None = None  # reported lost/stolen, closed or blocked from then on
     dead_code: str | None = None
     successor_known: bool = False  # the network updater holds the replacement (MAC 01)
@@ -65,7 +70,20 @@ def _build_profile(seed: int, start: datetime, index: int, params: WorldParams) 
     subscriber = _draw_subscriber(draw, subscriber_id, index, start, timezone, market, params,
                                   card.card)
     churn = params.behaviour.monthly_churn * (0.4 + 1.2 * draw.random())
+    card.abandoned_at = _bank_switch(seed, subscriber_id, card, start, params)
     return Profile(subscriber, market, schedule, card, churn)
+
+
+def _bank_switch(seed: int, subscriber_id: str, card: CardState, start: datetime,
+                 params: WorldParams) -> datetime | None:
+    """When the customer moves their main bank and leaves this debit card's account empty.
+
+    Counted from the start: everyone's card worked at their last renewal before it."""
+    if card.card.funding != "debit":
+        return None  # credit lines and prepaid cards do not follow the checking account
+    rate = params.declines.switch_bank_per_year / 365.0
+    days = -math.log(1.0 - unit(seed, "switch-bank", subscriber_id)) / rate
+    return start + timedelta(days=days) if days < 730 else None
 
 
 def _draw_schedule(u_kind: float, u_phase: float, u_hour: float, timezone: str, market: Market,
@@ -103,8 +121,11 @@ def _first_card(seed: int, subscriber_id: str, start: datetime, market: Market,
     draw = stream(seed, "card", subscriber_id, 1)
     # Cards are issued for three to five years, so remaining validity is spread over four years.
     months_left = int(draw.random() * 48)
-    return new_card_state(seed, subscriber_id, 1, brand, funding, market, start, months_left,
-                          fragility(draw.random(), draw.random(), funding, params))
+    u_kind, u_level = draw.random(), draw.random()
+    state = new_card_state(seed, subscriber_id, 1, brand, funding, market, start, months_left,
+                           fragility(u_kind, u_level, funding, params))
+    state.finances = finances(u_kind, draw.random(), params)  # a later draw: earlier ones kept
+    return state
 
 
 def fragility(u_kind: float, u_level: float, funding: str, params: WorldParams) -> float:
@@ -118,9 +139,18 @@ def fragility(u_kind: float, u_level: float, funding: str, params: WorldParams) 
     return min(0.9, base * dict(mix.funding_factor).get(funding, 1.0))
 
 
+def finances(u_kind: float, u_chronic: float, params: WorldParams) -> str:
+    """robust | occasional | chronic, from the same ``u_kind`` that decided the fragility."""
+    mix = params.declines
+    if u_kind >= mix.fragile_share:
+        return "robust"
+    return "chronic" if u_chronic < mix.chronic_share else "occasional"
+
+
 def new_card_state(seed: int, subscriber_id: str, number: int, brand: str, funding: str,
                    market: Market, now: datetime, months_left: int, fragile: float,
-                   fingerprint: str | None = None) -> CardState:
+                   fingerprint: str | None = None, kind: str = "robust",
+                   abandoned_at: datetime | None = None) -> CardState:
     """A card valid through the month ``months_left`` after ``now``'s month."""
     draw = stream(seed, "card-details", subscriber_id, number)
     exp_index = now.year * 12 + now.month - 1 + months_left
@@ -131,7 +161,8 @@ def new_card_state(seed: int, subscriber_id: str, number: int, brand: str, fundi
         exp_month=exp_month0 + 1, exp_year=exp_year, last4=f"{int(draw.random() * 10_000):04d}",
     )
     issuer = f"{market.country}-{brand}-{int(draw.random() * 12)}"
-    return CardState(card, subscriber_id, issuer, fragile, month_after(exp_year, exp_month0 + 1))
+    return CardState(card, subscriber_id, issuer, fragile, month_after(exp_year, exp_month0 + 1),
+                     finances=kind, abandoned_at=abandoned_at)
 
 
 def month_after(year: int, month: int) -> datetime:
@@ -150,7 +181,8 @@ def renewed_card(seed: int, profile: Profile, old: CardState, now: datetime,
     months_left = max(exp_index - (now.year * 12 + now.month - 1), 1)
     return new_card_state(seed, profile.subscriber.id, number, card.brand, card.funding,
                           profile.market, now, months_left, old.fragility,
-                          fingerprint=card.fingerprint if same_number else None)
+                          fingerprint=card.fingerprint if same_number else None,
+                          kind=old.finances, abandoned_at=old.abandoned_at)
 
 
 def switched_card(seed: int, profile: Profile, now: datetime, params: WorldParams) -> CardState:
@@ -161,7 +193,10 @@ def switched_card(seed: int, profile: Profile, now: datetime, params: WorldParam
     market = profile.market
     brand = pick(draw.random(), market.brands)
     funding = "credit" if brand in ("amex", "discover") else pick(draw.random(), market.funding)
-    # Someone who just chose which card to give us picks one they expect to work.
-    fragile = 0.5 * fragility(draw.random(), draw.random(), funding, params)
+    # Someone who just chose which card to give us picks one they expect to work: never their
+    # overdrawn account.
+    u_kind = draw.random()
+    fragile = 0.5 * fragility(u_kind, draw.random(), funding, params)
+    kind = "robust" if u_kind >= params.declines.fragile_share else "occasional"
     return new_card_state(seed, profile.subscriber.id, number, brand, funding, market, now,
-                          12 + int(draw.random() * 48), fragile)
+                          12 + int(draw.random() * 48), fragile, kind=kind)
