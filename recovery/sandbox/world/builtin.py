@@ -72,6 +72,18 @@ class BuiltinWorld:
         self._customers.after_charge(profile, invoice_id, result, at)
         return result
 
+    def would_succeed(self, subscriber_id: str, invoice_id: str, card_fingerprint: str,
+                      amount: int, currency: str, at: datetime) -> bool:
+        """Whether ``charge`` with these arguments at ``at`` would succeed, given every charge
+        made so far, without changing anything: no attempt is recorded, no invoice draw kept,
+        no card killed, no customer told. A look at the world's future for an oracle, not part
+        of the World contract."""
+        profile = self._profiles[subscriber_id]
+        state = self._cards.get(card_fingerprint)
+        if state is None or state.subscriber_id != subscriber_id:
+            return False
+        return self._issuers.would_pay(profile, state, invoice_id, amount, at)
+
     def actions(self, start: datetime, end: datetime) -> Sequence[CustomerAction]:
         return self._queue.release(start, end)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -67,13 +68,22 @@ class Issuers:
         previous = self._last.get(key)
         if previous and timedelta(0) <= at - previous[0] < DUPLICATE_WINDOW:
             return previous[1]  # a duplicate within minutes, nothing changed: same answer
-        result = self._decide(profile, state, invoice_id, amount, at)
+        result = self._decide(profile, state, invoice_id, amount, at, commit=True)
         self._remember(state.card.fingerprint, at, result)
         self._last[key] = (at, result)
         return result
 
+    def would_pay(self, profile: Profile, state: CardState, invoice_id: str, amount: int,
+                  at: datetime) -> bool:
+        """Whether ``charge`` at ``at`` would succeed, given everything charged so far, without
+        remembering anything: no attempt history, no invoice draw kept, no card killed."""
+        previous = self._last.get((invoice_id, state.card.fingerprint))
+        if previous and timedelta(0) <= at - previous[0] < DUPLICATE_WINDOW:
+            return previous[1].paid
+        return self._decide(profile, state, invoice_id, amount, at, commit=False).paid
+
     def _decide(self, profile: Profile, state: CardState, invoice_id: str, amount: int,
-                at: datetime) -> ChargeResult:
+                at: datetime, *, commit: bool) -> ChargeResult:
         card = state.card
         # One hash per attempt: processing error, hold and risk draws for this card and minute.
         chance = units(self._seed, 3, "attempt", card.fingerprint, int(at.timestamp() // 60))
@@ -83,14 +93,17 @@ class Issuers:
             return expired(card, has_new_card=state.dead_code is None)
         if state.dead_at is not None and at >= state.dead_at:
             return hard(card, state.dead_code or "invalid_account", state.successor_known)
-        draw = self._invoice_draw(profile, state, invoice_id, at)
+        draw, kill = self._invoice_draw(profile, state, invoice_id, at, commit)
+        if kill is not None:
+            return hard(card, kill, state.successor_known)
         if state.dead_at is not None and at >= state.dead_at:
             return hard(card, state.dead_code or "invalid_account", state.successor_known)
         if draw.auth:
             return auth_required(card)
         if self._issuer_down(state.issuer, at):
             return issuer_unavailable(card)
-        recent = self._recent(card.fingerprint, at)
+        recent = self._recent(card.fingerprint, at) if commit \
+            else self._recent_view(card.fingerprint, at)
         if sum(1 for moment, _ in recent if at - moment < DAY) >= self._mix.velocity_attempts - 1:
             return velocity(card)
         funds_back = self._funds.short_until(profile, state, amount, at)
@@ -106,7 +119,7 @@ class Issuers:
         return self._risk_answer(profile, card, draw, recent, at, chance)
 
     def _risk_answer(self, profile: Profile, card: Card, draw: InvoiceDraw,
-                     recent: deque[tuple[datetime, bool]], at: datetime,
+                     recent: Iterable[tuple[datetime, bool]], at: datetime,
                      chance: list[float]) -> ChargeResult:
         local = at.astimezone(zone(profile.subscriber.timezone))
         risk = self._risk_factor(local, card.funding, recent, at)
@@ -133,22 +146,28 @@ class Issuers:
         return down
 
     def _invoice_draw(self, profile: Profile, state: CardState, invoice_id: str,
-                      at: datetime) -> InvoiceDraw:
+                      at: datetime, commit: bool) -> tuple[InvoiceDraw, str | None]:
+        """The invoice's draw, and the hard code if this first attempt kills the card (only
+        when not committing: a committed kill is written on the card and read from there)."""
         key = (invoice_id, state.card.fingerprint)
         draw = self._invoices.get(key)
-        if draw is None:
-            draw = self._new_invoice_draw(profile, state, invoice_id, at)
-            self._invoices[key] = draw
-        return draw
-
-    def _new_invoice_draw(self, profile: Profile, state: CardState, invoice_id: str,
-                          at: datetime) -> InvoiceDraw:
-        mix, fp = self._mix, state.card.fingerprint
-        u = units(self._seed, 8, "invoice", invoice_id, fp)
-        if u[0] < mix.hard and state.dead_at is None:
+        if draw is not None:
+            return draw, None
+        draw, kill = self._new_invoice_draw(profile, state, invoice_id, at)
+        if not commit:
+            return draw, kill
+        self._invoices[key] = draw
+        if kill is not None:
             # Issuer turns the card down for good from this attempt on (fraud flag, revoked
             # mandate, closed or restricted account): every later charge on it fails the same way.
-            state.dead_at, state.dead_code = at, pick(u[1], mix.hard_codes)
+            state.dead_at, state.dead_code = at, kill
+        return draw, None
+
+    def _new_invoice_draw(self, profile: Profile, state: CardState, invoice_id: str,
+                          at: datetime) -> tuple[InvoiceDraw, str | None]:
+        mix, fp = self._mix, state.card.fingerprint
+        u = units(self._seed, 8, "invoice", invoice_id, fp)
+        kill = pick(u[1], mix.hard_codes) if u[0] < mix.hard and state.dead_at is None else None
         hold_hours = None
         risk = (1.5 if state.card.funding == "prepaid" else 1.0) * (
             1.2 if profile.market.country != "US" else 1.0)
@@ -159,7 +178,7 @@ class Issuers:
         code = "do_not_honor" if u[5] < 0.6 else "generic_decline"
         mac = _hold_mac(state.card.brand, hold_hours, u[6])
         auth = profile.market.sca and u[7] < mix.auth
-        return InvoiceDraw(at, hold_hours, code, mac, auth)
+        return InvoiceDraw(at, hold_hours, code, mac, auth), kill
 
     def _risk_factor(self, local: datetime, funding: str, recent, at: datetime) -> float:
         hours = self._params.hours
@@ -176,6 +195,11 @@ class Issuers:
         while history and at - history[0][0] > HISTORY_WINDOW:
             history.popleft()
         return history
+
+    def _recent_view(self, fingerprint: str, at: datetime) -> list[tuple[datetime, bool]]:
+        """The attempts ``_recent`` would keep at ``at``, without pruning the history."""
+        return [(moment, declined) for moment, declined in self._history.get(fingerprint, ())
+                if moment <= at and at - moment <= HISTORY_WINDOW]
 
     def _remember(self, fingerprint: str, at: datetime, result: ChargeResult) -> None:
         self._recent(fingerprint, at).append((at, not result.paid))
