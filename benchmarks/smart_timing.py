@@ -93,7 +93,8 @@ def main() -> None:
                                       days=args.days, warmup_days=args.warmup_days, seed=seed,
                                       keep_renewing=True)
             started = time.perf_counter()
-            runs.append(run_many(config, comparison_policies(), processes=args.processes))
+            runs.append(run_many(config, comparison_policies(config.world),
+                                 processes=args.processes))
             walls.append(time.perf_counter() - started)
         print("\n".join(summarise(world, runs, walls)) + "\n", flush=True)
 

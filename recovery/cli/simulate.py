@@ -48,7 +48,7 @@ def simulate(
 
     settings = load_settings()
     try:
-        chosen = sim_policies.comparison_policies() if compare else [
+        chosen = sim_policies.comparison_policies(world) if compare else [
             sim_policies.resolve_policy(spec, settings.database_url) for spec in policy]
     except PolicyError as problem:
         console.print(f"[red]{problem}[/red]")

@@ -25,8 +25,12 @@ PEER_SCHEDULES = {
     "7 over 30 days": (2, 6, 10, 14, 18, 23, 28),
 }
 
+ORACLE = "oracle"
 # Rows of ``--compare`` that are not fixed schedules (benchmarks find the best fixed one).
-NOT_A_SCHEDULE = frozenset({"none", "smart", "oracle"})
+NOT_A_SCHEDULE = frozenset({"none", "smart", ORACLE})
+# Worlds that can look ahead for the oracle row (``BuiltinWorld.would_succeed``).
+LOOK_AHEAD_WORLDS = frozenset({"recovery.sandbox.world.builtin:make_world",
+                               "recovery.sandbox.world.builtin:make_alternate_world"})
 
 
 def no_retry() -> RetryPolicy:
@@ -48,6 +52,16 @@ def engine_default() -> RetryPolicy:
 def smart() -> RetryPolicy:
     """The engine's default policy with smart timing: same budget, window and quiet hours."""
     return replace(engine_default(), name="smart", timing="smart")
+
+
+def oracle() -> RetryPolicy:
+    """The oracle row: the engine's default budget and window, each retry at the first allowed
+    hour the world would accept (``recovery/sandbox/oracle.py``), never exploring."""
+    return replace(engine_default(), name=ORACLE, timing="smart", exploration=0.0)
+
+
+def is_oracle(policy: RetryPolicy) -> bool:
+    return policy.name == ORACLE
 
 
 def resolve_policy(spec: str, database_url: str | None = None) -> RetryPolicy:
@@ -83,6 +97,9 @@ def _saved_policy(name: str, database_url: str) -> RetryPolicy | None:
     return None
 
 
-def comparison_policies() -> list[RetryPolicy]:
-    return [no_retry(), *(fixed(days, name) for name, days in PEER_SCHEDULES.items()),
-            engine_default(), smart()]
+def comparison_policies(world: str | None = None) -> list[RetryPolicy]:
+    """No retry, the peers' schedules, the engine's default, smart timing, and the oracle row
+    when ``world`` can look ahead."""
+    policies = [no_retry(), *(fixed(days, name) for name, days in PEER_SCHEDULES.items()),
+                engine_default(), smart()]
+    return policies + ([oracle()] if world in LOOK_AHEAD_WORLDS else [])

@@ -29,6 +29,8 @@ from recovery.runtime.settings import Settings
 from recovery.sandbox.asgi_client import AsgiClient
 from recovery.sandbox.customers import Renewals, apply_customer_action
 from recovery.sandbox.fake_stripe.fake import FakeStripe
+from recovery.sandbox.oracle import OracleScorer
+from recovery.sandbox.policies import is_oracle
 from recovery.sandbox.world.channel import WorldChannel
 from recovery.sandbox.world.checks import check_actions
 from recovery.sandbox.world.contract import World
@@ -128,8 +130,10 @@ class Sandbox:
     def _wire(self) -> None:
         gateway = StripeGateway("sk_test_sandbox", transport=self.fake.transport())
         # Stripe holds no timezone; operators supply one per customer (here: the World's).
-        planner = Planner(self.clock, scorer=build_scorer(self.services.settings),
-                          policy_override=self.policy, timezone_of=self.renewals.timezone_of)
+        scorer = OracleScorer(self.world, self.fake) if is_oracle(self.policy) \
+            else build_scorer(self.services.settings)
+        planner = Planner(self.clock, scorer=scorer, policy_override=self.policy,
+                          timezone_of=self.renewals.timezone_of)
         wire_engine(self.services, gateway, WorldChannel(self.world, self.fake), planner)
 
     def _deliver(self, body: str, signature: str) -> None:
@@ -176,7 +180,8 @@ class Sandbox:
         return timedelta(hours=self.services.settings.retrain_every_hours)
 
     def _retrain_if_due(self) -> None:
-        if self.policy.timing != "smart" or self.clock.now() < self._next_training:
+        if self.policy.timing != "smart" or is_oracle(self.policy) \
+                or self.clock.now() < self._next_training:
             return
         settings = self.services.settings
         retrain_accounts(self.services.sessions, self.clock, [settings.account_id],
