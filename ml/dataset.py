@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from ml.features import FEATURE_COLUMNS, candidate_frames
-from ml.history import AccountLog, card_of
+from ml.history import AccountLog
 from models import FinishedInvoice
 
 EXTRA_COLUMNS = ("label", "attempted_at", "case_id", "propensity", "by")
@@ -39,8 +39,12 @@ def attempt_dataset(session: Session, account_id: str, *, since: datetime | None
     if not attempts:
         return pd.DataFrame({name: pd.Series(dtype=float) for name in
                              (*FEATURE_COLUMNS, *EXTRA_COLUMNS)})
-    pairs = [(log.snapshot(case_id, row.attempted_at, card=_card(log, case_id, row)),
-              [row.attempted_at]) for case_id, row in attempts]
+    # The snapshot is the scorer's own (``AccountLog.snapshot``), card included: the card facts
+    # of the case's latest earlier attempt. An attempt's own record is no decision-time
+    # knowledge: a declined charge carries its card's funding, country and expiry and a
+    # successful one often does not, so reading it would give the outcome away.
+    pairs = [(log.snapshot(case_id, row.attempted_at), [row.attempted_at])
+             for case_id, row in attempts]
     frame = candidate_frames(pairs)
     frame["label"] = np.array([int(bool(row.succeeded)) for _, row in attempts], dtype=np.int8)
     frame["attempted_at"] = pd.to_datetime([row.attempted_at for _, row in attempts], utc=True)
@@ -81,13 +85,6 @@ def _stripe_payments(session: Session, log: AccountLog, account_id: str,
 def _rows(log: AccountLog, case_id: int) -> list:
     timeline = log.case_attempts.get(case_id)
     return timeline.rows if timeline else []
-
-
-def _card(log: AccountLog, case_id: int, row):
-    # The attempt's own card is decision-time knowledge: a retry names the card it charges.
-    if row.card_brand is not None or row.card_exp_year is not None:
-        return card_of(row)
-    return None
 
 
 def _propensity(row) -> float:

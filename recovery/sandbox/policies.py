@@ -76,6 +76,8 @@ def resolve_policy(spec: str, database_url: str | None = None) -> RetryPolicy:
             raise PolicyError(f"invalid policy {spec!r}: offsets must be numbers") from None
     if spec == "smart":
         return smart()
+    if spec == ORACLE:
+        return oracle()
     if database_url:
         saved = _saved_policy(spec, database_url)
         if saved is not None:

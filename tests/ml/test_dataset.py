@@ -133,3 +133,20 @@ def test_an_empty_log_gives_an_empty_frame(session):
     frame = attempt_dataset(session, ACCOUNT)
     assert frame.empty and "label" in frame.columns and np.all(
         [c in frame.columns for c in FEATURE_COLUMNS])
+
+
+def test_a_rows_card_facts_never_come_from_its_own_outcome_record(session):
+    """A declined charge is recorded with its card's funding, country and expiry, a successful
+    one often without: a row's card facts must be what was known before it (the latest earlier
+    attempt's, as the scorer sees them), whatever the attempt's own record holds."""
+    write_log(session, customers=30, months=4)
+    successes = session.exec(select(ChargeAttempt).where(ChargeAttempt.succeeded)).all()
+    for attempt in successes:  # as a payment webhook records it: no card details
+        attempt.card_funding = attempt.card_country = None
+        attempt.card_exp_month = attempt.card_exp_year = None
+    session.commit()
+    frame = attempt_dataset(session, ACCOUNT)
+    paid = frame[frame["label"] == 1]
+    assert len(paid) > 0
+    assert paid["card_funding"].astype(str).ne("none").all()
+    assert paid["months_to_expiry"].notna().all()
