@@ -42,8 +42,13 @@ Progress = Callable[[str], None]
 
 def train_and_maybe_promote(session: Session, account_id: str, *, now: datetime,
                             min_attempts: int = MIN_ATTEMPTS,
-                            progress: Progress | None = None) -> TrainingOutcome:
-    """Build the dataset from attempts before ``now``, train, compare, store, maybe promote."""
+                            progress: Progress | None = None,
+                            keep_rejected: bool = True) -> TrainingOutcome:
+    """Build the dataset from attempts before ``now``, train, compare, store, maybe promote.
+
+    ``keep_rejected=False`` (scheduled retraining) stores a new version only when it is
+    promoted: a nightly job would otherwise pile up artifacts nobody asked to look at, and
+    serialising one costs more than training it."""
     say = progress or (lambda _message: None)
     say("reading the attempt log")
     dataset = attempt_dataset(session, account_id, until=now)
@@ -65,10 +70,15 @@ def train_and_maybe_promote(session: Session, account_id: str, *, now: datetime,
     holdout = result.split.holdout
     active_metrics = _evaluate_active(current, holdout)
     seconds = time.perf_counter() - started
+    promoted, reason = _verdict(result.metrics, result.baseline, active_metrics, current)
+    if not promoted and not keep_rejected:
+        return TrainingOutcome(
+            account_id=account_id, samples=len(dataset), promoted=False, reason=reason,
+            active_version=current.version if current else None, metrics=result.metrics,
+            baseline=result.baseline, active_metrics=active_metrics, seconds=seconds)
     say("storing the new version")
     row = save_artifact(session, account_id, result.pipeline,
                         _metadata(result, active_metrics), now)
-    promoted, reason = _verdict(result.metrics, result.baseline, active_metrics, current)
     if promoted:
         say(f"promoting {row.version}")
         promote(session, account_id, row.version, now)

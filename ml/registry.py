@@ -19,6 +19,7 @@ import skops
 import skops.io
 from sqlalchemy import select, update
 from sqlmodel import Session
+from threadpoolctl import threadpool_limits
 
 from ml.features import CATEGORICAL, FEATURE_COLUMNS
 from models import ModelVersion
@@ -57,6 +58,9 @@ class ArtifactRefused(Exception):
     """An artifact this installation must not load (versions, features or types differ)."""
 
 
+PARALLEL_ROWS = 50_000  # below this many rows, prediction runs on one thread
+
+
 class UnknownVersion(LookupError):
     """No such artifact version for the account, or nothing to roll back to."""
 
@@ -71,8 +75,12 @@ class Artifact:
     def predict_success(self, frame: pd.DataFrame) -> np.ndarray:
         """P(success) per row of a ``FEATURE_COLUMNS`` frame."""
         columns = list(FEATURE_COLUMNS)
-        parts = [self.pipeline.predict_proba(frame.iloc[n:n + PREDICT_CHUNK][columns])[:, 1]
-                 for n in range(0, len(frame), PREDICT_CHUNK)]
+        # Every tree is one OpenMP call: on the few hundred rows of a planning batch, starting
+        # the threads costs far more than the work, so small frames run on one thread.
+        threads = None if len(frame) >= PARALLEL_ROWS else 1
+        with threadpool_limits(threads):
+            parts = [self.pipeline.predict_proba(frame.iloc[n:n + PREDICT_CHUNK][columns])[:, 1]
+                     for n in range(0, len(frame), PREDICT_CHUNK)]
         return np.concatenate(parts) if parts else np.empty(0)
 
     def contributions(self, frame_row, top: int = TOP_CONTRIBUTIONS) -> list[tuple[str, float]]:

@@ -34,7 +34,7 @@ from recovery.sandbox.policies import is_oracle
 from recovery.sandbox.world.channel import WorldChannel
 from recovery.sandbox.world.checks import check_actions
 from recovery.sandbox.world.contract import World
-from recovery.scoring.retraining import retrain_accounts
+from recovery.scoring.retraining import Retrainer
 from recovery.stripe_api.gateway import StripeGateway
 from recovery.wiring import Services, build_scorer, build_services, wire_engine
 from recovery.worker.jobs import ingest_inbox, run_actions
@@ -113,6 +113,7 @@ class Sandbox:
         self.rejected_webhooks = 0
         # A smart policy retrains its scorer on the virtual clock, as the worker's job would.
         self._next_training = config.start + self._training_interval
+        self._retrainer = Retrainer(min_attempts=self.services.settings.smart_min_attempts)
         self._wire()
 
     def _services(self, workdir: Path, template_db: Path | None) -> Services:
@@ -183,9 +184,8 @@ class Sandbox:
         if self.policy.timing != "smart" or is_oracle(self.policy) \
                 or self.clock.now() < self._next_training:
             return
-        settings = self.services.settings
-        retrain_accounts(self.services.sessions, self.clock, [settings.account_id],
-                         min_attempts=settings.smart_min_attempts)
+        self._retrainer.retrain(self.services.sessions, self.clock,
+                                [self.services.settings.account_id])
         self._next_training = self.clock.now() + self._training_interval
 
     def _advance_to(self, moment: datetime) -> None:

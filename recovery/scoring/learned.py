@@ -99,18 +99,26 @@ def top_contributions(artifact: Any, frame: pd.DataFrame, rows: Sequence[int],
 def _reference_contributions(artifact: Any, rows: pd.DataFrame) -> list[list[tuple]]:
     reference = artifact.metadata["reference"]
     columns = list(rows.columns)
-    base = rows.reset_index(drop=True)
-    variants = [base]
-    for name in columns:
-        variant = base.copy()
+    count = len(rows)
+    # The rows, then one copy of them per feature with that feature at its reference value,
+    # stacked and predicted at once.
+    stacked = rows.iloc[np.tile(np.arange(count), len(columns) + 1)].reset_index(drop=True)
+    for position, name in enumerate(columns):
+        block = slice(count * (position + 1), count * (position + 2))
         value = reference.get(name)
-        if isinstance(base[name].dtype, pd.CategoricalDtype):
-            variant[name] = pd.Categorical([value if value is not None else "none"] * len(base))
+        column = stacked[name]
+        if isinstance(column.dtype, pd.CategoricalDtype):
+            value = "none" if value is None else value
+            if value not in column.cat.categories:
+                stacked[name] = column = column.cat.add_categories([value])
+            codes = column.cat.codes.to_numpy().copy()
+            codes[block] = column.cat.categories.get_loc(value)
+            stacked[name] = pd.Categorical.from_codes(codes, column.cat.categories)
         else:
-            variant[name] = np.nan if value is None else value
-        variants.append(variant)
-    stacked = pd.concat(variants, ignore_index=True)
+            values = column.to_numpy().copy()
+            values[block] = np.nan if value is None else value
+            stacked[name] = values
     chances = np.asarray(artifact.predict_success(stacked), dtype=np.float64)
-    deltas = chances[:len(base)] - chances[len(base):].reshape(len(columns), len(base))
+    deltas = chances[:count] - chances[count:].reshape(len(columns), count)
     return [sorted(zip(columns, deltas[:, n].tolist(), strict=True),
-                   key=lambda pair: abs(pair[1]), reverse=True) for n in range(len(base))]
+                   key=lambda pair: abs(pair[1]), reverse=True) for n in range(count)]

@@ -20,7 +20,7 @@ from recovery.ingest.decline_details import refresh_decline_details
 from recovery.ingest.inbox import ingest_once, release_claims_of, release_stale_claims
 from recovery.ingest.thin_events import SnapshotReader, fetch_thin_events
 from recovery.messaging.delivery import resend_pending
-from recovery.scoring.retraining import retrain_accounts
+from recovery.scoring.retraining import Retrainer
 from recovery.wiring import Services
 
 log = logging.getLogger("recovery.jobs")
@@ -114,14 +114,18 @@ def resend_pending_messages(services: Services) -> int:
     return total
 
 
+_retrainers: dict[int, Retrainer] = {}  # per Services: what each account last trained on
+
+
 def retrain_scorers(services: Services) -> int:
     """Retrain the scorer of every account whose policy times its retries smartly; returns how
     many accounts got a new version promoted."""
     with services.sessions() as session:
         smart = [account.id for account in session.exec(select(Account))
                  if policy_of(account).timing == "smart"]
-    outcomes = retrain_accounts(services.sessions, services.clock, smart,
-                                min_attempts=services.settings.smart_min_attempts)
+    retrainer = _retrainers.setdefault(
+        id(services), Retrainer(min_attempts=services.settings.smart_min_attempts))
+    outcomes = retrainer.retrain(services.sessions, services.clock, smart)
     return sum(1 for outcome in outcomes if outcome.promoted)
 
 

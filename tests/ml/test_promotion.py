@@ -59,6 +59,10 @@ def test_no_signal_is_not_promoted(session):
     assert "does not beat the decline-class baseline" in outcome.reason
     assert active_artifact(session, ACCOUNT) is None
     assert len(list_versions(session, ACCOUNT)) == 1  # kept, inactive, for a look
+    # Scheduled retraining keeps only what it promotes.
+    again = train_and_maybe_promote(session, ACCOUNT, now=NOW, keep_rejected=False)
+    assert not again.promoted and again.version is None
+    assert len(list_versions(session, ACCOUNT)) == 1
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

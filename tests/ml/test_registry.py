@@ -107,3 +107,17 @@ def test_a_version_that_cannot_load_is_never_promoted(session, trained):
     with pytest.raises(ArtifactRefused):
         promote(session, ACCOUNT, row.version, NOW)
     assert active_artifact(session, ACCOUNT) is None
+
+
+def test_the_scorers_batched_contributions_equal_the_row_by_row_ones(session, trained):
+    from recovery.scoring.learned import top_contributions
+
+    dataset, result = trained
+    artifact = artifact_of(session, ACCOUNT, store(session, result).version)
+    frame = dataset.loc[:, list(FEATURE_COLUMNS)].reset_index(drop=True)
+    rows = [0, 7, len(frame) - 1]
+    batched = top_contributions(artifact, frame, rows, limit=5)
+    for row, found in zip(rows, batched, strict=True):
+        single = artifact.contributions(frame.iloc[[row]], top=5)
+        assert [name for name, _ in found] == [name for name, _ in single]
+        assert np.allclose([v for _, v in found], [round(v, 4) for _, v in single], atol=1e-4)
