@@ -11,6 +11,8 @@ from rich.table import Table
 from recovery.cli.common import console, load_settings
 from recovery.errors import PolicyError
 
+POOR_COVERAGE = 0.5  # below this share of cases matched, the estimates are flagged
+
 
 def evaluate_policy(
     policy: str = typer.Option(..., help="The candidate: fixed:3,8,15 | default | a saved "
@@ -64,6 +66,12 @@ def show(found, window_hours: float) -> None:
                   f"+-{window_hours:g} h, effective sample size {e.effective_sample_size:.1f}")
     console.print(f"outcome model: {found.outcome_model}; the logging policy recovered "
                   f"{found.logged_rate:.1%} of these cases")
+    if e.cases and e.matched < POOR_COVERAGE * e.cases:
+        # Where the logging policy never acts as the candidate would, no weight can make up for
+        # it: the matched cases are a selected few, and only the outcome model speaks for the rest.
+        console.print(f"[yellow]the log covers this candidate poorly ({e.matched} of {e.cases} "
+                      "cases matched): IPW rests on a selected few cases and DR leans on the "
+                      "outcome model[/yellow]")
     table = Table("estimator", "recovery rate", "95% interval")
     for name, interval in (("direct method", e.direct), ("IPW (self-normalised)", e.ipw),
                            ("doubly robust", e.doubly_robust)):
