@@ -9,6 +9,10 @@ seed for its actual result; then estimates each candidate from the smart run's l
 (cases first failed after the warm-up and before the last renewal: the cohort the simulate
 metrics count) and prints actual against estimated, and whether the actual recovery rate lies
 inside the doubly robust interval.
+
+The smart policy switches from its decline-aware prior to a learned scorer once the account has
+``RECOVERY_SMART_MIN_ATTEMPTS`` attempts; setting that very high keeps the logging policy on the
+prior (which explores the same way) for the whole run.
 """
 
 from __future__ import annotations
