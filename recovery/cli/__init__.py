@@ -5,6 +5,7 @@ import typer
 from recovery.cli import serve as serve_commands
 from recovery.cli import simulate as simulate_command
 from recovery.cli.cases import cases_app
+from recovery.cli.evaluate import evaluate_policy
 from recovery.cli.inbox import inbox_app
 from recovery.cli.policy import policy_app
 from recovery.cli.scorer import train, versions_app
@@ -19,3 +20,4 @@ app.add_typer(cases_app, name="cases")
 app.add_typer(policy_app, name="policy")
 app.command()(train)
 app.add_typer(versions_app, name="models")
+app.command(name="evaluate-policy")(evaluate_policy)

@@ -38,6 +38,9 @@ def simulate(
              "and replayed webhooks, failing Stripe calls, worker processes killed and "
              "restarted, dropped database connections; then judge what was lost."),
     workers: int = typer.Option(1, min=1, help="With --chaos: worker processes."),
+    keep_database: Path | None = typer.Option(
+        None, help="Copy the (one) policy's SQLite database here when the run ends, e.g. to "
+                   "judge other policies on its log with `recovery evaluate-policy`."),
     chaos_database: str | None = typer.Option(
         None, help="With --chaos: an empty PostgreSQL database to run on (default: SQLite in "
                    "a temporary folder)."),
@@ -59,16 +62,24 @@ def simulate(
     if chaos is not None:
         _run_chaos(config, chosen, chaos, workers, chaos_database)
         return
+    if keep_database is not None and len(chosen) != 1:
+        console.print("[red]--keep-database keeps one policy's run (not --compare)[/red]")
+        raise typer.Exit(2)
     started = time.perf_counter()
-    results = _run_all(config, chosen, processes)
+    results = _run_all(config, chosen, processes, keep_database)
     _present(results, config, report, processes, time.perf_counter() - started)
 
 
-def _run_all(config, policies, processes: int) -> list:
-    from recovery.sandbox.simulate import run_many  # noqa: PLC0415
+def _run_all(config, policies, processes: int, keep_database: Path | None = None) -> list:
+    from recovery.sandbox.simulate import run_many, run_policy  # noqa: PLC0415
     from recovery.sandbox.world.checks import WorldContractError  # noqa: PLC0415
 
     try:
+        if keep_database is not None:
+            with console.status(f"simulating {policies[0].name}"):
+                results = [run_policy(config, policies[0], keep_database=keep_database)]
+            console.print(f"database kept: {keep_database}")
+            return results
         with Progress(console=console) as progress:
             task = progress.add_task("simulating policies", total=len(policies))
             return run_many(config, policies, processes=processes,

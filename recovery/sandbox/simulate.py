@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from datetime import timedelta
@@ -16,8 +17,10 @@ from recovery.sandbox.run import Sandbox, SimulationConfig, temporary_workdir
 
 
 def run_policy(config: SimulationConfig, policy: RetryPolicy,
-               on_day: Callable[[int], None] | None = None) -> RunMetrics:
-    """One full run on a fresh database; returns its figures."""
+               on_day: Callable[[int], None] | None = None,
+               keep_database: Path | None = None) -> RunMetrics:
+    """One full run on a fresh database; returns its figures. ``keep_database``: copy the run's
+    SQLite file there before its temporary folder goes (to evaluate policies on its log)."""
     logging.getLogger().setLevel(logging.WARNING)  # the engine's INFO lines would drown a run
     started = time.perf_counter()
     with temporary_workdir() as workdir:
@@ -33,6 +36,9 @@ def run_policy(config: SimulationConfig, policy: RetryPolicy,
             metrics.invoices_simulated = sandbox.invoices
         finally:
             sandbox.close()
+        if keep_database is not None:
+            Path(keep_database).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(Path(workdir) / "sandbox.db", keep_database)
     metrics.wall_seconds = time.perf_counter() - started
     return metrics
 

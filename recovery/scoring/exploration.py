@@ -53,6 +53,17 @@ def draw(values: np.ndarray, greedy: int, share: float, seed_key: str,
     return Draw(index, float(propensity), bool(explored), int(members.size))
 
 
+def hour_runs(hours: np.ndarray) -> list[list[int]]:
+    """Ascending whole epoch hours as [first, last] runs of consecutive hours (compact to log)."""
+    hours = np.asarray(hours, dtype=np.int64)
+    if hours.size == 0:
+        return []
+    breaks = np.flatnonzero(np.diff(hours) != 1)
+    starts = np.concatenate([[0], breaks + 1])
+    ends = np.concatenate([breaks, [hours.size - 1]])
+    return [[int(hours[a]), int(hours[b])] for a, b in zip(starts, ends, strict=True)]
+
+
 def seed_of(key: str) -> int:
     """A stable 64-bit seed from a text key (Python's ``hash`` changes between processes)."""
     return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big")

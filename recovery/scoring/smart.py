@@ -170,6 +170,12 @@ class SmartScorer:
                                                          4),
             "explored": explored, "safe_set": picked.safe_set_size,
             "propensity": round(picked.propensity, 6),
+            # What off-policy evaluation needs to know the chance of landing near any time:
+            # the greedy hour, the exploration share and the safe set (runs of epoch hours).
+            "greedy_at": from_epoch_hour(question.candidates[valuation.best]).isoformat(),
+            "exploration": policy.exploration,
+            "safe_hours": exploration.hour_runs(question.candidates[exploration.safe_set(
+                valuation.values, valuation.best)]),
             "contributions": contributions_of(picked.index)}
         reason = f"smart: chance {chance:.0%} (best {summary['best_chance']:.0%})" + (
             ", exploring" if explored else "") + f"; {source}"
