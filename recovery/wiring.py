@@ -12,9 +12,6 @@ from datetime import timedelta
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from ml.features import candidate_frames
-from ml.history import snapshots_for_cases
-from ml.registry import active_artifact
 from recovery.accounts.directory import AccountDirectory
 from recovery.actions.steps import ActionSteps
 from recovery.engine.fact_handlers import RecoveryEngine
@@ -87,7 +84,25 @@ def build_scorer(settings: Settings) -> SmartScorer:
 
 
 def ml_parts() -> MlParts:
-    """The ``ml`` functions the scorer reads artifacts, snapshots and features with."""
+    """The ``ml`` functions the scorer reads artifacts, snapshots and features with, imported
+    on first use: scikit-learn and pandas take seconds to import, and a process whose accounts
+    all use fixed timing (or a worker that must start and stop quickly) never needs them."""
+
+    def active_artifact(session, account_id):
+        from ml.registry import active_artifact as read  # noqa: PLC0415
+
+        return read(session, account_id)
+
+    def snapshots_for_cases(session, account_id, case_ids, as_of):
+        from ml.history import snapshots_for_cases as read  # noqa: PLC0415
+
+        return read(session, account_id, case_ids, as_of)
+
+    def candidate_frames(pairs):
+        from ml.features import candidate_frames as build  # noqa: PLC0415
+
+        return build(pairs)
+
     return MlParts(active_artifact, snapshots_for_cases, candidate_frames)
 
 

@@ -3,15 +3,22 @@ its versions, promote one, roll back."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 from rich.table import Column, Table
 
-from ml.promotion import MIN_ATTEMPTS, TrainingOutcome, train_and_maybe_promote
-from ml.registry import ArtifactRefused, UnknownVersion, list_versions, promote, rollback
-from ml.training import Metrics
+# ``ml`` (scikit-learn, skops, pandas) is imported inside each command: the CLI package is
+# loaded by every ``recovery`` command, ``serve`` and ``worker`` included, and it takes seconds.
 from recovery.accounts.directory import ensure_default_account
 from recovery.cli.common import console, load_settings
 from recovery.wiring import build_services
+
+if TYPE_CHECKING:
+    from ml.promotion import TrainingOutcome
+    from ml.training import Metrics
+
+MIN_ATTEMPTS = 500  # as ml.promotion.MIN_ATTEMPTS; a test keeps them equal
 
 versions_app = typer.Typer(help="The smart-timing scorer's trained versions.",
                            no_args_is_help=True)
@@ -32,6 +39,8 @@ def train(account: str = typer.Option(None, help=ACCOUNT_HELP),
     version and the decline-class baseline on the latest attempts (the hold-out)."""
     services, account_id = _services(account)
     with console.status("training") as status, services.sessions() as session:
+        from ml.promotion import train_and_maybe_promote  # noqa: PLC0415
+
         outcome = train_and_maybe_promote(
             session, account_id, now=services.clock.now(), min_attempts=min_attempts,
             progress=lambda message: status.update(message))
@@ -72,6 +81,8 @@ def versions_list(account: str = typer.Option(None, help=ACCOUNT_HELP)) -> None:
     table = Table(Column("version", no_wrap=True, min_width=11), "active", "created",
                   "attempts", "log loss", "baseline", "AUC", "sklearn")
     with services.sessions() as session:
+        from ml.registry import list_versions  # noqa: PLC0415
+
         for row in list_versions(session, account_id):
             details = row.details or {}
             metrics, baseline = details.get("metrics") or {}, details.get("baseline") or {}
@@ -89,6 +100,8 @@ def versions_list(account: str = typer.Option(None, help=ACCOUNT_HELP)) -> None:
 @versions_app.command("promote")
 def versions_promote(version: str, account: str = typer.Option(None, help=ACCOUNT_HELP)) -> None:
     """Make VERSION the active one."""
+    from ml.registry import ArtifactRefused, UnknownVersion, promote  # noqa: PLC0415
+
     services, account_id = _services(account)
     with services.sessions() as session:
         try:
@@ -103,6 +116,8 @@ def versions_promote(version: str, account: str = typer.Option(None, help=ACCOUN
 @versions_app.command("rollback")
 def versions_rollback(account: str = typer.Option(None, help=ACCOUNT_HELP)) -> None:
     """Go back to the version the active one replaced."""
+    from ml.registry import ArtifactRefused, UnknownVersion, rollback  # noqa: PLC0415
+
     services, account_id = _services(account)
     with services.sessions() as session:
         try:

@@ -13,13 +13,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 
-from ml.promotion import TrainingOutcome, train_and_maybe_promote
 from models import ChargeAttempt
 from recovery.runtime.clock import Clock
 from recovery.runtime.db import SessionFactory, transaction
+
+if TYPE_CHECKING:
+    from ml.promotion import TrainingOutcome
 
 log = logging.getLogger("recovery.scoring")
 GROWTH = 0.1  # retrain once the attempt log is 10% larger than at the last training
@@ -37,6 +40,9 @@ class Retrainer:
     def retrain(self, sessions: SessionFactory, clock: Clock,
                 account_ids: Iterable[str]) -> list[TrainingOutcome]:
         """Train (and maybe promote) a new version for each account whose log grew enough."""
+        # Imported here: scikit-learn is only needed once an account trains.
+        from ml.promotion import train_and_maybe_promote  # noqa: PLC0415
+
         outcomes = []
         for account_id in account_ids:
             size = _attempts(sessions, account_id)

@@ -22,7 +22,7 @@ from sqlmodel import select
 from models import ChargeAttempt
 from recovery.rules.local_time import epoch_hours, from_epoch_hour
 from recovery.rules.policy import Choice, RetryQuestion
-from recovery.scoring import exploration, learned
+from recovery.scoring import exploration
 from recovery.scoring.decision import Economics, choose_hour
 from recovery.scoring.prior import PriorInputs, prior_chances
 
@@ -123,6 +123,8 @@ class SmartScorer:
 
     def _by_artifact(self, artifact: Any, questions: list[RetryQuestion], indexes: list[int],
                      answers: list) -> None:
+        from recovery.scoring import learned  # noqa: PLC0415 - pandas only once a model scores
+
         items = [(self.snapshots[q.context.case_id], q.candidates) for q in questions]
         for chunk in learned.score_in_chunks(artifact, self.ml.candidate_frames, items):
             chosen_rows = {}  # answer index -> the chosen row of the chunk's frame

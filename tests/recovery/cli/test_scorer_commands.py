@@ -48,3 +48,21 @@ def test_train_prints_metrics_and_promotes_then_list_promote_rollback(services):
     if newest != first:
         rolled = run(services, "models", "rollback")
         assert rolled.exit_code == 0 and first in rolled.output
+
+
+def test_the_commands_default_minimum_is_the_promotion_rules():
+    from ml.promotion import MIN_ATTEMPTS
+    from recovery.cli import scorer
+
+    assert scorer.MIN_ATTEMPTS == MIN_ATTEMPTS
+
+
+def test_starting_a_command_does_not_import_scikit_learn():
+    """``serve`` and ``worker`` start (and stop) fast: ml's heavy imports wait for first use."""
+    import subprocess
+    import sys
+
+    code = ("import sys, recovery.cli, recovery.app, recovery.worker.process; "
+            "print(sorted(m for m in ('sklearn', 'pandas', 'skops') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
