@@ -53,7 +53,7 @@ def build_web_app(settings: Settings, *, worker: bool | None):
     if settings.sandbox:
         services, background = _sandbox_services(settings)
         return create_app(services, run_worker=run_worker, background=background)
-    background = [WorkerProcess()] if run_worker else []
+    background = [WorkerProcess(niceness=settings.worker_niceness)] if run_worker else []
     return create_app(build_services(settings), run_worker=False, background=background)
 
 

@@ -38,6 +38,10 @@ class Settings(BaseSettings):
 
     # Ingest / worker
     run_worker: bool = True
+    # ``serve``'s worker child runs at this niceness (19, the lowest priority: under load the
+    # request path gets the CPU first; a machine kept saturated then starves the worker, which
+    # /healthz shows as inbox lag).
+    worker_niceness: int = Field(default=19, ge=0, le=19)
     # Inbox rows claimed and handled per transaction (failures in one are planned together).
     ingest_batch_size: int = Field(default=100, ge=1)
     ingest_max_tries: int = Field(default=8, ge=1)

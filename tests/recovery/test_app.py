@@ -94,7 +94,10 @@ def test_served_engine_stores_and_processes_a_signed_event(tmp_path):
     env = {**os.environ, "RECOVERY_DATABASE_URL": f"sqlite:///{tmp_path / 'run.db'}",
            "RECOVERY_OUTBOX_PATH": str(tmp_path / "outbox.jsonl"),
            "RECOVERY_PORT": str(port), "RECOVERY_STRIPE_WEBHOOK_SECRETS": WEBHOOK_SECRET,
-           "RECOVERY_TICK_SECONDS": "0.2", "RECOVERY_STRIPE_API_KEY": "sk_test_served"}
+           "RECOVERY_TICK_SECONDS": "0.2", "RECOVERY_STRIPE_API_KEY": "sk_test_served",
+           # This test is about storing and processing, not priorities: a worker at the lowest
+           # priority gets no CPU for seconds while the rest of the suite saturates the cores.
+           "RECOVERY_WORKER_NICENESS": "0"}
     cli = [sys.executable, "-m", "recovery"]
     subprocess.run([*cli, "migrate"], env=env, check=True, capture_output=True)
     server = subprocess.Popen([*cli, "serve"], env=env, stdout=subprocess.DEVNULL,
