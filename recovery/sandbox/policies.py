@@ -82,7 +82,8 @@ def resolve_policy(spec: str, database_url: str | None = None) -> RetryPolicy:
         saved = _saved_policy(spec, database_url)
         if saved is not None:
             return replace(saved, window_days=WINDOW_DAYS)
-    raise PolicyError(f"unknown policy {spec!r}: use none, fixed:<days>, default or a saved name")
+    raise PolicyError(f"unknown policy {spec!r}: use none, fixed:<days>, default, smart, oracle "
+                      "or a saved name")
 
 
 def _saved_policy(name: str, database_url: str) -> RetryPolicy | None:
