@@ -284,34 +284,36 @@ def _chunks(values: Sequence) -> list[Sequence]:
     return [values[n:n + IN_LIST_CHUNK] for n in range(0, len(values), IN_LIST_CHUNK)]
 
 
+def _rows_in(session, query, column, values) -> list:
+    """``query``'s rows, all of them when ``values`` is None, else those whose ``column`` is one
+    of ``values`` (asked in chunks, as databases cap the parameters of one statement)."""
+    if values is None:
+        return list(session.execute(query))
+    return [row for chunk in _chunks(sorted(set(values)))
+            for row in session.execute(query.where(column.in_(chunk)))]
+
+
 def _load_cases(session, account_id, case_ids, before) -> list:
     query = select(*CASE_COLUMNS).where(RecoveryCase.account_id == account_id)
     if before is not None:
         query = query.where(RecoveryCase.first_failed_at < before)
-    if case_ids is None:
-        return list(session.execute(query))
-    return [row for chunk in _chunks(sorted(set(case_ids)))
-            for row in session.execute(query.where(RecoveryCase.id.in_(chunk)))]
+    return _rows_in(session, query, RecoveryCase.id, case_ids)
 
 
 def _load_customer_cases(session, account_id, customers, before) -> list:
     query = select(*CASE_COLUMNS).where(RecoveryCase.account_id == account_id)
     if before is not None:
         query = query.where(RecoveryCase.first_failed_at < before)
-    return [row for chunk in _chunks(customers)
-            for row in session.execute(query.where(RecoveryCase.stripe_customer_id.in_(chunk)))]
+    return _rows_in(session, query, RecoveryCase.stripe_customer_id, customers)
 
 
 def _load_attempts(session, account_id, case_ids, before, with_features: bool) -> list:
     columns = ATTEMPT_COLUMNS + ((ATTEMPTS.features,) if with_features else ())
     query = select(*columns).where(ChargeAttempt.account_id == account_id,
-                                           ChargeAttempt.case_id.is_not(None))
+                                   ChargeAttempt.case_id.is_not(None))
     if before is not None:
         query = query.where(ChargeAttempt.attempted_at < before)
-    if case_ids is None:
-        return list(session.execute(query))
-    return [row for chunk in _chunks(sorted(set(case_ids)))
-            for row in session.execute(query.where(ChargeAttempt.case_id.in_(chunk)))]
+    return _rows_in(session, query, ChargeAttempt.case_id, case_ids)
 
 
 def _load_paid(session, account_id, customers, before) -> list:
@@ -321,7 +323,4 @@ def _load_paid(session, account_id, customers, before) -> list:
         FinishedInvoice.stripe_customer_id.is_not(None))
     if before is not None:
         query = query.where(FinishedInvoice.finished_at < before)
-    if customers is None:
-        return list(session.execute(query))
-    return [row for chunk in _chunks(customers) for row in session.execute(
-        query.where(FinishedInvoice.stripe_customer_id.in_(chunk)))]
+    return _rows_in(session, query, FinishedInvoice.stripe_customer_id, customers)

@@ -21,6 +21,7 @@ from recovery.messaging.notifier import MessageChannel, OutboxChannel
 from recovery.runtime.clock import Clock, SystemClock
 from recovery.runtime.db import SessionFactory, make_engine, session_factory
 from recovery.runtime.settings import Settings
+from recovery.scoring.retraining import Retrainer
 from recovery.scoring.smart import MlParts, SmartScorer
 from recovery.stripe_api.gateway import StripeGateway
 from recovery.stripe_api.rate_limit import RateLimiter, TokenBucket, default_rate
@@ -50,6 +51,8 @@ class Services:
     worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
     # Set when the process is stopping: jobs finish the batch in hand and start no other.
     stopping: threading.Event = field(default_factory=threading.Event)
+    # Retrains smart-timing accounts' models, remembering what each last trained on.
+    retrainer: Retrainer | None = None
 
     def close(self) -> None:
         if self.engine is not None:

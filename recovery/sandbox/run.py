@@ -113,7 +113,8 @@ class Sandbox:
         self.rejected_webhooks = 0
         # A smart policy retrains its scorer on the virtual clock, as the worker's job would.
         self._next_training = config.start + self._training_interval
-        self._retrainer = Retrainer(min_attempts=self.services.settings.smart_min_attempts)
+        self.services.retrainer = Retrainer(
+            min_attempts=self.services.settings.smart_min_attempts)
         self._wire()
 
     def _services(self, workdir: Path, template_db: Path | None) -> Services:
@@ -184,8 +185,8 @@ class Sandbox:
         if self.policy.timing != "smart" or is_oracle(self.policy) \
                 or self.clock.now() < self._next_training:
             return
-        self._retrainer.retrain(self.services.sessions, self.clock,
-                                [self.services.settings.account_id])
+        self.services.retrainer.retrain(self.services.sessions, self.clock,
+                                        [self.services.settings.account_id])
         self._next_training = self.clock.now() + self._training_interval
 
     def _advance_to(self, moment: datetime) -> None:

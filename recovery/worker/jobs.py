@@ -114,18 +114,15 @@ def resend_pending_messages(services: Services) -> int:
     return total
 
 
-_retrainers: dict[int, Retrainer] = {}  # per Services: what each account last trained on
-
-
 def retrain_scorers(services: Services) -> int:
     """Retrain the scorer of every account whose policy times its retries smartly; returns how
     many accounts got a new version promoted."""
     with services.sessions() as session:
         smart = [account.id for account in session.exec(select(Account))
                  if policy_of(account).timing == "smart"]
-    retrainer = _retrainers.setdefault(
-        id(services), Retrainer(min_attempts=services.settings.smart_min_attempts))
-    outcomes = retrainer.retrain(services.sessions, services.clock, smart)
+    if services.retrainer is None:
+        services.retrainer = Retrainer(min_attempts=services.settings.smart_min_attempts)
+    outcomes = services.retrainer.retrain(services.sessions, services.clock, smart)
     return sum(1 for outcome in outcomes if outcome.promoted)
 
 
