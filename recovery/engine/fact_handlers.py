@@ -138,7 +138,10 @@ class RecoveryEngine:
             return
         if case is not None and cases.retry_will_record_answer(session, case.id,
                                                                fact.idempotency_key):
-            return  # our retry's failure: the action runner records it from Stripe's answer
+            # Our retry's failure: the action runner records it from Stripe's answer and plans.
+            # It is counted now all the same, in case the runner never learns that answer.
+            self._record_retry_failure_early(session, account_id, case, fact)
+            return
         details = self._attempt_details(session, account_id, fact)
         if details is NOT_READ:
             self._failure_without_details(session, account_id, case, fact)
@@ -159,9 +162,11 @@ class RecoveryEngine:
 
     def _record_lost_retry_failure(self, session: Session, account_id: str,
                                    case: RecoveryCase, fact: PaymentFailed) -> None:
+        if cases.retry_will_record_answer(session, case.id, fact.idempotency_key):
+            self._record_retry_failure_early(session, account_id, case, fact)
+            return
         own_retry = cases.retry_of_case(session, case.id, fact.idempotency_key)
-        if own_retry is None or cases.retry_will_record_answer(session, case.id,
-                                                               fact.idempotency_key):
+        if own_retry is None:
             return
         details = self._attempt_details(session, account_id, fact)
         if details is NOT_READ or details is None:
@@ -170,6 +175,23 @@ class RecoveryEngine:
             return
         facts = replace(_attempt_facts(fact, details), by="engine", action_id=own_retry)
         record_attempt(session, case, facts, self.clock.now())
+
+    def _record_retry_failure_early(self, session: Session, account_id: str,
+                                    case: RecoveryCase, fact: PaymentFailed) -> None:
+        """Count the decline of a retry that will report it itself, without planning (the
+        retry's own report merges into this row by charge id, and plans). A retry whose worker
+        died after the charge may find its case ended when it runs again, and then never reports
+        it: this row is then the only record of a charge the card's issuer saw. Without a charge
+        id the two reports could not be merged, so nothing is written."""
+        details = self._attempt_details(session, account_id, fact)
+        if details is NOT_READ or details is None or details.succeeded:
+            return
+        facts = _attempt_facts(fact, details)
+        if not facts.charge_id:
+            return
+        own_retry = cases.retry_of_case(session, case.id, fact.idempotency_key)
+        record_attempt(session, case, replace(facts, by="engine", action_id=own_retry),
+                       self.clock.now())
 
     def _record_caseless_failure(self, session: Session, account_id: str,
                                  fact: PaymentFailed) -> None:

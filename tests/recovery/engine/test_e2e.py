@@ -248,6 +248,43 @@ def test_a_retry_whose_answer_was_lost_is_recorded_from_invoice_paid(
     assert len(attempts(services)) == 2
 
 
+def test_a_retry_decline_reported_while_its_worker_is_dead_is_counted_if_the_case_ends(
+        client, services, stub, monkeypatch):
+    """The retry was declined and its worker died before recording it; Stripe's failure event
+    (with the retry's key) arrives while the dead worker still holds the claim, then the
+    subscription is canceled. The retry, run again, finds its case ended and is canceled: the
+    decline the issuer saw is counted all the same, once, as the retry's."""
+    stub.pay_results.append(Decline("insufficient_funds"))
+    deliver(client, services, failed_event(services))
+    run_actions(services)
+    (retry,) = scheduled(services, ActionKind.retry)
+    services.clock.set(retry.due_at)
+
+    class WorkerKilled(BaseException):
+        """The process dies after Stripe answered."""
+
+    def crash(*args, **kwargs):
+        raise WorkerKilled
+
+    monkeypatch.setattr(services.engine, "record_retry_outcome", crash)
+    with pytest.raises(WorkerKilled):
+        run_actions(services)
+    stub.latest_charge_id = "ch_retry1"  # the invoice's newest attempt is the retry's decline
+    failed = failed_event(services)
+    failed["request"] = {"id": "req_retry", "idempotency_key": f"recovery:{retry.id}"}
+    deliver(client, services, failed)
+    deliver(client, services, p.subscription_deleted_event(created=services.clock.now()))
+    assert the_case(services).status != CaseStatus.open.value
+    services.clock.advance(actions.LEASE + timedelta(seconds=1))
+    actions.release_stale_actions(services.sessions, services.clock)
+    run_actions(services)
+    assert stub.pay_keys == [f"recovery:{retry.id}"]
+    (first, declined) = attempts(services)
+    assert (declined.stripe_charge_id, declined.by, declined.action_id) == \
+        ("ch_retry1", "engine", retry.id)
+    assert declined.card_fingerprint == first.card_fingerprint
+
+
 def test_stripe_unavailable_defers_the_retry_with_the_same_key(client, services, stub):
     deliver(client, services, failed_event(services))
     run_actions(services)
