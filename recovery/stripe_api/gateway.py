@@ -18,6 +18,7 @@ from recovery.errors import AccountAccessRevoked, GatewayError, GatewayUnavailab
 from recovery.stripe_api.rate_limit import RateLimiter, TokenBucket
 from recovery.stripe_api.results import (
     AttemptDetails,
+    CustomerContact,
     InvoiceState,
     PaymentOutcome,
     SubscriptionState,
@@ -293,6 +294,21 @@ class StripeGateway:
         if method is not None:
             return read_payment_method_card(method)
         return read_source_card(getattr(customer, "default_source", None))
+
+    def customer_contact(
+        self, customer_id: str, *, stripe_account: str | None = None
+    ) -> CustomerContact:
+        """The customer's email, name, phone and preferred locales (``preferred_locales``, most
+        preferred first), read when a message is sent so a change on Stripe's side counts."""
+        customer = self._call(self._client.v1.customers.retrieve, customer_id, None,
+                              account=stripe_account)
+        if getattr(customer, "deleted", False):
+            return CustomerContact(None, None, None, (), deleted=True)
+        locales = getattr(customer, "preferred_locales", None) or ()
+        return CustomerContact(
+            email=getattr(customer, "email", None), name=getattr(customer, "name", None),
+            phone=getattr(customer, "phone", None),
+            preferred_locales=tuple(str(locale) for locale in locales))
 
     def payment_method_card(
         self, payment_method_id: str, *, stripe_account: str | None = None

@@ -95,6 +95,17 @@ class AttemptDetails:
     succeeded: bool
 
 
+@dataclass(frozen=True)
+class CustomerContact:
+    """How to reach a customer and in which language: what a message needs from Stripe."""
+
+    email: str | None
+    name: str | None
+    phone: str | None
+    preferred_locales: tuple[str, ...] = ()
+    deleted: bool = False
+
+
 # Legacy Card objects (customer sources) spell brands for display ("American Express");
 # PaymentMethod and Charge details use lowercase ids ("amex"). Keep one spelling.
 _LEGACY_BRANDS = {

@@ -701,3 +701,21 @@ def test_every_call_takes_a_token_for_its_account(stripe_api):
     limited.retrieve_invoice("in_1", stripe_account="acct_a")
     assert sleeps == [1.0]
     limited.close()
+
+
+def test_customer_contact_reads_email_name_phone_and_preferred_locales(stripe_api, gateway):
+    stripe_api.get("/v1/customers/cus_1").respond(200, json={
+        "id": "cus_1", "object": "customer", "email": "ana@example.com", "name": "Ana Müller",
+        "phone": "+4930123456", "preferred_locales": ["de-CH", "en"]})
+    contact = gateway.customer_contact("cus_1")
+    assert (contact.email, contact.name, contact.phone) == \
+        ("ana@example.com", "Ana Müller", "+4930123456")
+    assert contact.preferred_locales == ("de-CH", "en")
+    assert not contact.deleted
+
+
+def test_customer_contact_of_a_deleted_customer_has_no_address(stripe_api, gateway):
+    stripe_api.get("/v1/customers/cus_gone").respond(200, json={
+        "id": "cus_gone", "object": "customer", "deleted": True})
+    contact = gateway.customer_contact("cus_gone")
+    assert contact.deleted and contact.email is None and contact.preferred_locales == ()
