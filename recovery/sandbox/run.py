@@ -159,9 +159,13 @@ class Sandbox:
         """Renewal invoices Stripe made."""
         return self.renewals.invoices
 
-    def run(self, on_day: Callable[[int], None] | None = None) -> None:
+    def run(self, on_day: Callable[[int], None] | None = None,
+            until: datetime | None = None) -> None:
+        """Run the simulated period and its tail (``until``: stop there instead)."""
         end = self.config.start + timedelta(days=self.config.days)
         horizon, moment, day = end + TAIL, self.config.start, 0
+        if until is not None:
+            horizon = min(horizon, until)
         while moment < horizon:
             window_end = min(moment + WINDOW, horizon)
             self._run_window(moment, window_end, end)
