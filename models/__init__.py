@@ -10,6 +10,7 @@ from models.charge_attempt import ChargeAttempt
 from models.finished_invoice import FinishedInvoice
 from models.message import Message, MessageStatus
 from models.model_version import ModelVersion
+from models.offer import Offer, OfferKind, OfferStatus
 from models.rate_limit_slot import RateLimitSlot
 from models.recovery_case import CaseStatus, RecoveredBy, RecoveryCase, WaitingFor
 from models.scheduled_action import ActionKind, ActionStatus, ScheduledAction
@@ -17,6 +18,7 @@ from models.webhook_event import InboxStatus, WebhookEvent
 
 __all__ = [
     "Account", "ActionKind", "ActionStatus", "CanceledSubscription", "CaseStatus", "ChargeAttempt",
-    "FinishedInvoice", "InboxStatus", "Message", "MessageStatus", "ModelVersion", "RateLimitSlot",
+    "FinishedInvoice", "InboxStatus", "Message", "MessageStatus", "ModelVersion", "Offer",
+    "OfferKind", "OfferStatus", "RateLimitSlot",
     "RecoveredBy", "RecoveryCase", "ScheduledAction", "WaitingFor", "WebhookEvent", "metadata",
 ]

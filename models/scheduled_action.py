@@ -16,6 +16,7 @@ class ActionKind(enum.StrEnum):
     take_ownership = "take_ownership"  # auto_advance=false so Stripe stops its own retries
     notify = "notify"  # send the customer a message
     end_dunning = "end_dunning"  # the account's end-of-dunning actions
+    apply_offer = "apply_offer"  # apply an accepted offer through Stripe (coupon or pause)
 
 
 class ActionStatus(enum.StrEnum):

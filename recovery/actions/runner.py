@@ -54,11 +54,14 @@ class RunResult:
 
 
 def claim_due(sessions: SessionFactory, clock: Clock, worker_id: str, limit: int, *,
-              up_to_id: int | None = None) -> list[int]:
+              up_to_id: int | None = None, only_id: int | None = None) -> list[int]:
+    """Claim up to ``limit`` due actions (``only_id``: that one action, if it is due)."""
     now = clock.now()
     filters = [ACTIONS.c.due_at <= now]
     if up_to_id is not None:
         filters.append(ACTIONS.c.id <= up_to_id)
+    if only_id is not None:
+        filters.append(ACTIONS.c.id == only_id)
     with transaction(sessions) as session:
         return claim_rows(
             session, ACTIONS, from_status=ActionStatus.scheduled.value, filters=filters,
@@ -66,6 +69,15 @@ def claim_due(sessions: SessionFactory, clock: Clock, worker_id: str, limit: int
             values={"status": ActionStatus.claimed.value, "claimed_at": now,
                     "lease_until": now + LEASE, "claimed_by": worker_id,
                     "idempotency_key": OWN_KEY})
+
+
+def run_now(sessions: SessionFactory, clock: Clock, steps: ActionSteps, action_id: int, *,
+            worker_id: str, max_tries: int = DEFAULT_MAX_TRIES) -> str | None:
+    """Claim and run this one due action now, as a worker would (the same fencing, failure
+    records and backoff); None when it is not due or another worker holds it."""
+    if not claim_due(sessions, clock, worker_id, 1, only_id=action_id):
+        return None
+    return run_action(sessions, clock, steps, Claim(action_id, worker_id), max_tries=max_tries)
 
 
 def run_due_actions(sessions: SessionFactory, clock: Clock, steps: ActionSteps, *,

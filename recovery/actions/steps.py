@@ -1,5 +1,6 @@
 """Running one claimed action: read it back, check the claim still holds, and dispatch to the
-step of its kind (one module per kind: ``retry``, ``notify``, ``end_dunning``; taking ownership
+step of its kind (one module per kind: ``retry``, ``notify``, ``end_dunning``, ``apply_offer``;
+taking ownership
 of Stripe's collection is one call and lives here).
 
 Every step re-reads what it acts on, calls out at most once per request it needs (outside any
@@ -14,6 +15,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from models import ActionKind, ActionStatus, CaseStatus, RecoveryCase, ScheduledAction
+from recovery.actions.apply_offer import run_apply_offer
 from recovery.actions.end_dunning import run_end_dunning
 from recovery.actions.notify import run_notify
 from recovery.actions.retry import run_retry
@@ -41,6 +43,7 @@ STEPS: dict[str, Step] = {
     ActionKind.take_ownership.value: run_take_ownership,
     ActionKind.notify.value: run_notify,
     ActionKind.end_dunning.value: run_end_dunning,
+    ActionKind.apply_offer.value: run_apply_offer,
 }
 
 
@@ -73,5 +76,9 @@ class ActionSteps:
 
 
 def _after_close(action: ScheduledAction) -> bool:
+    """Actions that still run once their case has ended: the recovered receipt, and an offer
+    the customer accepted while the case was open (what was promised is kept)."""
+    if action.kind == ActionKind.apply_offer.value:
+        return True
     return action.kind == ActionKind.notify.value and \
         (action.params or {}).get("template") == "payment_recovered"

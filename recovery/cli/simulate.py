@@ -21,10 +21,12 @@ def simulate(
     warmup_days: int = typer.Option(30, min=0),
     seed: int = typer.Option(1),
     policy: list[str] = typer.Option(["default"], help="none | fixed:1,3,5,7 | default | "
-                                     "smart | oracle | a saved policy name; repeat to "
-                                     "compare several."),
+                                     "retries-only (the default schedule, no customer "
+                                     "messages) | smart | oracle | a saved policy name; "
+                                     "repeat to compare several."),
     compare: bool = typer.Option(False, "--compare", help="No retry, peers' fixed schedules, "
-                                 "the engine's own policy, the smart policy and (built-in "
+                                 "the engine's own policy with and without customer "
+                                 "messages (retries only), the smart policy and (built-in "
                                  "worlds) the oracle, on the same seed (with "
                                  "--keep-renewing unless told otherwise)."),
     keep_renewing: bool | None = typer.Option(

@@ -29,6 +29,9 @@ from webhooks.facts import DeclineInfo
 
 EXECUTED = (ActionStatus.claimed.value, ActionStatus.done.value)
 STEP_KINDS = (ActionKind.retry.value, ActionKind.end_dunning.value)  # a case's one live step
+# What a closing case cancels: everything but applying an offer the customer accepted while the
+# case was open (what was promised is kept).
+CLOSING_KINDS = tuple(kind.value for kind in ActionKind if kind is not ActionKind.apply_offer)
 # Writes to the action queue are Core statements on the table: an ORM-enabled UPDATE would also
 # search the session for objects to synchronise, which these writes never need.
 ACTIONS = ScheduledAction.__table__
@@ -349,7 +352,7 @@ def close_case(session: Session, case: RecoveryCase, status: CaseStatus, now: da
     case.recovered_by = recovered_by
     case.closed_at = now
     case.updated_at = now
-    cancel_actions(session, case.id, now)
+    cancel_actions(session, case.id, now, CLOSING_KINDS)
 
 
 def _chunks(values: Sequence) -> list[Sequence]:

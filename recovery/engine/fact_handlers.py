@@ -37,6 +37,7 @@ from recovery.engine import case_store as cases
 from recovery.engine import traces
 from recovery.engine.attempts import AttemptFacts, record_attempt
 from recovery.engine.customer_zones import customer_zone
+from recovery.engine.offer_steps import mark_offers_recovered
 from recovery.engine.planning import Planner, attempt_features
 from recovery.errors import AccountAccessRevoked, GatewayUnavailable
 from recovery.runtime.clock import Clock
@@ -424,6 +425,8 @@ class RecoveryEngine:
     def _recover(self, session: Session, case: RecoveryCase, how: str) -> None:
         if case.status != CaseStatus.open.value:
             return
+        if mark_offers_recovered(session, case):
+            how = RecoveredBy.offer.value  # paid after the customer accepted an offer
         cases.close_case(session, case, CaseStatus.recovered, self.clock.now(), recovered_by=how)
         self.planner.on_recovered(session, case)
         log.info("case recovered", extra={"invoice": case.stripe_invoice_id, "by": how})

@@ -99,13 +99,16 @@ def attempt_features(params: dict | None) -> tuple[dict | None, str | None]:
 class Planner:
     def __init__(self, clock: Clock, scorer: Scorer | None = None,
                  timezone_of: Callable[[str | None], str | None] = lambda _customer: None,
-                 policy_override: RetryPolicy | None = None) -> None:
+                 policy_override: RetryPolicy | None = None, send_messages: bool = True) -> None:
         self.clock = clock
         self.scorer = scorer or BaselineScorer()
         # A directory of customers' time zones (the sandbox knows its people's); None for a
         # customer it does not know: the zone then comes from what Stripe holds.
         self.timezone_of = timezone_of
         self.policy_override = policy_override  # the sandbox compares policies with this
+        # False: no customer message is ever scheduled (the sandbox's "retries only" row
+        # measures what the retries recover alone).
+        self.send_messages = send_messages
 
     def policy(self, session: Session, account_id: str) -> RetryPolicy:
         if self.policy_override is not None:
@@ -291,7 +294,7 @@ class Planner:
                 drafts.append(self._step(case, plan, now, policies[case.account_id],
                                          case.id in make_default))
             sent = logs.setdefault(case.id, ActionLog()).notified
-            for template, reason in notices:
+            for template, reason in notices if self.send_messages else ():
                 if template not in sent:
                     sent.add(template)
                     drafts.append(ActionDraft(case, ActionKind.notify, now, reason,

@@ -26,6 +26,16 @@ MESSAGE_ID_DOMAIN = "payment-recovery.invalid"
 
 
 @dataclass(frozen=True)
+class MessageOffer:
+    """The churn-prevention offer a message carries (a reminder or the final notice)."""
+
+    kind: str  # discount | pause
+    percent_off: int
+    months: int
+    offer_id: int | None = None
+
+
+@dataclass(frozen=True)
 class OutgoingMessage:
     account_id: str
     customer_id: str | None
@@ -36,6 +46,7 @@ class OutgoingMessage:
     sent_at: datetime
     link: str | None = None
     message_id: str | None = None  # the same on every delivery of this message
+    offer: MessageOffer | None = None
 
 
 class MessageChannel(Protocol):

@@ -17,7 +17,7 @@ import httpx
 
 from recovery.engine.planning import Planner
 from recovery.runtime.clock import wall_clock
-from recovery.sandbox.customers import Renewals, apply_customer_action
+from recovery.sandbox.customers import Renewals, accept_world_offer, apply_customer_action
 from recovery.sandbox.fake_stripe.fake import FakeStripe
 from recovery.sandbox.run import ENABLED_EVENTS, load_world
 from recovery.sandbox.world.channel import WorldChannel
@@ -93,7 +93,9 @@ class LiveSandbox:
         for at, sub_id, interval in self.renewals.due_before(now + timedelta(microseconds=1)):
             self.renewals.renew(at, sub_id, interval)
         for action in check_actions(self.world.actions(since, now), since, now):
-            apply_customer_action(self.fake, action)
+            apply_customer_action(
+                self.fake, action, lambda accepted: accept_world_offer(self.services, self.fake,
+                                                                       accepted))
         self.fake.tick()
         self.fake.check_world()
         try:

@@ -1,5 +1,7 @@
-"""Which retry policy a simulation runs: ``none``, ``fixed:<days>``, ``default``, a saved
-account policy, and the comparison set (no retry, peers' fixed schedules, the engine's own)."""
+"""Which retry policy a simulation runs: ``none``, ``fixed:<days>``, ``default``,
+``retries-only``, a saved account policy, and the comparison set (no retry, peers' fixed
+schedules, the engine's own with and without customer messages); and the offers a run's
+messages may carry."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from sqlmodel import select
 
 from models import Account
 from recovery.errors import PolicyError
+from recovery.offers.eligibility import OffersPolicy
 from recovery.rules.policy import RetryPolicy
 from recovery.runtime.db import make_engine, session_factory
 
@@ -26,8 +29,19 @@ PEER_SCHEDULES = {
 }
 
 ORACLE = "oracle"
+RETRIES_ONLY = "retries only"
 # Rows of ``--compare`` that are not fixed schedules (benchmarks find the best fixed one).
-NOT_A_SCHEDULE = frozenset({"none", "smart", ORACLE})
+NOT_A_SCHEDULE = frozenset({"none", "smart", ORACLE, RETRIES_ONLY})
+# Policies whose runs send the customer nothing: no notice, no reminder, no offer, no receipt.
+SILENT = frozenset({RETRIES_ONLY})
+# The offers of the sandbox's runs: a pause for yearly plans, a discount for monthly ones, both
+# in the final notice only (a customer who would pay anyway is not offered money off first).
+SANDBOX_OFFERS = {"rules": [
+    {"kind": "pause", "months": 2, "plan_interval": "year", "in_messages": ["final_notice"]},
+    {"kind": "pause", "months": 1, "min_tenure_days": 730, "in_messages": ["final_notice"]},
+    {"kind": "discount", "percent_off": 25, "months": 3, "plan_interval": "month",
+     "in_messages": ["final_notice"]},
+]}
 # Worlds that can look ahead for the oracle row (``BuiltinWorld.would_succeed``).
 LOOK_AHEAD_WORLDS = frozenset({"recovery.sandbox.world.builtin:make_world",
                                "recovery.sandbox.world.builtin:make_alternate_world"})
@@ -47,6 +61,23 @@ def fixed(offsets, name: str | None = None) -> RetryPolicy:
 
 def engine_default() -> RetryPolicy:
     return replace(RetryPolicy(), name="engine default", window_days=WINDOW_DAYS)
+
+
+def retries_only() -> RetryPolicy:
+    """The engine's default schedule with no customer messages at all: what the retries alone
+    recover, to measure what communication and offers add."""
+    return replace(engine_default(), name=RETRIES_ONLY)
+
+
+def sends_messages(policy: RetryPolicy) -> bool:
+    return policy.name not in SILENT
+
+
+def offers_for(policy: RetryPolicy) -> OffersPolicy:
+    """The offers a run of ``policy`` may make: the sandbox's, unless it sends no messages."""
+    if not sends_messages(policy):
+        return OffersPolicy()
+    return OffersPolicy.from_mapping(SANDBOX_OFFERS)
 
 
 def smart() -> RetryPolicy:
@@ -69,6 +100,8 @@ def resolve_policy(spec: str, database_url: str | None = None) -> RetryPolicy:
         return no_retry()
     if spec in ("default", "engine"):
         return engine_default()
+    if spec in ("retries-only", RETRIES_ONLY):
+        return retries_only()
     if spec.startswith("fixed:"):
         try:
             return fixed(x for x in spec.removeprefix("fixed:").split(",") if x.strip())
@@ -82,8 +115,8 @@ def resolve_policy(spec: str, database_url: str | None = None) -> RetryPolicy:
         saved = _saved_policy(spec, database_url)
         if saved is not None:
             return replace(saved, window_days=WINDOW_DAYS)
-    raise PolicyError(f"unknown policy {spec!r}: use none, fixed:<days>, default, smart, oracle "
-                      "or a saved name")
+    raise PolicyError(f"unknown policy {spec!r}: use none, fixed:<days>, default, "
+                      "retries-only, smart, oracle or a saved name")
 
 
 def _saved_policy(name: str, database_url: str) -> RetryPolicy | None:
@@ -101,8 +134,8 @@ def _saved_policy(name: str, database_url: str) -> RetryPolicy | None:
 
 
 def comparison_policies(world: str | None = None) -> list[RetryPolicy]:
-    """No retry, the peers' schedules, the engine's default, smart timing, and the oracle row
-    when ``world`` can look ahead."""
+    """No retry, the peers' schedules, the engine's default with and without customer messages,
+    smart timing, and the oracle row when ``world`` can look ahead."""
     policies = [no_retry(), *(fixed(days, name) for name, days in PEER_SCHEDULES.items()),
-                engine_default(), smart()]
+                engine_default(), retries_only(), smart()]
     return policies + ([oracle()] if world in LOOK_AHEAD_WORLDS else [])

@@ -27,13 +27,13 @@ from recovery.runtime import migrations
 from recovery.runtime.clock import VirtualClock
 from recovery.runtime.settings import Settings
 from recovery.sandbox.asgi_client import AsgiClient
-from recovery.sandbox.customers import Renewals, apply_customer_action
+from recovery.sandbox.customers import Renewals, accept_world_offer, apply_customer_action
 from recovery.sandbox.fake_stripe.fake import FakeStripe
 from recovery.sandbox.oracle import OracleScorer
-from recovery.sandbox.policies import is_oracle
+from recovery.sandbox.policies import is_oracle, offers_for, sends_messages
 from recovery.sandbox.world.channel import WorldChannel
 from recovery.sandbox.world.checks import check_actions
-from recovery.sandbox.world.contract import World
+from recovery.sandbox.world.contract import OfferAccepted, World
 from recovery.scoring.retraining import Retrainer
 from recovery.stripe_api.gateway import StripeGateway
 from recovery.wiring import Services, build_scorer, build_services, wire_engine
@@ -107,6 +107,9 @@ class Sandbox:
                                deliver=self._deliver, emit_success_events=False,
                                enabled_events=ENABLED_EVENTS, hold_webhooks=True)
         self.renewals = Renewals(self.world, self.fake)
+        # The offers the run's messages may carry (none when it sends no messages); they take
+        # effect where the notify step asks ``offer_for_message`` with them.
+        self.offers_policy = offers_for(self.policy)
         self._due_connection = self.services.db_engine.connect()
         self._due: datetime | None = None
         self._due_stale = True
@@ -135,8 +138,13 @@ class Sandbox:
         scorer = OracleScorer(self.world, self.fake) if is_oracle(self.policy) \
             else build_scorer(self.services.settings)
         planner = Planner(self.clock, scorer=scorer, policy_override=self.policy,
-                          timezone_of=self.renewals.timezone_of)
+                          timezone_of=self.renewals.timezone_of,
+                          send_messages=sends_messages(self.policy))
         wire_engine(self.services, gateway, WorldChannel(self.world, self.fake), planner)
+
+    def _accept_offer(self, action: OfferAccepted) -> None:
+        accept_world_offer(self.services, self.fake, action)
+        self._due_stale = True  # accepting schedules the offer's steps (a prompt retry)
 
     def _deliver(self, body: str, signature: str) -> None:
         status, _ = self.client.post("/webhooks/stripe", body.encode(), {
@@ -151,9 +159,13 @@ class Sandbox:
         """Renewal invoices Stripe made."""
         return self.renewals.invoices
 
-    def run(self, on_day: Callable[[int], None] | None = None) -> None:
+    def run(self, on_day: Callable[[int], None] | None = None,
+            until: datetime | None = None) -> None:
+        """Run the simulated period and its tail (``until``: stop there instead)."""
         end = self.config.start + timedelta(days=self.config.days)
         horizon, moment, day = end + TAIL, self.config.start, 0
+        if until is not None:
+            horizon = min(horizon, until)
         while moment < horizon:
             window_end = min(moment + WINDOW, horizon)
             self._run_window(moment, window_end, end)
@@ -173,7 +185,7 @@ class Sandbox:
             if kind == 0:
                 self.renewals.renew(at, key, payload)
             else:
-                apply_customer_action(self.fake, payload)
+                apply_customer_action(self.fake, payload, self._accept_offer)
             self._pump()
         self._advance_to(end)
 

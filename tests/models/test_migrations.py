@@ -118,7 +118,7 @@ def live_steps_become_unique(url: str) -> None:
     # Tables added after 0003 go with the migrations that added them.
     assert table_names(url) == set(models.metadata.tables) - {"finished_invoice",
                                                                "canceled_subscription",
-                                                               "model_version"}
+                                                               "model_version", "offer"}
 
 
 def test_live_steps_become_unique_on_sqlite(tmp_path):
@@ -307,3 +307,29 @@ def test_feature_columns_migrate_up_and_down_on_sqlite(tmp_path):
 @pytest.mark.postgres
 def test_feature_columns_migrate_up_and_down_on_postgres():
     on_fresh_postgres("recovery_migrations_features", feature_columns_come_and_go)
+
+
+def offers_come_and_go(url: str) -> None:
+    """0009_offers adds only the ``offer`` table (one live offer per case), and reverting it
+    removes only that."""
+    migrations.upgrade(url)
+    assert "offer" in table_names(url)
+    engine = make_engine(url, pool_size=1)
+    try:
+        indexes = {index["name"]: index for index in inspect(engine).get_indexes("offer")}
+        assert indexes["ix_offer_case_id_live"]["unique"]
+    finally:
+        engine.dispose()
+    migrations.downgrade(url, "0006_features")
+    assert table_names(url) == set(models.metadata.tables) - {"offer"}
+    migrations.upgrade(url, "0009_offers")
+    assert table_names(url) == set(models.metadata.tables)
+
+
+def test_offers_migrate_up_and_down_on_sqlite(tmp_path):
+    offers_come_and_go(f"sqlite:///{tmp_path / 'o.db'}")
+
+
+@pytest.mark.postgres
+def test_offers_migrate_up_and_down_on_postgres():
+    on_fresh_postgres("recovery_migrations_offers", offers_come_and_go)

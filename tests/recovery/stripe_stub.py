@@ -63,6 +63,10 @@ class StripeStub:
     # The charge the invoice's payments name as its newest attempt (default: the first decline's
     # ``p.CHARGE_ID``), e.g. a decline a pay call made before its answer was lost.
     latest_charge_id: str | None = None
+    coupons: dict[str, dict] = field(default_factory=dict)  # idempotency key -> coupon made
+    subscription_updates: list[dict] = field(default_factory=list)  # each update's form
+    # Answers to coupon creations and subscription updates before they succeed, as pay_errors.
+    offer_errors: deque = field(default_factory=deque)
 
     def install(self, router: respx.MockRouter) -> None:
         router.route(host="api.stripe.com").mock(side_effect=self._outage)
@@ -81,6 +85,7 @@ class StripeStub:
             side_effect=self._cancel)
         router.post(url__regex=rf"{BASE}/v1/subscriptions/(?P<sub>sub_\w+)$").mock(
             side_effect=self._update_subscription)
+        router.post(f"{BASE}/v1/coupons").mock(side_effect=self._coupon)
         router.get(url__regex=rf"{BASE}/v1/customers/(?P<cus>cus_\w+)(\?.*)?$").mock(
             side_effect=self._customer)
         router.post(url__regex=rf"{BASE}/v1/customers/(?P<cus>cus_\w+)$").mock(
@@ -192,10 +197,42 @@ class StripeStub:
 
     def _update_subscription(self, request, sub):
         self.calls.append("update_subscription:" + request.content.decode())
-        self.subscription_default = parse_qs(request.content.decode())["default_payment_method"][0]
+        form = {k: v[0] for k, v in parse_qs(request.content.decode()).items()}
+        refused = self._offer_error(request)
+        if refused is not None:
+            return refused
+        self.subscription_updates.append(form)
+        if "default_payment_method" in form:
+            self.subscription_default = form["default_payment_method"]
         return httpx.Response(200, json=p.subscription_object(
             p.LATEST, subscription_id=sub, status="past_due",
             overrides={"default_payment_method": self.subscription_default}))
+
+    def _coupon(self, request):
+        """A coupon per idempotency key: the same key gets the same coupon back, as in Stripe."""
+        key = request.headers.get("Idempotency-Key")
+        refused = self._offer_error(request)
+        if refused is not None:
+            return refused
+        if key not in self.coupons:
+            form = {k: v[0] for k, v in parse_qs(request.content.decode()).items()}
+            self.coupons[key] = {
+                "id": f"co_test{len(self.coupons) + 1}", "object": "coupon",
+                "percent_off": float(form["percent_off"]), "duration": form["duration"],
+                "duration_in_months": int(form["duration_in_months"]), "valid": True}
+        return httpx.Response(200, json=self.coupons[key])
+
+    def _offer_error(self, request) -> httpx.Response | None:
+        key = request.headers.get("Idempotency-Key")
+        if key in self.stored:
+            status, error = self.stored[key]
+            return httpx.Response(status, json={"error": error})
+        if not self.offer_errors:
+            return None
+        status, error = self.offer_errors.popleft()
+        if status >= 500 and key:
+            self.stored[key] = (status, error)
+        return httpx.Response(status, json={"error": error})
 
     def _card_charged(self, named: str | None) -> str | None:
         method = named or self.subscription_default or self.customer_default

@@ -1,12 +1,24 @@
-"""The sandbox's message channel: every message the engine sends is told to the World."""
+"""The sandbox's message channel: every message the engine sends is told to the World.
+
+A message that carries an offer reaches the World twice: as the message it is (a reminder, the
+final notice), and as an ``offer`` message with the offer's terms, which is how the World's
+contract presents an offer to a customer. Each keeps its own meaning, so customers react to the
+notice as a notice and weigh the offer as an offer.
+"""
 
 from __future__ import annotations
 
-from recovery.messaging.notifier import OutgoingMessage
-from recovery.sandbox.world.contract import Message, World
+from recovery.messaging.notifier import MessageOffer, OutgoingMessage
+from recovery.sandbox.world.contract import Message, Offer, World
 
 WORLD_KINDS = {"payment_failed", "card_update_request", "authentication_required",
                "final_notice", "offer", "card_expiring", "payment_recovered"}
+
+
+def world_offer(offer: MessageOffer | None) -> Offer | None:
+    if offer is None:
+        return None
+    return Offer(kind=offer.kind, percent_off=offer.percent_off, months=offer.months)
 
 
 class WorldChannel:
@@ -20,6 +32,13 @@ class WorldChannel:
         if subscriber is None:
             return
         kind = message.kind if message.kind in WORLD_KINDS else "other"
-        self.world.message(Message(subscriber_id=subscriber, invoice_id=message.invoice_id,
-                                   kind=kind, channel=message.channel, sent_at=message.sent_at))
+        offer = world_offer(message.offer)
+        if kind != "offer":
+            self.world.message(Message(subscriber_id=subscriber, invoice_id=message.invoice_id,
+                                       kind=kind, channel=message.channel,
+                                       sent_at=message.sent_at))
+        if offer is not None or kind == "offer":
+            self.world.message(Message(subscriber_id=subscriber, invoice_id=message.invoice_id,
+                                       kind="offer", channel=message.channel,
+                                       sent_at=message.sent_at, offer=offer))
         self.sent += 1
