@@ -30,6 +30,9 @@ def build_email(message: OutgoingMessage, *, mail_from: str = DEFAULT_MAIL_FROM)
     email.set_content(message.text or _fallback_text(message))
     if message.html:
         email.add_alternative(message.html, subtype="html")
+    if message.locale:
+        # After the parts are made: making the alternative moves Content-* headers into them.
+        email["Content-Language"] = message.locale
     return email
 
 
@@ -44,8 +47,6 @@ def _set_headers(email: EmailMessage, message: OutgoingMessage, mail_from: str) 
     # The message row's id, the same on every re-send, so a receiver can drop a repeat; a
     # message composed without one (never by the notify step) gets a fresh id.
     email["Message-ID"] = message.message_id or make_msgid(domain=MESSAGE_ID_DOMAIN)
-    if message.locale:
-        email["Content-Language"] = message.locale
     # Marks the message as automatic, so auto-responders do not answer it (RFC 3834).
     email["Auto-Submitted"] = "auto-generated"
     if message.unsubscribe_url:
