@@ -33,9 +33,9 @@ def test_an_opted_in_customer_gets_the_text_at_their_phone(respx_mock):
     assert request.headers["Authorization"] == httpx.BasicAuth("AC123", "token-xyz")._auth_header
 
 
-@pytest.mark.parametrize("preferences", [ContactPreferences(),
-                                         ContactPreferences(sms_opt_in=True, phone=None),
-                                         ContactPreferences(sms_opt_in=False, phone="+4915112345678")])
+@pytest.mark.parametrize("preferences", [
+    ContactPreferences(), ContactPreferences(sms_opt_in=True, phone=None),
+    ContactPreferences(sms_opt_in=False, phone="+4915112345678")])
 @respx.mock
 def test_no_opt_in_or_no_phone_sends_nothing(respx_mock, preferences):
     route = respx_mock.post(MESSAGES_URL).respond(201)

@@ -4,6 +4,7 @@ transient failures raise DeliveryUnavailable, permanent refusals DeliveryRejecte
 from __future__ import annotations
 
 import email
+import logging
 from email import policy
 
 import pytest
@@ -33,10 +34,16 @@ def certs(tmp_path):
 
 @pytest.fixture
 def servers():
+    # The test server logs each session a test ends on purpose (a refused certificate) with a
+    # traceback, from its own thread: kept quiet here.
+    server_log = logging.getLogger("mail.log")
+    level = server_log.level
+    server_log.setLevel(logging.CRITICAL)
     started = []
     yield started
     for controller in started:
         controller.stop()
+    server_log.setLevel(level)
 
 
 def start(servers, handler, **parameters):
