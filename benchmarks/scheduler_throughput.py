@@ -52,7 +52,7 @@ from models import (  # noqa: E402
 )
 from recovery.actions.runner import run_due_actions  # noqa: E402
 from recovery.engine.planning import Planner  # noqa: E402
-from recovery.messaging.notifier import OutboxChannel  # noqa: E402
+from recovery.messaging.outbox import EmlOutboxChannel  # noqa: E402
 from recovery.rules.declines import classify_decline  # noqa: E402
 from recovery.rules.network_rules import AttemptRecord  # noqa: E402
 from recovery.rules.policy import RetryContext, RetryPolicy, plan_next_retry  # noqa: E402
@@ -312,13 +312,13 @@ def worker_services(spec: WorkerSpec):
     """What ``recovery worker`` builds. Lifting the limit takes an unlimited bucket passed to the
     gateway: ``build_gateway`` always sets one (25 requests/s for a test key)."""
     settings = Settings(database_url=spec.database_url, stripe_api_key=API_KEY,
-                        stripe_api_base=spec.api_base, outbox_path=Path(spec.outbox),
+                        stripe_api_base=spec.api_base, outbox_dir=Path(spec.outbox),
                         run_worker=False, log_level="WARNING")
     services = build_services(settings, VirtualClock(spec.now))
     if not spec.limited:
         services.engine.gateway.close()
         gateway = StripeGateway(API_KEY, api_base=spec.api_base, rate_limiter=TokenBucket(None))
-        wire_engine(services, gateway, OutboxChannel(settings.outbox_path))
+        wire_engine(services, gateway, EmlOutboxChannel(settings.outbox_dir))
     return services
 
 
@@ -427,7 +427,7 @@ class Bench:
             now = FIRST_DUE + timedelta(seconds=due - 1)
             claim = claim_size(due, workers, self.args.batch_size)
             specs = [WorkerSpec(url, self.api_base, limited, f"{kind}-{n}", now,
-                                str(self.args.directory / f"outbox-{n}.jsonl"), claim)
+                                str(self.args.directory / f"outbox-{n}"), claim)
                      for n in range(1, workers + 1)]
             wall, finished = run_workers(specs)
             keys = self.stripe.pay_keys

@@ -392,7 +392,7 @@ def server_environment(url: str, port: int, stripe_url: str, directory: Path,
         "RECOVERY_STRIPE_API_KEY": "sk_test_bench_receiver", "RECOVERY_STRIPE_API_BASE": stripe_url,
         "RECOVERY_STRIPE_RATE_LIMIT_PER_SECOND": "100000",
         "RECOVERY_SECRETS_KEY": Fernet.generate_key().decode(),
-        "RECOVERY_OUTBOX_PATH": str(directory / "outbox.jsonl"),
+        "RECOVERY_OUTBOX_DIR": str(directory / "outbox"),
         "RECOVERY_RUN_WORKER": "true" if worker else "false", "RECOVERY_LOG_LEVEL": "WARNING",
     }
 

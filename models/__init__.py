@@ -7,7 +7,9 @@ from models.account import Account
 from models.base import metadata
 from models.canceled_subscription import CanceledSubscription
 from models.charge_attempt import ChargeAttempt
+from models.contact_preference import ContactPreference
 from models.finished_invoice import FinishedInvoice
+from models.link_use import LinkUse
 from models.message import Message, MessageStatus
 from models.model_version import ModelVersion
 from models.offer import Offer, OfferKind, OfferStatus
@@ -18,7 +20,7 @@ from models.webhook_event import InboxStatus, WebhookEvent
 
 __all__ = [
     "Account", "ActionKind", "ActionStatus", "CanceledSubscription", "CaseStatus", "ChargeAttempt",
-    "FinishedInvoice", "InboxStatus", "Message", "MessageStatus", "ModelVersion", "Offer",
-    "OfferKind", "OfferStatus", "RateLimitSlot",
-    "RecoveredBy", "RecoveryCase", "ScheduledAction", "WaitingFor", "WebhookEvent", "metadata",
+    "ContactPreference", "FinishedInvoice", "InboxStatus", "LinkUse", "Message", "MessageStatus",
+    "ModelVersion", "Offer", "OfferKind", "OfferStatus", "RateLimitSlot", "RecoveredBy",
+    "RecoveryCase", "ScheduledAction", "WaitingFor", "WebhookEvent", "metadata",
 ]

@@ -12,7 +12,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from recovery.accounts.directory import ensure_default_account
+from recovery.api.errors import install_error_handlers
 from recovery.api.health import build_health_router
+from recovery.api.links import build_links_router
 from recovery.runtime.clock import wall_clock
 from recovery.wiring import Services
 from recovery.worker.scheduler import start_scheduler, stop_scheduler
@@ -70,4 +72,10 @@ def create_app(services: Services, *, run_worker: bool | None = None,
     app.include_router(build_router(receiver))
     app.add_middleware(ServeBeforeRouting, endpoint=receiver)
     app.include_router(build_health_router(services, receiver_stats))
+    if services.link_signer is not None:
+        # Like the webhook router, it gets what it needs passed in: sessions, the signer, and
+        # the function that applies an accepted offer (None until offers are wired).
+        app.include_router(build_links_router(services.sessions, services.link_signer,
+                                              services.clock, services.accept_offer))
+    install_error_handlers(app)
     return app

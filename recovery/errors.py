@@ -6,6 +6,13 @@
     ├── NotFound                  an account, case or invoice the caller named does not exist
     ├── ClaimLost                 a worker's claim on a queue row ended (its lease ran out and
     │                             another worker took the row): stop, write nothing
+    ├── LinkRejected              a signed link (unsubscribe, offer) is tampered with, expired or
+    │                             already used (-> HTTP 400 / 410); ``reason`` says which
+    ├── DeliveryError             a message channel did not accept a message: it stays pending
+    │   │                         and the re-send job tries again, up to its tries
+    │   ├── DeliveryUnavailable   transient: connection refused, timeout, SMTP 4xx, HTTP 429/5xx
+    │   └── DeliveryRejected      permanent: SMTP 5xx for the recipient, HTTP 4xx, no address,
+    │                             no SMS opt-in; trying again will not help
     └── GatewayError              talking to Stripe failed
         ├── GatewayUnavailable    rate limit, timeout, connection error, 5xx or 409: retry later
         │                         with the same idempotency key (a new one after a 5xx that
@@ -65,3 +72,29 @@ class AccountAccessRevoked(GatewayError):
 class ChargeRefused(GatewayError):
     """Stripe refused a charge (or the invoice is in a state no step expects) and nothing the
     engine knows how to plan follows from it."""
+
+
+class LinkRejected(RecoveryError):
+    """A signed link cannot be used. ``reason``: ``invalid`` (tampered with, malformed, signed
+    for another purpose), ``expired`` or ``used`` (a single-use link opened before)."""
+
+    REASONS = ("invalid", "expired", "used")
+
+    def __init__(self, reason: str, message: str) -> None:
+        if reason not in self.REASONS:
+            raise ValueError(f"unknown link rejection reason: {reason!r}")
+        super().__init__(message)
+        self.reason = reason
+
+
+class DeliveryError(RecoveryError):
+    """A channel did not accept a message."""
+
+
+class DeliveryUnavailable(DeliveryError):
+    """Transient: the same message may be accepted later."""
+
+
+class DeliveryRejected(DeliveryError):
+    """Permanent: the receiver (or our own data) refuses this message; only a change of address,
+    consent or configuration makes it deliverable."""

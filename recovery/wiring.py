@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import socket
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 
+import httpx
 from sqlalchemy import Engine
 from sqlmodel import Session
 
@@ -17,7 +21,12 @@ from recovery.actions.steps import ActionSteps
 from recovery.engine.fact_handlers import RecoveryEngine
 from recovery.engine.planning import Planner
 from recovery.ingest.inbox import FactHandler
-from recovery.messaging.notifier import MessageChannel, OutboxChannel
+from recovery.messaging.links import LinkSigner
+from recovery.messaging.notifier import ChannelsByKind, MessageChannel
+from recovery.messaging.outbox import EmlOutboxChannel
+from recovery.messaging.preferences import preferences_reader
+from recovery.messaging.sms import SmsChannel
+from recovery.messaging.smtp import SmtpChannel
 from recovery.runtime.clock import Clock, SystemClock
 from recovery.runtime.db import SessionFactory, make_engine, session_factory
 from recovery.runtime.settings import Settings
@@ -53,10 +62,17 @@ class Services:
     stopping: threading.Event = field(default_factory=threading.Event)
     # Retrains smart-timing accounts' models, remembering what each last trained on.
     retrainer: Retrainer | None = None
+    # Signs and opens customers' links; None with a real Stripe key and no link secret.
+    link_signer: LinkSigner | None = None
+    # Applies an offer a customer accepted through its link: (account_id, offer_id) -> None.
+    accept_offer: Callable[[str, int], None] | None = None
 
     def close(self) -> None:
         if self.engine is not None:
             self.engine.gateway.close()
+        close_channel = getattr(self.channel, "close", None)
+        if close_channel is not None:
+            close_channel()
         self.db_engine.dispose()
 
 
@@ -125,17 +141,74 @@ def wire_engine(services: Services, gateway: StripeGateway, channel: MessageChan
         message_max_tries=settings.message_max_tries)
 
 
+def build_channel(settings: Settings, sessions: SessionFactory) -> MessageChannel:
+    """Email through SMTP when a host is set, else to .eml files in the outbox folder; with SMS
+    enabled, each message goes to the channel it names."""
+    email: MessageChannel
+    if settings.smtp_host:
+        if not settings.public_base_url.startswith("https://"):
+            log.warning("public_base_url is not https: mailbox providers ignore one-click "
+                        "unsubscribe links that are not (RFC 8058)")
+        email = SmtpChannel(settings.smtp_host, settings.smtp_port, settings.smtp_security,
+                            settings.smtp_username, settings.smtp_password,
+                            settings.smtp_timeout_seconds, mail_from=settings.mail_from)
+    else:
+        email = EmlOutboxChannel(settings.outbox_dir, mail_from=settings.mail_from)
+    if not settings.sms_enabled:
+        return email
+    sms = SmsChannel(settings.sms_base_url, settings.sms_account_sid or "",
+                     settings.sms_auth_token or "", settings.sms_from or "",
+                     httpx.Client(timeout=settings.sms_timeout_seconds),
+                     preferences=preferences_reader(sessions))
+    return ChannelsByKind({"email": email, "sms": sms})
+
+
+def build_link_signer(settings: Settings, clock: Clock) -> LinkSigner | None:
+    """The configured ``link_secret``; in the sandbox, a generated one kept in
+    ``link_secret_path`` (written when the first link is made); None otherwise (a real Stripe
+    account must set RECOVERY_LINK_SECRET, the same on every process, before links are used)."""
+    max_age = timedelta(days=settings.link_max_age_days)
+    if settings.link_secret is not None:
+        return LinkSigner(settings.link_secret.get_secret_value(), max_age, clock=clock)
+    if settings.sandbox:
+        path = settings.link_secret_path
+        return LinkSigner(lambda: sandbox_link_secret(path), max_age, clock=clock)
+    return None
+
+
+def sandbox_link_secret(path: Path) -> str:
+    """The sandbox's link secret, generated (owner read/write only) on first use."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        draft = path.with_name(f"{path.name}.{os.getpid()}.new")
+        descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as secret_file:
+            secret_file.write(secrets.token_urlsafe(32))
+        try:
+            # A hard link appears whole or fails if another process made the file first:
+            # processes starting together agree on one secret.
+            os.link(draft, path)
+            log.info("generated the sandbox's link secret", extra={"path": str(path)})
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
+    return path.read_text().strip()
+
+
 def build_services(settings: Settings, clock: Clock | None = None) -> Services:
     db_engine = make_engine(settings.database_url)
     sessions = session_factory(db_engine)
+    clock = clock or SystemClock()
     services = Services(
         settings=settings,
-        clock=clock or SystemClock(),
+        clock=clock,
         db_engine=db_engine,
         sessions=sessions,
         accounts=AccountDirectory(sessions, settings),
+        link_signer=build_link_signer(settings, clock),
     )
     if settings.stripe_api_key is not None:
         gateway = build_gateway(settings, db_engine=db_engine)
-        wire_engine(services, gateway, OutboxChannel(settings.outbox_path))
+        wire_engine(services, gateway, build_channel(settings, sessions))
     return services

@@ -107,7 +107,7 @@ def settings(database_url, tmp_path) -> Settings:
         stripe_webhook_secrets=WEBHOOK_SECRET,
         stripe_api_key="sk_test_engine_tests",
         run_worker=False,
-        outbox_path=tmp_path / "outbox.jsonl",
+        outbox_dir=tmp_path / "outbox",
     )
 
 

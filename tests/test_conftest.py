@@ -11,7 +11,7 @@ WORKING_COPY = Path(__file__).resolve().parents[1]
 
 def test_the_engines_messages_in_tests_go_to_the_tests_own_folder(services, tmp_path):
     # The notifier's outbox (no SMTP host) is where a test's notify actions write.
-    assert services.channel.path.parent == tmp_path
+    assert services.channel.folder.parent == tmp_path
 
 
 def test_hypothesis_keeps_its_files_outside_the_working_copy():

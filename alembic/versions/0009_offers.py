@@ -1,7 +1,7 @@
 """churn-prevention offers
 
 Revision ID: 0009_offers
-Revises: 0006_features
+Revises: 0007_messaging_delivery
 Create Date: 2026-12-10
 
 ``offer``: each offer shown to a customer with a case, whether it was accepted and applied through
@@ -16,7 +16,7 @@ import models.base
 from alembic import op
 
 revision: str = '0009_offers'
-down_revision: str | None = '0006_features'
+down_revision: str | None = '0007_messaging_delivery'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,18 +1,19 @@
 """Customer messages: what the engine sends, recorded in ``message``, delivered by a channel.
 
-With no SMTP host configured, messages go to a local outbox (one JSON line each); the sandbox
-plugs in a channel that tells its simulated customers. Each message carries a stable message id
-(an RFC 5322 Message-ID derived from its action), the same on every re-send.
+Channels: SMTP (``smtp.py``), or with no SMTP host a local folder of ``.eml`` files
+(``outbox.py``), SMS (``sms.py``, off by default); the sandbox plugs in a channel that tells its
+simulated customers. Each message carries a stable message id (an RFC 5322 Message-ID derived
+from its action), the same on every re-send.
 """
 
 from __future__ import annotations
 
-import json
-import threading
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Protocol
+
+from recovery.errors import DeliveryRejected
 
 SUBJECTS = {
     "payment_failed": "Your payment didn't go through",
@@ -46,6 +47,14 @@ class OutgoingMessage:
     sent_at: datetime
     link: str | None = None
     message_id: str | None = None  # the same on every delivery of this message
+    # What a real channel needs; None until the notify step renders the message.
+    to_address: str | None = None  # an email address (the SMS channel reads the stored phone)
+    text: str | None = None  # plain-text body
+    html: str | None = None  # HTML body (sent as the alternative to ``text``)
+    locale: str | None = None  # the language it was rendered in (Content-Language)
+    unsubscribe_url: str | None = None  # signed one-click link (List-Unsubscribe, RFC 8058)
+    reply_to: str | None = None
+    sender: str | None = None  # From; the configured ``mail_from`` when None
     offer: MessageOffer | None = None
 
 
@@ -53,18 +62,23 @@ class MessageChannel(Protocol):
     def deliver(self, message: OutgoingMessage) -> None: ...
 
 
-class OutboxChannel:
-    """Appends each message to a JSON-lines file (the default when no SMTP host is set)."""
+class ChannelsByKind:
+    """Hands each message to the channel named by ``message.channel`` ("email", "sms")."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._lock = threading.Lock()
+    def __init__(self, channels: Mapping[str, MessageChannel]) -> None:
+        self.channels = dict(channels)
 
     def deliver(self, message: OutgoingMessage) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        line = json.dumps(asdict(message), default=str)
-        with self._lock, self.path.open("a", encoding="utf-8") as outbox:
-            outbox.write(line + "\n")
+        channel = self.channels.get(message.channel)
+        if channel is None:
+            raise DeliveryRejected(f"no {message.channel!r} channel is configured")
+        channel.deliver(message)
+
+    def close(self) -> None:
+        for channel in self.channels.values():
+            close = getattr(channel, "close", None)
+            if close is not None:
+                close()
 
 
 def compose(account_id: str, customer_id: str | None, invoice_id: str | None, kind: str,

@@ -1,15 +1,16 @@
 """The engine's settings: one pydantic-settings class, ``RECOVERY_`` environment prefix.
 
 Every setting has a working default, so ``make run`` needs no configuration: a SQLite file,
-the sandbox instead of Stripe when no API key is set, and a local email outbox.
+the sandbox instead of Stripe when no API key is set, and a local email outbox (.eml files).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from cryptography.fernet import Fernet
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "whsec_...", "sk_test_..."}
@@ -58,7 +59,33 @@ class Settings(BaseSettings):
     secrets_key: SecretStr | None = None
     secrets_key_path: Path = Path("var/secrets.key")
 
-    outbox_path: Path = Path("var/outbox.jsonl")  # where messages go with no SMTP host
+    # Email. With no SMTP host, each email is written as an .eml file to ``outbox_dir``.
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    # starttls: plain connection upgraded (port 587); tls: TLS from the start (465); none: local
+    # relays only.
+    smtp_security: Literal["starttls", "tls", "none"] = "starttls"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_timeout_seconds: float = Field(default=30.0, gt=0)
+    mail_from: str = "billing@example.invalid"  # From, unless an account's branding names one
+    outbox_dir: Path = Path("var/outbox")
+
+    # Links in messages (unsubscribe, offers) point here; https in production (RFC 8058).
+    public_base_url: str = "http://127.0.0.1:8000"
+    # Signs those links (at least 32 characters). Needed with a real Stripe key; the sandbox
+    # generates one on first use and keeps it in ``link_secret_path``.
+    link_secret: SecretStr | None = None
+    link_secret_path: Path = Path("var/link.secret")
+    link_max_age_days: int = Field(default=14, ge=1)
+
+    # SMS through a Twilio-compatible API, off by default; only to customers who opted in.
+    sms_enabled: bool = False
+    sms_base_url: str = "https://api.twilio.com"
+    sms_account_sid: str | None = None
+    sms_auth_token: SecretStr | None = None
+    sms_from: str | None = None  # the sending number, E.164
+    sms_timeout_seconds: float = Field(default=10.0, gt=0)
     # A message its channel has not accepted this long after it was written is re-sent (same
     # message id); after this many refusals it is ``failed`` with an alert.
     message_resend_grace_seconds: int = Field(default=600, ge=1)
@@ -78,10 +105,36 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = False
 
-    @field_validator("stripe_api_key", "secrets_key", mode="before")
+    @field_validator("stripe_api_key", "secrets_key", "smtp_host", "smtp_username",
+                     "smtp_password", "link_secret", "sms_account_sid", "sms_auth_token",
+                     "sms_from", mode="before")
     @classmethod
     def _empty_key_is_none(cls, value):
         return value or None
+
+    @field_validator("link_secret")
+    @classmethod
+    def _long_link_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError("the link secret must be at least 32 characters; make one with:"
+                             " python -c 'import secrets; print(secrets.token_urlsafe(32))'")
+        return value
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _absolute_base_url(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("public_base_url must be an absolute http(s) URL")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _sms_needs_its_account(self) -> Settings:
+        if self.sms_enabled:
+            missing = [name for name in ("sms_account_sid", "sms_auth_token", "sms_from")
+                       if getattr(self, name) is None]
+            if missing:
+                raise ValueError(f"sms_enabled needs {', '.join(missing)}")
+        return self
 
     @field_validator("secrets_key")
     @classmethod
@@ -97,7 +150,8 @@ class Settings(BaseSettings):
                         " print(Fernet.generate_key().decode())'") from None
         return value
 
-    @field_validator("stripe_api_key", "stripe_webhook_secrets", "secrets_key")
+    @field_validator("stripe_api_key", "stripe_webhook_secrets", "secrets_key", "link_secret",
+                     "smtp_password", "sms_auth_token")
     @classmethod
     def _refuse_placeholders(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and value.get_secret_value().strip().lower() in PLACEHOLDER_SECRETS:

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
+from sqlalchemy.exc import IntegrityError
 
 import models
 from recovery.runtime import migrations
@@ -116,9 +117,9 @@ def live_steps_become_unique(url: str) -> None:
                         5: "canceled", 6: "scheduled"}
     migrations.downgrade(url, "0003")
     # Tables added after 0003 go with the migrations that added them.
-    assert table_names(url) == set(models.metadata.tables) - {"finished_invoice",
-                                                               "canceled_subscription",
-                                                               "model_version", "offer"}
+    assert table_names(url) == set(models.metadata.tables) - {
+        "finished_invoice", "canceled_subscription", "model_version", "contact_preference",
+        "link_use", "offer"}
 
 
 def test_live_steps_become_unique_on_sqlite(tmp_path):
@@ -309,6 +310,42 @@ def test_feature_columns_migrate_up_and_down_on_postgres():
     on_fresh_postgres("recovery_migrations_features", feature_columns_come_and_go)
 
 
+def messaging_delivery_comes_and_goes(url: str) -> None:
+    """0007_messaging_delivery adds only ``contact_preference`` and ``link_use``; reverting it
+    removes only those, and the unique token id refuses a second use of one link."""
+    before = revision_before("0007_messaging_delivery")
+    migrations.upgrade(url, before)
+    earlier = table_names(url)
+    migrations.upgrade(url, "0007_messaging_delivery")
+    assert table_names(url) - earlier == {"contact_preference", "link_use"}
+    engine = make_engine(url, pool_size=1)
+    now = datetime(2026, 12, 5, 9, 0, tzinfo=UTC)
+    insert_use = text("INSERT INTO link_use (account_id, token_id, purpose, used_at) "
+                      "VALUES ('acct_l', 'tok1', 'offer', :now)")
+    try:
+        with engine.begin() as connection:
+            connection.execute(text(
+                "INSERT INTO account (id, name, livemode, webhook_secrets, created_at) "
+                "VALUES ('acct_l', '', false, '', :now)"), {"now": now})
+            connection.execute(insert_use, {"now": now})
+        with pytest.raises(IntegrityError), engine.begin() as connection:
+            connection.execute(insert_use, {"now": now})
+    finally:
+        engine.dispose()
+    migrations.downgrade(url, before)
+    assert table_names(url) == earlier
+    migrations.upgrade(url)
+
+
+def test_messaging_delivery_migrates_up_and_down_on_sqlite(tmp_path):
+    messaging_delivery_comes_and_goes(f"sqlite:///{tmp_path / 'd.db'}")
+
+
+@pytest.mark.postgres
+def test_messaging_delivery_migrates_up_and_down_on_postgres():
+    on_fresh_postgres("recovery_migrations_delivery", messaging_delivery_comes_and_goes)
+
+
 def offers_come_and_go(url: str) -> None:
     """0009_offers adds only the ``offer`` table (one live offer per case), and reverting it
     removes only that."""
@@ -320,7 +357,7 @@ def offers_come_and_go(url: str) -> None:
         assert indexes["ix_offer_case_id_live"]["unique"]
     finally:
         engine.dispose()
-    migrations.downgrade(url, "0006_features")
+    migrations.downgrade(url, revision_before("0009_offers"))
     assert table_names(url) == set(models.metadata.tables) - {"offer"}
     migrations.upgrade(url, "0009_offers")
     assert table_names(url) == set(models.metadata.tables)

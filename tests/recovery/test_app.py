@@ -92,7 +92,7 @@ def free_port() -> int:
 def test_served_engine_stores_and_processes_a_signed_event(tmp_path):
     port = free_port()
     env = {**os.environ, "RECOVERY_DATABASE_URL": f"sqlite:///{tmp_path / 'run.db'}",
-           "RECOVERY_OUTBOX_PATH": str(tmp_path / "outbox.jsonl"),
+           "RECOVERY_OUTBOX_DIR": str(tmp_path / "outbox"),
            "RECOVERY_PORT": str(port), "RECOVERY_STRIPE_WEBHOOK_SECRETS": WEBHOOK_SECRET,
            "RECOVERY_TICK_SECONDS": "0.2", "RECOVERY_STRIPE_API_KEY": "sk_test_served",
            # This test is about storing and processing, not priorities: a worker at the lowest
@@ -143,7 +143,7 @@ def test_with_no_stripe_key_the_engine_runs_against_the_live_sandbox(tmp_path):
     port = free_port()
     database = tmp_path / "sandbox.db"
     env = {**os.environ, "RECOVERY_DATABASE_URL": f"sqlite:///{database}",
-           "RECOVERY_OUTBOX_PATH": str(tmp_path / "outbox.jsonl"),
+           "RECOVERY_OUTBOX_DIR": str(tmp_path / "outbox"),
            "RECOVERY_PORT": str(port), "RECOVERY_SANDBOX_SECONDS_PER_DAY": "0.3",
            "RECOVERY_SANDBOX_SUBSCRIBERS": "100", "RECOVERY_TICK_SECONDS": "0.1",
            "RECOVERY_STRIPE_API_KEY": "", "RECOVERY_STRIPE_WEBHOOK_SECRETS": ""}

@@ -24,7 +24,7 @@ from models import (
     WaitingFor,
 )
 from recovery.actions.runner import run_due_actions
-from recovery.messaging.notifier import OutboxChannel
+from recovery.messaging.outbox import EmlOutboxChannel
 from recovery.stripe_api.gateway import StripeGateway
 from recovery.stripe_api.rate_limit import TokenBucket
 from recovery.wiring import build_services, wire_engine
@@ -94,7 +94,7 @@ def seed_due_retries(services, count: int) -> None:
 def worker_services(settings, clock, stripe: FakeStripe, outbox):
     built = build_services(settings, clock)
     built.engine.gateway.close()  # replaced: this one would pace at Stripe's test-mode rate
-    wire_engine(built, stripe.gateway(), OutboxChannel(outbox))
+    wire_engine(built, stripe.gateway(), EmlOutboxChannel(outbox))
     return built
 
 
@@ -157,7 +157,7 @@ def test_two_workers_charge_each_due_retry_exactly_once(settings, clock, service
     seed_due_retries(services, count)
     stripe = FakeStripe()
 
-    finished = run_two_workers(settings, clock, stripe, tmp_path / "outbox.jsonl")
+    finished = run_two_workers(settings, clock, stripe, tmp_path / "outbox")
 
     retries = retry_actions(services)
     assert set(stripe.pay_keys) == {f"recovery:{action.id}" for action in retries}

@@ -76,7 +76,7 @@ def environment(database_url: str, stripe_url: str, tmp_path: Path, port: int) -
         "RECOVERY_STRIPE_API_BASE": stripe_url, "RECOVERY_STRIPE_WEBHOOK_SECRETS": WEBHOOK_SECRET,
         "RECOVERY_SECRETS_KEY": Fernet.generate_key().decode(),
         "RECOVERY_STRIPE_RATE_LIMIT_PER_SECOND": "1000", "RECOVERY_TICK_SECONDS": "0.2",
-        "RECOVERY_INGEST_BATCH_SIZE": "20", "RECOVERY_OUTBOX_PATH": str(tmp_path / "outbox"),
+        "RECOVERY_INGEST_BATCH_SIZE": "20", "RECOVERY_OUTBOX_DIR": str(tmp_path / "outbox"),
         "RECOVERY_LOG_LEVEL": "WARNING",
     }
 

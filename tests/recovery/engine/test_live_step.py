@@ -20,7 +20,7 @@ from recovery.actions import runner as actions
 from recovery.engine import case_store as cases
 from recovery.engine.case_store import ActionDraft
 from recovery.ingest.inbox import ingest_once
-from recovery.messaging.notifier import OutboxChannel
+from recovery.messaging.outbox import EmlOutboxChannel
 from recovery.runtime.claims import Claim
 from recovery.runtime.db import transaction
 from recovery.wiring import build_services, wire_engine
@@ -200,7 +200,7 @@ def test_a_plan_made_while_another_worker_plans_the_case_leaves_one_live_retry(
         "charge.failed": p.charge_failed_event(p.LATEST, charge_id="ch_stripe2",
                                                created=clock.now()),
     }[second_event]
-    outbox = tmp_path / "outbox.jsonl"
+    outbox = tmp_path / "outbox"
 
     HeldTransaction(services, monkeypatch).run(
         handled_by_its_own_worker(settings, clock, stub, outbox, attached),
@@ -215,7 +215,7 @@ def test_a_plan_made_while_another_worker_plans_the_case_leaves_one_live_retry(
 def racing_worker(settings, clock, stub, outbox):
     built = build_services(settings, clock)
     built.engine.gateway.close()
-    wire_engine(built, stub_gateway(stub), OutboxChannel(outbox))
+    wire_engine(built, stub_gateway(stub), EmlOutboxChannel(outbox))
     return built
 
 
@@ -255,7 +255,7 @@ def test_two_workers_changing_one_cases_card_leave_one_live_retry(
         for event in card_change_events(n, clock.now()):
             post(client, services, event)
 
-    workers = [racing_worker(settings, clock, stub, tmp_path / "outbox.jsonl")
+    workers = [racing_worker(settings, clock, stub, tmp_path / "outbox")
                for _ in range(2)]
     start = threading.Barrier(2)
     try:

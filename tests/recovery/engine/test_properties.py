@@ -20,7 +20,7 @@ from sqlmodel import select
 from models import ActionKind, ActionStatus, RecoveryCase, ScheduledAction
 from recovery.accounts.directory import ensure_default_account
 from recovery.engine import case_store as cases
-from recovery.messaging.notifier import OutboxChannel
+from recovery.messaging.outbox import EmlOutboxChannel
 from recovery.rules.network_rules import check_attempt
 from recovery.runtime.clock import VirtualClock
 from recovery.runtime.settings import Settings
@@ -117,7 +117,7 @@ def fresh_services(template: str, workdir: Path):
     built = build_services(Settings(database_url=f"sqlite:///{path}", run_worker=False), clock)
     ensure_default_account(built.sessions, built.settings, clock)
     gateway = GatewayDouble(clock, built.sessions)
-    wire_engine(built, gateway, OutboxChannel(workdir / "outbox.jsonl"))
+    wire_engine(built, gateway, EmlOutboxChannel(workdir / "outbox"))
     return built, gateway
 
 

@@ -26,7 +26,7 @@ from models import (
 )
 from recovery.app import create_app
 from recovery.ingest.inbox import ingest_once
-from recovery.messaging.notifier import OutboxChannel
+from recovery.messaging.outbox import EmlOutboxChannel
 from recovery.stripe_api.gateway import StripeGateway
 from recovery.stripe_api.rate_limit import TokenBucket
 from recovery.wiring import build_services, wire_engine
@@ -49,7 +49,7 @@ def stub_gateway(stub: StripeStub) -> StripeGateway:
 def worker(settings, clock, stub: StripeStub, outbox):
     built = build_services(settings, clock)
     built.engine.gateway.close()
-    wire_engine(built, stub_gateway(stub), OutboxChannel(outbox))
+    wire_engine(built, stub_gateway(stub), EmlOutboxChannel(outbox))
     return built
 
 
@@ -95,7 +95,7 @@ def test_two_workers_ingest_each_event_once_and_plan_each_case_once(
                     assert client.post("/webhooks/stripe", content=body,
                                        headers=headers).status_code == 200
 
-    workers = [worker(settings, clock, stub, tmp_path / "outbox.jsonl") for _ in range(2)]
+    workers = [worker(settings, clock, stub, tmp_path / "outbox") for _ in range(2)]
     start = threading.Barrier(2)
     try:
         with ThreadPoolExecutor(2) as pool:
