@@ -17,6 +17,7 @@ from datetime import timedelta
 from sqlmodel import Session
 
 from models import ActionStatus, RecoveryCase, ScheduledAction
+from recovery.actions.contact_check import Unsubscribed, unsubscribed_of
 from recovery.engine.case_store import ACTIONS
 from recovery.engine.fact_handlers import RecoveryEngine
 from recovery.errors import ChargeRefused
@@ -46,6 +47,7 @@ class StepContext:
     channel: MessageChannel
     resend_after: timedelta  # a message not yet accepted by then is re-sent
     message_max_tries: int
+    unsubscribed: Unsubscribed = unsubscribed_of  # the contact preferences' answer
 
     @property
     def gateway(self):

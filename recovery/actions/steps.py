@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from models import ActionKind, ActionStatus, CaseStatus, RecoveryCase, ScheduledAction
 from recovery.actions.apply_offer import run_apply_offer
+from recovery.actions.contact_check import Unsubscribed, unsubscribed_of
 from recovery.actions.end_dunning import run_end_dunning
 from recovery.actions.notify import run_notify
 from recovery.actions.retry import run_retry
@@ -50,9 +51,10 @@ STEPS: dict[str, Step] = {
 class ActionSteps:
     def __init__(self, sessions: SessionFactory, clock: Clock, engine: RecoveryEngine,
                  channel: MessageChannel, *, resend_after: timedelta = timedelta(minutes=10),
-                 message_max_tries: int = 8) -> None:
+                 message_max_tries: int = 8,
+                 unsubscribed: Unsubscribed = unsubscribed_of) -> None:
         self.context = StepContext(sessions, clock, engine, channel, resend_after,
-                                   message_max_tries)
+                                   message_max_tries, unsubscribed)
 
     def run(self, claim: Claim) -> None:
         """Run the claimed action; ``ClaimLost`` if this worker no longer holds it."""

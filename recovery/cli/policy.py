@@ -1,4 +1,4 @@
-"""``recovery policy``: show or set the default account's retry policy."""
+"""``recovery policy``: show or set the default account's retry and communication policies."""
 
 from __future__ import annotations
 
@@ -16,35 +16,53 @@ policy_app = typer.Typer(help="The account's retry policy.", no_args_is_help=Tru
 
 @policy_app.command("show")
 def policy_show() -> None:
-    """The default account's policy (defaults filled in)."""
+    """The default account's policy (defaults filled in), its communication policy included."""
     from models import Account  # noqa: PLC0415
-    from recovery.engine.policies import policy_of  # noqa: PLC0415
+    from recovery.engine.policies import communication_of, policy_of  # noqa: PLC0415
 
     settings = load_settings()
     services = build_services(settings)
     ensure_default_account(services.sessions, settings, services.clock)
     with services.sessions() as session:
-        policy = policy_of(session.get(Account, settings.account_id))
-    console.print_json(json.dumps(policy.to_dict()))
+        account = session.get(Account, settings.account_id)
+        shown = policy_of(account).to_dict()
+        shown["communication"] = communication_of(account).to_dict()
+    console.print_json(json.dumps(shown))
 
 
 @policy_app.command("set")
 def policy_set(policy_json: str = typer.Argument(..., help='e.g. \'{"name": "weekly", '
-                                                 '"offsets_days": [2, 7, 14]}\'')) -> None:
-    """Validate and save the default account's policy (usable by name in ``simulate``)."""
+                                                 '"offsets_days": [2, 7, 14], '
+                                                 '"communication": {"max_per_case": 4}}\'')
+               ) -> None:
+    """Validate and save the default account's policy (usable by name in ``simulate``); a
+    ``communication`` section replaces the communication policy, else the stored one stays."""
     from models import Account  # noqa: PLC0415
-    from recovery.rules.policy import RetryPolicy  # noqa: PLC0415
+    from recovery.rules.communication import CommunicationPolicy  # noqa: PLC0415
+    from recovery.rules.policy import POLICY_SECTIONS, RetryPolicy  # noqa: PLC0415
 
     settings = load_settings()
     try:
-        policy = RetryPolicy.from_dict(json.loads(policy_json))
+        data = json.loads(policy_json)
+        if not isinstance(data, dict):
+            raise PolicyError("expected a JSON object of policy fields")
+        policy = RetryPolicy.from_dict(data)
+        communication = CommunicationPolicy.from_mapping(data["communication"]) \
+            if "communication" in data else None
     except (json.JSONDecodeError, PolicyError, TypeError, AttributeError) as problem:
         console.print(f"[red]invalid policy: {problem}[/red]")
         raise typer.Exit(2) from None
     services = build_services(settings)
     ensure_default_account(services.sessions, settings, services.clock)
     with services.sessions() as session:
-        session.get(Account, settings.account_id).policy = policy.to_dict()
+        account = session.get(Account, settings.account_id)
+        # The sections other policies own (branding, offers, ...) stay as they were.
+        stored = {key: value for key, value in (account.policy or {}).items()
+                  if key in POLICY_SECTIONS}
+        stored.update(policy.to_dict())
+        if communication is not None:
+            stored["communication"] = communication.to_dict()
+        account.policy = stored
         session.commit()
     console.print(f"saved policy {policy.name!r}")
 

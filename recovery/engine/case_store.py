@@ -181,7 +181,8 @@ class ActionLog:
     """What planning reads from a case's actions."""
 
     retries_done: int = 0  # retries the engine has started (claimed or finished)
-    notified: set[str] = field(default_factory=set)  # message templates scheduled or sent
+    # The sequence steps (``notice`` keys; a template for older actions) scheduled or sent.
+    notified: set[str] = field(default_factory=set)
     step_running: bool = False  # a worker holds the case's retry or end of dunning right now
 
 
@@ -200,7 +201,8 @@ def action_logs(session: Session, case_ids: Sequence[int]) -> dict[int, ActionLo
         for case_id, kind, status, params in rows:
             log = logs[case_id]
             if kind == ActionKind.notify.value:
-                log.notified.add((params or {}).get("template"))
+                params = params or {}
+                log.notified.add(params.get("notice") or params.get("template"))
                 continue
             log.step_running = log.step_running or status == ActionStatus.claimed.value
             log.retries_done += kind == ActionKind.retry.value

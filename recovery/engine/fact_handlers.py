@@ -488,6 +488,8 @@ class RecoveryEngine:
         self.planner.wait_for_authentication(session, case)
 
     def _card_expiring(self, session: Session, account_id: str, fact: CardExpiring) -> None:
+        # Nothing to write: the daily sweep (engine.card_expiry) reads these events from the
+        # inbox, with the cards the attempts report, and sends each its notice in time.
         log.info("card expiring", extra={"account": account_id, "customer": fact.customer_id})
 
 

@@ -7,6 +7,12 @@ actions in one insert. Inside ``deferring(session)`` (the ingest job's batches) 
 queued and planned together when the block ends, so a burst of failed renewals costs a handful
 of statements instead of a dozen per case.
 
+Alongside the step, the account's communication policy (``rules.communication``) decides the
+customer's messages: the opening notice the plan calls for (failure notice, card-update or
+authentication request), then, once the customer has been told, the reminders and the final
+notice at their times, and the receipt on recovery. Each is a notify action scheduled at most
+once per case (keyed by its step); closing a case cancels those not yet sent.
+
 A case has one live step, its retry or its end of dunning: planning locks the case rows it plans
 (``case_store.lock_cases``) and replaces the step, leaves a step a worker is running to that
 step's own outcome, and the database's unique index refuses a second one whatever races.
@@ -26,11 +32,17 @@ from models import Account, ActionKind, CaseStatus, ChargeAttempt, RecoveryCase,
 from recovery.engine import case_store as cases
 from recovery.engine.case_store import ActionDraft, ActionLog
 from recovery.engine.due_times import allowed_due_at
-from recovery.engine.policies import policy_of
+from recovery.engine.policies import communication_of, policy_of
+from recovery.rules.communication import (
+    OPENING_KINDS,
+    CommunicationPolicy,
+    Notice,
+    follow_up_notices,
+    opening_notice,
+)
 from recovery.rules.declines import Classification
 from recovery.rules.network_rules import budget_key
 from recovery.rules.policy import (
-    NOTICE_FOR_PLAN,
     BaselineScorer,
     Plan,
     RetryContext,
@@ -47,7 +59,9 @@ DEFERRED_PLANS = "recovery.deferred_plans"  # session.info key of the queued pla
 WAITING_FOR_PLAN = {"retry": WaitingFor.retry, "wait_new_card": WaitingFor.new_card,
                     "wait_authentication": WaitingFor.authentication,
                     "wait_reconcile": WaitingFor.reconcile, "end": WaitingFor.end}
-Notices = list[tuple[str, str]]  # the messages a plan sends: (template, reason)
+Notices = list[Notice]  # messages to schedule beside a plan (the receipt, on recovery)
+# Plans after which the customer can still act, so reminders and the final notice stay useful.
+FOLLOWED_UP = frozenset({"retry", "wait_new_card", "wait_authentication", "end"})
 
 
 @dataclass(frozen=True)
@@ -99,7 +113,9 @@ def attempt_features(params: dict | None) -> tuple[dict | None, str | None]:
 class Planner:
     def __init__(self, clock: Clock, scorer: Scorer | None = None,
                  timezone_of: Callable[[str | None], str | None] = lambda _customer: None,
-                 policy_override: RetryPolicy | None = None, send_messages: bool = True) -> None:
+                 policy_override: RetryPolicy | None = None,
+                 communication_override: CommunicationPolicy | None = None,
+                 send_messages: bool = True) -> None:
         self.clock = clock
         self.scorer = scorer or BaselineScorer()
         # A directory of customers' time zones (the sandbox knows its people's); None for a
@@ -109,11 +125,20 @@ class Planner:
         # False: no customer message is ever scheduled (the sandbox's "retries only" row
         # measures what the retries recover alone).
         self.send_messages = send_messages
+        if not send_messages:
+            communication_override = CommunicationPolicy(enabled=False)
+        self.communication_override = communication_override
 
     def policy(self, session: Session, account_id: str) -> RetryPolicy:
         if self.policy_override is not None:
             return self.policy_override
         return policy_of(session.get(Account, account_id))
+
+    def communication(self, session: Session, account_id: str) -> CommunicationPolicy:
+        """The account's communication policy (the sandbox may set one for every account)."""
+        if self.communication_override is not None:
+            return self.communication_override
+        return communication_of(session.get(Account, account_id))
 
     def on_open(self, session: Session, case: RecoveryCase) -> None:
         if self.policy(session, case.account_id).ownership == "exclusive":
@@ -208,10 +233,14 @@ class Planner:
         policy = self.policy(session, case.account_id)
         window_end = case.first_failed_at + timedelta(days=policy.window_days)
         plan = Plan(kind, window_end, reason, notify_customer=True)
-        self._write(session, [(case, plan, self._notices(plan))])
+        self._write(session, [(case, plan, [])])
 
     def on_recovered(self, session: Session, case: RecoveryCase) -> None:
-        self._write(session, [(case, None, [("payment_recovered", "payment recovered")])])
+        """The receipt, if the sequence has one: sent even though the case is closed."""
+        if self.communication(session, case.account_id).has("payment_recovered"):
+            receipt = Notice("payment_recovered", "payment_recovered", self.clock.now(),
+                             "payment recovered")
+            self._write(session, [(case, None, [receipt])])
 
     def replan(self, session: Session, case: RecoveryCase, *, label, card_changed: bool,
                make_default: bool = False) -> Plan | None:
@@ -256,29 +285,40 @@ class Planner:
                 case_id=case.id, account_id=case.account_id,
             )))
         plans = plan_next_retries(items, self.scorer)
-        planned = [(r.case, plan, self._notices(plan)) for r, plan in zip(requests, plans,
-                                                                            strict=True)]
+        planned = [(r.case, plan, []) for r, plan in zip(requests, plans, strict=True)]
         self._write(session, planned, logs, policies,
                     make_default={r.case.id for r in requests if r.make_default})
         return [plan for _case, plan, _notices in planned]
 
     @staticmethod
-    def _notices(plan: Plan) -> Notices:
-        """The messages a plan sends. The pure policy decides whether the customer hears about
-        it (the decline's ``notify_customer``, or a request it must make)."""
-        if not plan.notify_customer or plan.kind not in NOTICE_FOR_PLAN:
-            return []
-        reason = "tell the customer the payment failed" if plan.kind == "retry" else plan.reason
-        return [(NOTICE_FOR_PLAN[plan.kind], reason)]
+    def plan_notices(communication: CommunicationPolicy, case: RecoveryCase, plan: Plan,
+                     window_end: datetime, notified: Collection[str],
+                     now: datetime) -> Notices:
+        """The messages a plan sends. The pure retry policy decides whether the customer hears
+        about it (the decline's ``notify_customer``, or a request it must make), the
+        communication policy with which message; once the customer has been told (now or
+        before), the reminders and the final notice follow at their times."""
+        notices = []
+        kind = opening_notice(communication, plan.kind, case.last_decline_class) \
+            if plan.notify_customer else None
+        if kind is not None:
+            reason = "tell the customer the payment failed" if plan.kind == "retry" \
+                else plan.reason
+            notices.append(Notice(kind, kind, now, reason))
+        told = kind is not None or any(sent in OPENING_KINDS for sent in notified)
+        if told and plan.kind in FOLLOWED_UP:
+            notices += follow_up_notices(communication, case.first_failed_at, window_end, now)
+        return notices
 
     def _write(self, session: Session,
                planned: Sequence[tuple[RecoveryCase, Plan | None, Notices]],
                logs: dict[int, ActionLog] | None = None,
                policies: dict[str, RetryPolicy] | None = None,
                make_default: Collection[int] = ()) -> None:
-        """Replace each case's step with its new plan and schedule its notices (once per
-        template and case; ``logs``: the cases' action logs, if already read;
-        ``make_default``: cases whose retry makes the customer's new card their default)."""
+        """Replace each case's step with its new plan and schedule its notices and the plan's
+        (each step of the sequence once per case; ``logs``: the cases' action logs, if already
+        read; ``make_default``: cases whose retry makes the customer's new card their
+        default)."""
         now = self.clock.now()
         if logs is None:
             logs = cases.action_logs(session, [case.id for case, _p, _n in planned])
@@ -286,19 +326,26 @@ class Planner:
         replanned = [case.id for case, plan, _notices in planned if plan is not None]
         cases.cancel_actions_of(session, replanned, now, REPLANNED_KINDS)
         policies = policies if policies is not None else {}
+        communications: dict[str, CommunicationPolicy] = {}
         drafts = []
         for case, plan, notices in planned:
+            sent = logs.setdefault(case.id, ActionLog()).notified
             if plan is not None:
                 if case.account_id not in policies:
                     policies[case.account_id] = self.policy(session, case.account_id)
-                drafts.append(self._step(case, plan, now, policies[case.account_id],
-                                         case.id in make_default))
-            sent = logs.setdefault(case.id, ActionLog()).notified
-            for template, reason in notices if self.send_messages else ():
-                if template not in sent:
-                    sent.add(template)
-                    drafts.append(ActionDraft(case, ActionKind.notify, now, reason,
-                                              {"template": template}))
+                if case.account_id not in communications:
+                    communications[case.account_id] = self.communication(session,
+                                                                         case.account_id)
+                policy = policies[case.account_id]
+                drafts.append(self._step(case, plan, now, policy, case.id in make_default))
+                window_end = case.first_failed_at + timedelta(days=policy.window_days)
+                notices = list(notices) + self.plan_notices(
+                    communications[case.account_id], case, plan, window_end, sent, now)
+            for notice in notices if self.send_messages else ():
+                if notice.key not in sent:
+                    sent.add(notice.key)
+                    drafts.append(ActionDraft(case, ActionKind.notify, notice.at, notice.reason,
+                                              {"template": notice.kind, "notice": notice.key}))
         written = cases.schedule_many(session, drafts, now)
         for case_id in set(replanned) - written:
             # Only a planner that skipped the case lock could get here: the other step stands.

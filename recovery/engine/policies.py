@@ -1,4 +1,5 @@
-"""An account's retry policy as stored: validated when saved, the defaults if it is still broken."""
+"""An account's policies as stored (retry, communication): validated when saved, the defaults if
+one is still broken."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from sqlmodel import Session
 
 from models import Account
 from recovery.errors import PolicyError
+from recovery.rules.communication import CommunicationPolicy
 from recovery.rules.policy import RetryPolicy
 
 log = logging.getLogger("recovery.planning")
@@ -25,3 +27,19 @@ def policy_of(account: Account | None) -> RetryPolicy:
 
 def stored_policy(session: Session, account_id: str) -> RetryPolicy:
     return policy_of(session.get(Account, account_id))
+
+
+def communication_of(account: Account | None) -> CommunicationPolicy:
+    """The account's ``policy["communication"]``; the defaults when it has none (or a broken
+    one: customers keep hearing about their failed payments rather than nothing at all)."""
+    section = (account.policy or {}).get("communication") if account else None
+    try:
+        return CommunicationPolicy.from_mapping(section)
+    except PolicyError as problem:
+        log.error("stored communication policy is invalid; using defaults",
+                  extra={"error": str(problem)})
+        return CommunicationPolicy()
+
+
+def stored_communication(session: Session, account_id: str) -> CommunicationPolicy:
+    return communication_of(session.get(Account, account_id))

@@ -35,6 +35,9 @@ SUBSCRIPTION_ENDINGS = ("cancel", "past_due", "pause")
 INVOICE_ENDINGS = ("open", "uncollectible", "void")
 TIMINGS = ("fixed", "smart")
 MAX_EXPLORATION = 0.5  # above this, exploring would cost more recoveries than it teaches
+# Sections of ``account.policy`` that other policies own (each validated by its own module):
+# the retry policy reads the fields beside them.
+POLICY_SECTIONS = ("communication", "branding", "offers")
 
 
 @dataclass(frozen=True)
@@ -69,7 +72,7 @@ class RetryPolicy:
 
     @classmethod
     def from_dict(cls, data: Mapping | None) -> RetryPolicy:
-        data = dict(data or {})
+        data = {key: value for key, value in (data or {}).items() if key not in POLICY_SECTIONS}
         unknown = set(data) - set(cls.__dataclass_fields__)
         if unknown:
             raise PolicyError(f"invalid policy: unknown fields {sorted(unknown)}")
@@ -152,7 +155,7 @@ class Plan:
     at: datetime | None
     reason: str
     retry_number: int | None = None
-    notify_customer: bool = False  # send the plan's customer notice (NOTICE_FOR_PLAN)
+    notify_customer: bool = False  # tell the customer (which message: rules.communication)
     # Retries only: the probability the time was chosen with (1 for a fixed schedule), why,
     # by which scorer, and the chosen hour's features: the training and evaluation log.
     propensity: float | None = None
@@ -161,7 +164,8 @@ class Plan:
     features: Mapping[str, Any] | None = None
 
 
-# The message a plan sends when it says to notify the customer.
+# The message a plan sends when it says to notify the customer, under the default communication
+# policy (``rules.communication.opening_notice`` decides it per account).
 NOTICE_FOR_PLAN = MappingProxyType({
     "retry": "payment_failed",
     "wait_new_card": "card_update_request",

@@ -10,11 +10,14 @@ from dataclasses import dataclass
 from sqlmodel import select
 
 from models import Account
+from recovery.actions.card_expiring import send_card_expiring_notices
+from recovery.actions.contact_check import unsubscribed_of
 from recovery.actions.runner import (
     release_actions_claimed_by,
     release_stale_actions,
     run_due_actions,
 )
+from recovery.engine.card_expiry import expiring_cards
 from recovery.engine.policies import policy_of
 from recovery.ingest.decline_details import refresh_decline_details
 from recovery.ingest.inbox import ingest_once, release_claims_of, release_stale_claims
@@ -114,6 +117,21 @@ def resend_pending_messages(services: Services) -> int:
     return total
 
 
+def sweep_expiring_cards(services: Services) -> int:
+    """Pre-dunning: tell customers whose card on file expires soon (one notice per card and
+    expiry); returns how many notices were written."""
+    if services.engine is None or services.channel is None:
+        return 0
+    communication_for = services.engine.planner.communication
+    with services.sessions() as session:
+        cards = expiring_cards(session, services.clock.now(), communication_for)
+    unsubscribed = services.steps.context.unsubscribed if services.steps else unsubscribed_of
+    result = send_card_expiring_notices(
+        services.sessions, services.clock, services.channel, cards, communication_for,
+        unsubscribed=unsubscribed, max_tries=services.settings.message_max_tries)
+    return result.total
+
+
 def retrain_scorers(services: Services) -> int:
     """Retrain the scorer of every account whose policy times its retries smartly; returns how
     many accounts got a new version promoted."""
@@ -143,4 +161,5 @@ def job_specs(tick_seconds: float, retrain_every_hours: float = 24.0) -> list[Jo
         JobSpec("release_stale_action_claims", 60, release_stale_action_claims),
         JobSpec("resend_pending_messages", 60, resend_pending_messages),
         JobSpec("retrain_scorers", retrain_every_hours * 3600, retrain_scorers),
+        JobSpec("sweep_expiring_cards", 24 * 3600, sweep_expiring_cards),
     ]

@@ -13,6 +13,9 @@ from recovery.sandbox.world.contract import Message, Offer, World
 
 WORLD_KINDS = {"payment_failed", "card_update_request", "authentication_required",
                "final_notice", "offer", "card_expiring", "payment_recovered"}
+# The engine's kinds the World's fixed list lacks, told as the closest kind it knows: a reminder
+# says again that the payment failed and how to fix it.
+AS_WORLD_KIND = {"reminder": "payment_failed"}
 
 
 def world_offer(offer: MessageOffer | None) -> Offer | None:
@@ -31,7 +34,8 @@ class WorldChannel:
         subscriber = self.fake_stripe.subscriber_for_customer(message.customer_id or "")
         if subscriber is None:
             return
-        kind = message.kind if message.kind in WORLD_KINDS else "other"
+        kind = AS_WORLD_KIND.get(message.kind, message.kind)
+        kind = kind if kind in WORLD_KINDS else "other"
         offer = world_offer(message.offer)
         if kind != "offer":
             self.world.message(Message(subscriber_id=subscriber, invoice_id=message.invoice_id,

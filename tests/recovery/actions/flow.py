@@ -44,6 +44,13 @@ def actions_of(services, kind: ActionKind, status: ActionStatus | None = None
         return list(session.exec(query.order_by(ScheduledAction.id)))
 
 
+def opening_notices(services) -> list[ScheduledAction]:
+    """The notify actions due by now: the case's first message (its reminders and final notice
+    are scheduled for later days)."""
+    return [a for a in actions_of(services, ActionKind.notify)
+            if a.due_at <= services.clock.now()]
+
+
 def action(services, action_id: int) -> ScheduledAction:
     with services.sessions() as session:
         return session.get(ScheduledAction, action_id)

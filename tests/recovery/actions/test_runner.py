@@ -12,7 +12,14 @@ from models import ActionKind, ActionStatus
 from recovery.actions.runner import FAILED_ALERT, backoff
 from recovery.wiring import wire_engine
 from recovery.worker.jobs import run_actions
-from tests.recovery.actions.flow import action, actions_of, deliver, failed_event, run_next_retry
+from tests.recovery.actions.flow import (
+    action,
+    actions_of,
+    deliver,
+    failed_event,
+    opening_notices,
+    run_next_retry,
+)
 
 INVALID_REQUEST = {"type": "invalid_request_error", "code": "invoice_not_editable",
                    "message": "This invoice can no longer be edited."}
@@ -35,7 +42,7 @@ def test_a_stripe_refusal_fails_its_action_and_the_next_one_still_runs(client, s
     assert error["message"][:30] in ownership.last_error
     assert ownership.due_at == services.clock.now() + backoff(1)
     assert ownership.claimed_by is None
-    (notice,) = actions_of(services, ActionKind.notify)
+    (notice,) = opening_notices(services)
     assert notice.status == ActionStatus.done
 
     services.clock.set(ownership.due_at)
@@ -89,7 +96,7 @@ def test_a_channel_that_crashes_does_not_stop_the_run(client, services, stub):
     wire_engine(services, services.engine.gateway, BrokenChannel())
     deliver(client, services, failed_event(services))
     run_actions(services)
-    statuses = {a.kind: a.status for a in actions_of(services, ActionKind.notify)
+    statuses = {a.kind: a.status for a in opening_notices(services)
                 + actions_of(services, ActionKind.take_ownership)}
     assert statuses == {ActionKind.notify.value: ActionStatus.done,
                         ActionKind.take_ownership.value: ActionStatus.done}

@@ -47,3 +47,19 @@ def test_policy_set_validates_and_saves_then_show_reads_it(services):
     refused = run(services, "policy", "set", '{"offsets_days": [5, 1]}')
     assert refused.exit_code == 2 and "offsets_days must increase" in refused.output
     assert run(services, "policy", "set", "not json").exit_code == 2
+
+
+def test_policy_set_and_show_carry_the_communication_policy(services):
+    saved = run(services, "policy", "set", '{"name": "gentle", "communication": '
+                                           '{"max_per_case": 4, "quiet_start_hour": 20}}')
+    assert saved.exit_code == 0, saved.output
+    shown = run(services, "policy", "show")
+    assert '"max_per_case": 4' in shown.output and '"quiet_start_hour": 20' in shown.output
+    assert '"gentle"' in shown.output
+    # A later retry-only change keeps the communication policy.
+    assert run(services, "policy", "set", '{"name": "weekly"}').exit_code == 0
+    assert '"max_per_case": 4' in run(services, "policy", "show").output
+    refused = run(services, "policy", "set", '{"communication": {"min_gap_hours": -3, '
+                                             '"channels": ["fax"]}}')
+    assert refused.exit_code == 2
+    assert "min_gap_hours" in refused.output and "channels" in refused.output

@@ -114,11 +114,15 @@ def test_two_workers_ingest_each_event_once_and_plan_each_case_once(
         retries = Counter(session.scalars(select(ScheduledAction.case_id).where(
             ScheduledAction.kind == ActionKind.retry.value,
             ScheduledAction.status == ActionStatus.scheduled.value)))
-        notices = Counter(session.scalars(select(ScheduledAction.case_id).where(
-            ScheduledAction.kind == ActionKind.notify.value)))
+        notices = Counter((case_id, params["notice"]) for case_id, params in session.execute(
+            select(ScheduledAction.case_id, ScheduledAction.params).where(
+                ScheduledAction.kind == ActionKind.notify.value)))
     assert statuses == {InboxStatus.processed.value: 2 * INVOICES}
     assert sum(t["processed"] for t in totals) == 2 * INVOICES
     assert case_count == INVOICES
     assert set(attempts.values()) == {1} and len(attempts) == INVOICES
     assert set(retries.values()) == {1} and len(retries) == INVOICES
-    assert set(notices.values()) == {1}  # one "payment failed" message per case
+    # Each step of the message sequence once per case: the failure notice, three reminders and
+    # the final notice.
+    assert set(notices.values()) == {1} and len(notices) == 5 * INVOICES
+    assert Counter(key for _case, key in notices)["payment_failed"] == INVOICES

@@ -9,12 +9,12 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
-from models import ActionKind, ActionStatus, Message, MessageStatus
+from models import ActionStatus, Message, MessageStatus
 from recovery.messaging.delivery import FAILED_ALERT
 from recovery.messaging.notifier import OutgoingMessage
 from recovery.wiring import wire_engine
 from recovery.worker.jobs import resend_pending_messages, run_actions
-from tests.recovery.actions.flow import actions_of, deliver, failed_event, messages
+from tests.recovery.actions.flow import deliver, failed_event, messages, opening_notices
 
 
 class WorkerKilled(BaseException):
@@ -55,7 +55,7 @@ def test_a_message_is_pending_until_the_channel_accepts_it(client, services, stu
     deliver(client, services, failed_event(services))
     run_actions(services)
 
-    (notice,) = actions_of(services, ActionKind.notify)
+    (notice,) = opening_notices(services)
     assert channel.row_status_at_delivery == [MessageStatus.pending]
     (row,) = messages(services)
     assert (row.status, row.sent_at) == (MessageStatus.sent, services.clock.now())
@@ -70,7 +70,7 @@ def test_a_crash_before_delivery_leaves_it_pending_and_the_job_resends_it(client
     deliver(client, services, failed_event(services))
     with pytest.raises(WorkerKilled):
         run_actions(services)
-    (notice,) = actions_of(services, ActionKind.notify)
+    (notice,) = opening_notices(services)
     assert notice.status == ActionStatus.done  # committed with the message, before the crash
     (row,) = messages(services)
     assert row.status == MessageStatus.pending

@@ -170,3 +170,11 @@ def test_a_weak_soft_decline_is_retried_quietly():
     generic = classify_decline(DeclineInfo("card_declined", "generic_decline"), "visa")
     plan = plan_next_retry(RetryPolicy(), context(classification=generic))
     assert (plan.kind, plan.notify_customer) == ("retry", False)
+
+
+def test_the_retry_policy_reads_its_fields_beside_the_other_policies_sections():
+    policy = RetryPolicy.from_dict({"max_retries": 3, "communication": {"max_per_case": 2},
+                                    "branding": {"name": "Acme"}})
+    assert policy.max_retries == 3
+    with pytest.raises(PolicyError, match="unknown fields"):
+        RetryPolicy.from_dict({"max_retries": 3, "comunication": {}})
