@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import Column, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, Column, ForeignKey, Index, String, Text
 from sqlmodel import Field, SQLModel
 
 from models.base import UTCDateTime
@@ -36,6 +36,15 @@ class Message(SQLModel, table=True):
     channel: str = Field(default="email", max_length=8)
     to_address: str | None = Field(default=None, max_length=320)
     subject: str = Field(default="", sa_column=Column(Text, nullable=False))
+    # The message as rendered when it was written: every re-send sends exactly this.
+    body_text: str | None = Field(default=None, sa_column=Column(Text))
+    body_html: str | None = Field(default=None, sa_column=Column(Text))
+    locale: str | None = Field(default=None, max_length=8)
+    sender: str | None = Field(default=None, max_length=320)
+    reply_to: str | None = Field(default=None, max_length=320)
+    unsubscribe_url: str | None = Field(default=None, sa_column=Column(Text))
+    # The offer it carries: {"kind", "percent_off", "months", "offer_id"}.
+    offer: dict | None = Field(default=None, sa_column=Column(JSON))
     status: str = Field(default=MessageStatus.pending.value, max_length=12)
     tries: int = 0  # deliveries the channel did not accept
     error: str | None = Field(default=None, sa_column=Column(Text))

@@ -73,9 +73,10 @@ def create_app(services: Services, *, run_worker: bool | None = None,
     app.add_middleware(ServeBeforeRouting, endpoint=receiver)
     app.include_router(build_health_router(services, receiver_stats))
     if services.link_signer is not None:
-        # Like the webhook router, it gets what it needs passed in: sessions, the signer, and
-        # the function that applies an accepted offer (None until offers are wired).
+        # Like the webhook router, it gets what it needs passed in: sessions, the signer, the
+        # function that applies an accepted offer and the one that opens the billing portal.
         app.include_router(build_links_router(services.sessions, services.link_signer,
-                                              services.clock, services.accept_offer))
+                                              services.clock, services.accept_offer,
+                                              services.card_update_page))
     install_error_handlers(app)
     return app

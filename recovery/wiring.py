@@ -17,6 +17,8 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from recovery.accounts.directory import AccountDirectory
+from recovery.actions.message_content import MessageContent, MessageSetup
+from recovery.actions.offer import accept_offer
 from recovery.actions.steps import ActionSteps
 from recovery.engine.fact_handlers import RecoveryEngine
 from recovery.engine.planning import Planner
@@ -27,6 +29,7 @@ from recovery.messaging.outbox import EmlOutboxChannel
 from recovery.messaging.preferences import preferences_reader
 from recovery.messaging.sms import SmsChannel
 from recovery.messaging.smtp import SmtpChannel
+from recovery.offers.eligibility import OffersPolicy
 from recovery.runtime.clock import Clock, SystemClock
 from recovery.runtime.db import SessionFactory, make_engine, session_factory
 from recovery.runtime.settings import Settings
@@ -66,6 +69,8 @@ class Services:
     link_signer: LinkSigner | None = None
     # Applies an offer a customer accepted through its link: (account_id, offer_id) -> None.
     accept_offer: Callable[[str, int], None] | None = None
+    # A new billing-portal session for a customer's card update: (account_id, customer) -> URL.
+    card_update_page: Callable[[str, str], str] | None = None
 
     def close(self) -> None:
         if self.engine is not None:
@@ -126,8 +131,11 @@ def ml_parts() -> MlParts:
 
 
 def wire_engine(services: Services, gateway: StripeGateway, channel: MessageChannel,
-                planner: Planner | None = None) -> None:
-    """Connect the engine: facts go to it, and due actions run through it."""
+                planner: Planner | None = None, *,
+                offers_override: OffersPolicy | None = None) -> None:
+    """Connect the engine: facts go to it, and due actions run through it; customers' links
+    (an accepted offer, a card update) reach it too. ``offers_override``: the sandbox's offers
+    policy, standing in for each account's."""
     planner = planner or Planner(services.clock, scorer=build_scorer(services.settings))
     engine = RecoveryEngine(gateway, services.clock, planner,
                             stripe_account_of=services.accounts.stripe_account_of)
@@ -135,10 +143,28 @@ def wire_engine(services: Services, gateway: StripeGateway, channel: MessageChan
     services.handler = engine.handle
     services.channel = channel
     settings = services.settings
-    services.steps = ActionSteps(
+    content = MessageContent(
+        MessageSetup(services.link_signer, settings.public_base_url, offers_override,
+                     settings.mail_from),
+        window_days_of=lambda session, account_id: planner.policy(session, account_id)
+        .window_days)
+    steps = ActionSteps(
         services.sessions, services.clock, engine, channel,
         resend_after=timedelta(seconds=settings.message_resend_grace_seconds),
-        message_max_tries=settings.message_max_tries)
+        message_max_tries=settings.message_max_tries, content=content)
+    services.steps = steps
+
+    def accept(account_id: str, offer_id: int) -> None:
+        accept_offer(steps, account_id, offer_id, worker_id=services.worker_id,
+                     max_tries=settings.message_max_tries)
+
+    def card_update_page(account_id: str, customer_id: str) -> str:
+        return gateway.card_update_link(
+            customer_id, settings.card_update_return_url or settings.public_base_url,
+            stripe_account=services.accounts.stripe_account_of(account_id))
+
+    services.accept_offer = accept
+    services.card_update_page = card_update_page
 
 
 def build_channel(settings: Settings, sessions: SessionFactory) -> MessageChannel:

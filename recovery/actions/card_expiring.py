@@ -12,7 +12,7 @@ asks again while the card is still due.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -24,14 +24,17 @@ from recovery.actions.contact_check import (
     lock_account_contact,
     unsubscribed_of,
 )
+from recovery.actions.message_content import MessageContent, Recipient
 from recovery.engine.card_expiry import CommunicationFor, ExpiringCard
 from recovery.messaging.delivery import deliver, queue_message
 from recovery.messaging.notifier import MESSAGE_ID_DOMAIN, MessageChannel, compose
 from recovery.runtime.clock import Clock
 from recovery.runtime.db import SessionFactory, transaction
+from webhooks.facts import CardInfo
 
 log = logging.getLogger("recovery.actions")
 KIND = "card_expiring"
+RecipientOf = Callable[[str, str], Recipient]  # (account id, customer id) -> Stripe's answer
 
 @dataclass
 class SweepResult:
@@ -50,17 +53,24 @@ def message_id_for_card(card: ExpiringCard) -> str:
 def send_card_expiring_notices(sessions: SessionFactory, clock: Clock, channel: MessageChannel,
                                cards: Sequence[ExpiringCard], communication_for: CommunicationFor,
                                *, unsubscribed: Unsubscribed = unsubscribed_of,
-                               max_tries: int = 8) -> SweepResult:
+                               max_tries: int = 8, content: MessageContent | None = None,
+                               recipient_of: RecipientOf | None = None) -> SweepResult:
+    """``content`` renders each notice (with ``recipient_of``: what Stripe says about the
+    customer, read before the notice's transaction); without it the notice is the plain one."""
     result = SweepResult()
     for card in cards:
-        outcome, queued = _write_notice(sessions, clock, card, communication_for, unsubscribed)
+        recipient = recipient_of(card.account_id, card.customer_id) \
+            if content is not None and recipient_of is not None else Recipient()
+        outcome, queued = _write_notice(sessions, clock, card, communication_for, unsubscribed,
+                                        content, recipient)
         setattr(result, outcome, getattr(result, outcome) + 1)
         if queued is not None:
             deliver(sessions, clock, channel, queued, max_tries=max_tries)
     return result
 
 def _write_notice(sessions: SessionFactory, clock: Clock, card: ExpiringCard,
-                  communication_for: CommunicationFor, unsubscribed: Unsubscribed):
+                  communication_for: CommunicationFor, unsubscribed: Unsubscribed,
+                  content: MessageContent | None, recipient: Recipient):
     """Decide and write one card's notice: (the ``SweepResult`` field, a message to deliver
     now or None)."""
     now = clock.now()
@@ -77,8 +87,14 @@ def _write_notice(sessions: SessionFactory, clock: Clock, card: ExpiringCard,
             log.info("card-expiring notice not sent",
                      extra={"customer": card.customer_id, "reason": decision.reason})
             return "refused", None
-        message = compose(card.account_id, card.customer_id, None, KIND, decision.at,
-                          message_id=message_id)
+        if content is None:
+            message = compose(card.account_id, card.customer_id, None, KIND, decision.at,
+                              message_id=message_id)
+        else:
+            facts = CardInfo(card.card_key, card.brand, exp_month=card.exp_month,
+                             exp_year=card.exp_year, last4=card.last4)
+            message = content.for_card(session, card.account_id, card.customer_id, facts,
+                                       card.timezone, decision.at, message_id, recipient)
         # Written for its time: created then, and due for delivery then.
         queued = queue_message(session, message, case_id=None, action_id=None,
                                resend_at=decision.at)

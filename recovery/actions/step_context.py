@@ -18,6 +18,7 @@ from sqlmodel import Session
 
 from models import ActionStatus, RecoveryCase, ScheduledAction
 from recovery.actions.contact_check import Unsubscribed, unsubscribed_of
+from recovery.actions.message_content import MessageContent
 from recovery.engine.case_store import ACTIONS
 from recovery.engine.fact_handlers import RecoveryEngine
 from recovery.errors import ChargeRefused
@@ -48,6 +49,8 @@ class StepContext:
     resend_after: timedelta  # a message not yet accepted by then is re-sent
     message_max_tries: int
     unsubscribed: Unsubscribed = unsubscribed_of  # the contact preferences' answer
+    # Renders messages with links and offers; None: the plain message (subject and link).
+    content: MessageContent | None = None
 
     @property
     def gateway(self):

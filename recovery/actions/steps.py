@@ -18,6 +18,7 @@ from models import ActionKind, ActionStatus, CaseStatus, RecoveryCase, Scheduled
 from recovery.actions.apply_offer import run_apply_offer
 from recovery.actions.contact_check import Unsubscribed, unsubscribed_of
 from recovery.actions.end_dunning import run_end_dunning
+from recovery.actions.message_content import MessageContent
 from recovery.actions.notify import run_notify
 from recovery.actions.retry import run_retry
 from recovery.actions.step_context import ClaimedAction, StepContext
@@ -52,9 +53,10 @@ class ActionSteps:
     def __init__(self, sessions: SessionFactory, clock: Clock, engine: RecoveryEngine,
                  channel: MessageChannel, *, resend_after: timedelta = timedelta(minutes=10),
                  message_max_tries: int = 8,
-                 unsubscribed: Unsubscribed = unsubscribed_of) -> None:
+                 unsubscribed: Unsubscribed = unsubscribed_of,
+                 content: MessageContent | None = None) -> None:
         self.context = StepContext(sessions, clock, engine, channel, resend_after,
-                                   message_max_tries, unsubscribed)
+                                   message_max_tries, unsubscribed, content)
 
     def run(self, claim: Claim) -> None:
         """Run the claimed action; ``ClaimLost`` if this worker no longer holds it."""

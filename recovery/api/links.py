@@ -5,7 +5,9 @@
 body ``List-Unsubscribe=One-Click``). A GET never unsubscribes: mail scanners fetch links.
 Unsubscribe tokens may be repeated until they expire (providers retry the POST; unsubscribing
 twice changes nothing). ``GET /links/offer?t=`` accepts the offer once through the injected
-``accept_offer`` (offer links are single-use). A bad, expired or used token answers 400 or 410
+``accept_offer`` (offer links are single-use). ``GET /links/update-card?t=`` creates a Stripe
+billing-portal session (flow ``payment_method_update``) through the injected ``card_update_page``
+and redirects to it. A bad, expired or used token answers 400 or 410
 with a page saying so, never a 500.
 """
 
@@ -16,22 +18,50 @@ from collections.abc import Callable
 from html import escape
 
 from fastapi import APIRouter
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 
 from recovery.api.errors import status_for
 from recovery.errors import LinkRejected, RecoveryError
-from recovery.messaging.links import LINK_PATHS, OFFER, UNSUBSCRIBE, LinkSigner
+from recovery.messaging.links import CARD_UPDATE, LINK_PATHS, OFFER, UNSUBSCRIBE, LinkSigner
 from recovery.messaging.preferences import unsubscribe
 from recovery.runtime.clock import Clock
 from recovery.runtime.db import SessionFactory, transaction
 
 log = logging.getLogger("recovery.links")
 AcceptOffer = Callable[[str, int], None]
+# (account id, Stripe customer id) -> the URL of a new billing-portal session for that customer.
+CardUpdatePage = Callable[[str, str], str]
 
 
 def build_links_router(sessions: SessionFactory, signer: LinkSigner, clock: Clock,
-                       accept_offer: AcceptOffer | None = None) -> APIRouter:
+                       accept_offer: AcceptOffer | None = None,
+                       card_update_page: CardUpdatePage | None = None) -> APIRouter:
     router = APIRouter(prefix="/links", include_in_schema=False)
+
+    @router.get("/update-card")
+    def update_card(t: str = ""):
+        """Opens Stripe's billing portal on "update payment method", created now: its sessions
+        are short-lived, so the email carries this signed link rather than a session URL."""
+        if card_update_page is None:
+            return _page("Card update unavailable",
+                         "<p>Card updates cannot be opened right now.</p>", status=503)
+        try:
+            with transaction(sessions) as session:
+                payload = signer.open(CARD_UPDATE, t, session=session)
+            customer_id = payload.get("customer_id")
+            if not isinstance(customer_id, str) or not customer_id:
+                raise LinkRejected("invalid", "this link is not valid")
+        except LinkRejected as rejected:
+            return _rejected_page(rejected)
+        try:
+            url = card_update_page(payload["account_id"], customer_id)
+        except Exception as problem:  # noqa: BLE001 - the customer gets a page, not a 500
+            log.error("opening the billing portal failed", extra={
+                "account": payload["account_id"],
+                "error": f"{type(problem).__name__}: {problem}"[:200]})
+            return _page("Card update unavailable", "<p>We could not open the card update "
+                         "page right now. Please try the link again later.</p>", status=503)
+        return RedirectResponse(url, status_code=303)
 
     @router.get("/unsubscribe", response_class=HTMLResponse)
     def confirm_unsubscribe(t: str = "") -> HTMLResponse:

@@ -10,14 +10,14 @@ Delivery is at least once: a receiver recognises a repeat by its message id.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlmodel import Session
 
 from models import Message, MessageStatus, RecoveryCase
-from recovery.messaging.notifier import MessageChannel, OutgoingMessage
+from recovery.messaging.notifier import MessageChannel, MessageOffer, OutgoingMessage
 from recovery.runtime.claims import claim_rows
 from recovery.runtime.clock import Clock
 from recovery.runtime.db import DIALECT_INSERTS, SessionFactory, transaction
@@ -28,6 +28,10 @@ FAILED_ALERT = "ALERT: a customer message could not be delivered"
 # A re-send whose worker died is due again after this (its row stays pending meanwhile).
 RESEND_LEASE = timedelta(minutes=10)
 MAX_BACKOFF = timedelta(hours=6)
+# What a re-send reads back to send the message exactly as it was written.
+CONTENT_COLUMNS = ("account_id", "case_id", "message_id", "stripe_customer_id", "kind", "channel",
+                   "subject", "to_address", "body_text", "body_html", "locale", "sender",
+                   "reply_to", "unsubscribe_url", "offer")
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,10 @@ def queue_message(session: Session, message: OutgoingMessage, *, case_id: int | 
             account_id=message.account_id, case_id=case_id, action_id=action_id,
             message_id=message.message_id, stripe_customer_id=message.customer_id,
             kind=message.kind, channel=message.channel, subject=message.subject,
+            to_address=message.to_address, body_text=message.text, body_html=message.html,
+            locale=message.locale, sender=message.sender, reply_to=message.reply_to,
+            unsubscribe_url=message.unsubscribe_url,
+            offer=asdict(message.offer) if message.offer is not None else None,
             status=MessageStatus.pending.value, tries=0, created_at=message.sent_at,
             next_attempt_at=resend_at)
         .on_conflict_do_nothing()
@@ -96,8 +104,7 @@ def _claim_due(sessions: SessionFactory, clock: Clock, limit: int) -> list[Queue
     """Take due pending messages for this worker by moving their next attempt past a lease, so
     another worker's re-send job passes over them."""
     now = clock.now()
-    columns = [MESSAGES.c[name] for name in ("account_id", "case_id", "message_id",
-                                             "stripe_customer_id", "kind", "channel", "subject")]
+    columns = [MESSAGES.c[name] for name in CONTENT_COLUMNS]
     with transaction(sessions) as session:
         rows = claim_rows(
             session, MESSAGES, from_status=MessageStatus.pending.value,
@@ -119,11 +126,15 @@ def _invoices_of(session: Session, case_ids: set[int]) -> dict[int, tuple[str, s
 
 
 def _rebuilt(row, invoice: tuple[str, str | None] | None, now: datetime) -> OutgoingMessage:
+    """The message as it was first written: same id, recipient, bodies, links and offer."""
     invoice_id, link = invoice or (None, None)
     return OutgoingMessage(
         account_id=row.account_id, customer_id=row.stripe_customer_id, invoice_id=invoice_id,
         kind=row.kind, channel=row.channel, subject=row.subject, sent_at=now, link=link,
-        message_id=row.message_id)
+        message_id=row.message_id, to_address=row.to_address, text=row.body_text,
+        html=row.body_html, locale=row.locale, unsubscribe_url=row.unsubscribe_url,
+        reply_to=row.reply_to, sender=row.sender,
+        offer=MessageOffer(**row.offer) if row.offer else None)
 
 
 def _record_refusal(sessions: SessionFactory, clock: Clock, queued: QueuedMessage, error: str,

@@ -8,7 +8,8 @@ single-use purpose, was opened before (``used``), raising ``LinkRejected``.
 Single use is recorded in ``link_use``, unique by token id: the insert is the check, so of two
 concurrent clicks only one passes. Unsubscribe links may be opened again until they expire: RFC
 8058 lets the mailbox provider repeat its one-click POST, and unsubscribing twice is harmless.
-Offer links are single-use.
+Offer links are single-use. Card-update links may be opened until they expire (each opening
+creates a fresh billing-portal session).
 """
 
 from __future__ import annotations
@@ -31,8 +32,12 @@ from recovery.runtime.db import DIALECT_INSERTS
 
 UNSUBSCRIBE = "unsubscribe"
 OFFER = "offer"
-LINK_PATHS = {UNSUBSCRIBE: "/links/unsubscribe", OFFER: "/links/offer"}
-REUSABLE = frozenset({UNSUBSCRIBE})
+# Stripe's billing-portal sessions are short-lived and meant to be created when the customer
+# wants one, so an email carries this link instead: opening it creates the session and redirects.
+CARD_UPDATE = "card_update"
+LINK_PATHS = {UNSUBSCRIBE: "/links/unsubscribe", OFFER: "/links/offer",
+              CARD_UPDATE: "/links/update-card"}
+REUSABLE = frozenset({UNSUBSCRIBE, CARD_UPDATE})
 MIN_SECRET_LENGTH = 32
 USES = LinkUse.__table__
 
@@ -142,3 +147,9 @@ def unsubscribe_url(signer: LinkSigner, public_base_url: str, account_id: str,
 def offer_url(signer: LinkSigner, public_base_url: str, account_id: str, offer_id: int) -> str:
     token = signer.make(OFFER, {"account_id": account_id, "offer_id": offer_id})
     return link_url(public_base_url, OFFER, token)
+
+
+def card_update_url(signer: LinkSigner, public_base_url: str, account_id: str,
+                    customer_id: str) -> str:
+    token = signer.make(CARD_UPDATE, {"account_id": account_id, "customer_id": customer_id})
+    return link_url(public_base_url, CARD_UPDATE, token)

@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     link_secret: SecretStr | None = None
     link_secret_path: Path = Path("var/link.secret")
     link_max_age_days: int = Field(default=14, ge=1)
+    # Where Stripe's billing portal sends the customer back after a card update (default: the
+    # public base URL).
+    card_update_return_url: str | None = None
 
     # SMS through a Twilio-compatible API, off by default; only to customers who opted in.
     sms_enabled: bool = False
@@ -126,6 +129,13 @@ class Settings(BaseSettings):
         if not value.startswith(("https://", "http://")):
             raise ValueError("public_base_url must be an absolute http(s) URL")
         return value.rstrip("/")
+
+    @field_validator("card_update_return_url")
+    @classmethod
+    def _absolute_return_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("https://", "http://")):
+            raise ValueError("card_update_return_url must be an absolute http(s) URL")
+        return value
 
     @model_validator(mode="after")
     def _sms_needs_its_account(self) -> Settings:

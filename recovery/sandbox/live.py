@@ -16,11 +16,14 @@ from datetime import timedelta
 import httpx
 
 from recovery.engine.planning import Planner
+from recovery.messaging.outbox import EmlOutboxChannel
+from recovery.offers.eligibility import OffersPolicy
 from recovery.runtime.clock import wall_clock
 from recovery.sandbox.customers import Renewals, accept_world_offer, apply_customer_action
 from recovery.sandbox.fake_stripe.fake import FakeStripe
+from recovery.sandbox.policies import SANDBOX_OFFERS
 from recovery.sandbox.run import ENABLED_EVENTS, load_world
-from recovery.sandbox.world.channel import WorldChannel
+from recovery.sandbox.world.channel import BothChannels, WorldChannel
 from recovery.sandbox.world.checks import WorldContractError, check_actions
 from recovery.stripe_api.gateway import StripeGateway
 from recovery.wiring import Services, build_scorer, wire_engine
@@ -55,7 +58,13 @@ class LiveSandbox:
         planner = Planner(self.clock, scorer=build_scorer(services.settings),
                           timezone_of=self.renewals.timezone_of)
         gateway = StripeGateway("sk_test_sandbox", transport=self.fake.transport())
-        wire_engine(services, gateway, WorldChannel(self.world, self.fake), planner)
+        # The simulated customers hear every message; the rendered emails also land in the
+        # outbox folder, where an operator trying the engine offline can open them.
+        outbox = EmlOutboxChannel(services.settings.outbox_dir,
+                                  mail_from=services.settings.mail_from)
+        channel = BothChannels(WorldChannel(self.world, self.fake), outbox)
+        wire_engine(services, gateway, channel, planner,
+                    offers_override=OffersPolicy.from_mapping(SANDBOX_OFFERS))
 
     def _deliver(self, body: str, signature: str) -> None:
         response = self.http.post(self.webhook_url, content=body, headers={

@@ -107,8 +107,8 @@ class Sandbox:
                                deliver=self._deliver, emit_success_events=False,
                                enabled_events=ENABLED_EVENTS, hold_webhooks=True)
         self.renewals = Renewals(self.world, self.fake)
-        # The offers the run's messages may carry (none when it sends no messages); they take
-        # effect where the notify step asks ``offer_for_message`` with them.
+        # The offers the run's messages may carry (none when it sends no messages), standing in
+        # for the account's offers policy in the notify step.
         self.offers_policy = offers_for(self.policy)
         self._due_connection = self.services.db_engine.connect()
         self._due: datetime | None = None
@@ -140,7 +140,8 @@ class Sandbox:
         planner = Planner(self.clock, scorer=scorer, policy_override=self.policy,
                           timezone_of=self.renewals.timezone_of,
                           send_messages=sends_messages(self.policy))
-        wire_engine(self.services, gateway, WorldChannel(self.world, self.fake), planner)
+        wire_engine(self.services, gateway, WorldChannel(self.world, self.fake), planner,
+                    offers_override=self.offers_policy)
 
     def _accept_offer(self, action: OfferAccepted) -> None:
         accept_world_offer(self.services, self.fake, action)

@@ -12,6 +12,7 @@ from sqlmodel import select
 from models import Account
 from recovery.actions.card_expiring import send_card_expiring_notices
 from recovery.actions.contact_check import unsubscribed_of
+from recovery.actions.message_content import Recipient, read_recipient
 from recovery.actions.runner import (
     release_actions_claimed_by,
     release_stale_actions,
@@ -126,9 +127,17 @@ def sweep_expiring_cards(services: Services) -> int:
     with services.sessions() as session:
         cards = expiring_cards(session, services.clock.now(), communication_for)
     unsubscribed = services.steps.context.unsubscribed if services.steps else unsubscribed_of
+    engine = services.engine
+
+    def recipient_of(account_id: str, customer_id: str) -> Recipient:
+        return read_recipient(engine.gateway, customer_id, None,
+                              engine.stripe_account_of(account_id))
+
     result = send_card_expiring_notices(
         services.sessions, services.clock, services.channel, cards, communication_for,
-        unsubscribed=unsubscribed, max_tries=services.settings.message_max_tries)
+        unsubscribed=unsubscribed, max_tries=services.settings.message_max_tries,
+        content=services.steps.context.content if services.steps else None,
+        recipient_of=recipient_of)
     return result.total
 
 

@@ -370,3 +370,26 @@ def test_offers_migrate_up_and_down_on_sqlite(tmp_path):
 @pytest.mark.postgres
 def test_offers_migrate_up_and_down_on_postgres():
     on_fresh_postgres("recovery_migrations_offers", offers_come_and_go)
+
+
+def message_content_comes_and_goes(url: str) -> None:
+    """0010_message_content adds the columns a re-send reads the message back from; reverting
+    it keeps the messages already written."""
+    before = revision_before("0010_message_content")
+    migrations.upgrade(url, before)
+    earlier = columns_of(url, "message")
+    migrations.upgrade(url, "0010_message_content")
+    assert columns_of(url, "message") - earlier == {
+        "body_text", "body_html", "locale", "sender", "reply_to", "unsubscribe_url", "offer"}
+    migrations.downgrade(url, before)
+    assert columns_of(url, "message") == earlier
+    migrations.upgrade(url)
+
+
+def test_message_content_migrates_up_and_down_on_sqlite(tmp_path):
+    message_content_comes_and_goes(f"sqlite:///{tmp_path / 'm.db'}")
+
+
+@pytest.mark.postgres
+def test_message_content_migrates_up_and_down_on_postgres():
+    on_fresh_postgres("recovery_migrations_message_content", message_content_comes_and_goes)

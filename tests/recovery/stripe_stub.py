@@ -86,6 +86,7 @@ class StripeStub:
         router.post(url__regex=rf"{BASE}/v1/subscriptions/(?P<sub>sub_\w+)$").mock(
             side_effect=self._update_subscription)
         router.post(f"{BASE}/v1/coupons").mock(side_effect=self._coupon)
+        router.post(f"{BASE}/v1/billing_portal/sessions").mock(side_effect=self._portal)
         router.get(url__regex=rf"{BASE}/v1/customers/(?P<cus>cus_\w+)(\?.*)?$").mock(
             side_effect=self._customer)
         router.post(url__regex=rf"{BASE}/v1/customers/(?P<cus>cus_\w+)$").mock(
@@ -207,6 +208,12 @@ class StripeStub:
         return httpx.Response(200, json=p.subscription_object(
             p.LATEST, subscription_id=sub, status="past_due",
             overrides={"default_payment_method": self.subscription_default}))
+
+    def _portal(self, request):
+        self.calls.append("portal:" + request.content.decode())
+        return httpx.Response(200, json={
+            "id": "bps_test1", "object": "billing_portal.session", "customer": p.CUSTOMER_ID,
+            "url": "https://billing.stripe.com/p/session/test_portal1", "livemode": False})
 
     def _coupon(self, request):
         """A coupon per idempotency key: the same key gets the same coupon back, as in Stripe."""

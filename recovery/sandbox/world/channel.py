@@ -8,9 +8,12 @@ notice as a notice and weigh the offer as an offer.
 
 from __future__ import annotations
 
+import logging
+
 from recovery.messaging.notifier import MessageOffer, OutgoingMessage
 from recovery.sandbox.world.contract import Message, Offer, World
 
+log = logging.getLogger("recovery.sandbox")
 WORLD_KINDS = {"payment_failed", "card_update_request", "authentication_required",
                "final_notice", "offer", "card_expiring", "payment_recovered"}
 # The engine's kinds the World's fixed list lacks, told as the closest kind it knows: a reminder
@@ -46,3 +49,20 @@ class WorldChannel:
                                        kind="offer", channel=message.channel,
                                        sent_at=message.sent_at, offer=offer))
         self.sent += 1
+
+
+class BothChannels:
+    """Hands each message to the World and to a second channel (the offline engine's outbox
+    folder): the World's delivery decides, the copy is best effort."""
+
+    def __init__(self, world_channel: WorldChannel, copy) -> None:
+        self.world_channel = world_channel
+        self.copy = copy
+
+    def deliver(self, message: OutgoingMessage) -> None:
+        self.world_channel.deliver(message)
+        try:
+            self.copy.deliver(message)
+        except Exception:  # noqa: BLE001 - a copy for people to read must not fail a send
+            log.warning("could not write the message's copy", exc_info=True,
+                        extra={"message_id": message.message_id})

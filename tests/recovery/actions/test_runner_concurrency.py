@@ -49,6 +49,13 @@ class FakeStripe:
             side_effect=self._invoice)
         self.router.post(url__regex=rf"{STRIPE}/v1/invoices/(?P<inv>in_\w+)/pay$").mock(
             side_effect=self._pay)
+        # The receipt a recovery sends reads the customer and the card it names.
+        self.router.get(url__regex=rf"{STRIPE}/v1/customers/(?P<cus>cus_\w+)$").mock(
+            side_effect=lambda request, cus: httpx.Response(
+                200, json=p.customer_object(customer_id=cus)))
+        self.router.get(url__regex=rf"{STRIPE}/v1/payment_methods/(?P<pm>pm_\w+)$").mock(
+            side_effect=lambda request, pm: httpx.Response(
+                200, json=p.payment_method_object(payment_method_id=pm)))
 
     def _invoice(self, request: httpx.Request, inv: str) -> httpx.Response:
         return httpx.Response(200, json={**self._open, "id": inv})
