@@ -12,8 +12,17 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, select
 
-from models import ActionKind, ChargeAttempt, Message, RecoveryCase, ScheduledAction
+from models import (
+    ActionKind,
+    ChargeAttempt,
+    Message,
+    MessageStatus,
+    Offer,
+    RecoveryCase,
+    ScheduledAction,
+)
 from recovery.engine import case_store as cases
+from recovery.rules.contact import WEEK
 from recovery.rules.network_rules import check_attempt
 
 RECOVERY_SPAN = timedelta(days=30)
@@ -32,6 +41,15 @@ class RunMetrics:
     messages: int = 0
     refusals: int = 0
     violations: int = 0
+    # Offers on the cohort's cases: shown, accepted, and what the accepted ones give up (minor
+    # units: the discount over its months, or the paused months' billing).
+    offers_shown: int = 0
+    offers_accepted: int = 0
+    revenue_given_up: int = 0
+    # Customers who cancelled their subscription themselves during the measured period.
+    voluntary_cancellations: int = 0
+    # The most messages any one customer got in a rolling 7 days (the contact rules' cap).
+    max_messages_per_customer_week: int = 0
     recovered_by_day: list[float] = field(default_factory=list)  # share recovered by day 0..30
     # By the decline class of each invoice's first failure: class -> [failed, recovered].
     by_decline_class: dict[str, list[int]] = field(default_factory=dict)
@@ -41,6 +59,11 @@ class RunMetrics:
     @property
     def recovery_rate(self) -> float:
         return self.recovered / self.failed_invoices if self.failed_invoices else 0.0
+
+    @property
+    def net_recovered_amount(self) -> int:
+        """What recovery brought in, less what accepted offers gave up."""
+        return self.recovered_amount - self.revenue_given_up
 
     @property
     def amount_rate(self) -> float:
@@ -83,6 +106,8 @@ def measure(session: Session, policy: str, cohort_start: datetime,
         sum(1 for h in hours if h <= day * 24) / len(cohort) if cohort else 0.0
         for day in range(31)]
     _count_activity(session, metrics, ids)
+    _count_offers(session, metrics, ids)
+    metrics.max_messages_per_customer_week = busiest_customer_week(session)
     metrics.by_decline_class = _by_first_decline_class(
         session, {case.id: delay is not None for case, delay in zip(cohort, delays, strict=True)})
     metrics.violations = count_violations(session)
@@ -125,6 +150,33 @@ def _count_activity(session: Session, metrics: RunMetrics, ids: set[int]) -> Non
         ScheduledAction.kind == ActionKind.retry.value))
     metrics.refusals = sum(1 for a in retries
                            if a.case_id in ids and a.result and "refused" in a.result)
+
+
+def _count_offers(session: Session, metrics: RunMetrics, ids: set[int]) -> None:
+    for offer in session.exec(select(Offer)):
+        if offer.case_id not in ids:
+            continue
+        metrics.offers_shown += 1
+        if offer.accepted_at is not None:
+            metrics.offers_accepted += 1
+            metrics.revenue_given_up += offer.revenue_given_up or 0
+
+
+def busiest_customer_week(session: Session) -> int:
+    """The most messages sent to one customer within any 7 days (all of the run's)."""
+    times: dict[str, list[datetime]] = {}
+    for customer, at in session.exec(select(Message.stripe_customer_id, Message.created_at)
+                                     .where(Message.status == MessageStatus.sent.value)):
+        times.setdefault(customer or "", []).append(at)
+    busiest = 0
+    for moments in times.values():
+        moments.sort()
+        start = 0
+        for end, at in enumerate(moments):
+            while at - moments[start] >= WEEK:
+                start += 1
+            busiest = max(busiest, end - start + 1)
+    return busiest
 
 
 def count_violations(session: Session) -> int:

@@ -20,16 +20,21 @@ def results_table(results: Sequence[RunMetrics], mode: str) -> Table:
     table = Table(title="Recovery by policy (failures after the warm-up; paid within 30 days)",
                   caption=f"mode: {mode}")
     for column in ("policy", "failed", "recovered", "recovered amount", "rate (count)",
-                   "rate (amount)", "median h to recover", "retries / failed",
-                   "retries / recovery", "messages / failed", "refusals", "violations"):
+                   "rate (amount)", "net after offers", "median h to recover",
+                   "retries / failed", "retries / recovery", "messages / failed",
+                   "offers accepted", "cancellations", "max msgs / customer / week",
+                   "refusals", "violations"):
         table.add_column(column, justify="left" if column == "policy" else "right")
     for m in results:
         median = f"{m.median_hours_to_recover:.1f}" if m.median_hours_to_recover else "-"
         table.add_row(
             m.policy, str(m.failed_invoices), str(m.recovered), f"{m.recovered_amount / 100:,.2f}",
-            f"{m.recovery_rate:.1%}", f"{m.amount_rate:.1%}", median,
+            f"{m.recovery_rate:.1%}", f"{m.amount_rate:.1%}",
+            f"{m.net_recovered_amount / 100:,.2f}", median,
             f"{m.retries_per_failed:.2f}", f"{m.retries_per_recovery:.2f}",
-            f"{m.messages_per_failed:.2f}", str(m.refusals), str(m.violations))
+            f"{m.messages_per_failed:.2f}", f"{m.offers_accepted} of {m.offers_shown}",
+            str(m.voluntary_cancellations), str(m.max_messages_per_customer_week),
+            str(m.refusals), str(m.violations))
     return table
 
 

@@ -33,7 +33,7 @@ from recovery.sandbox.oracle import OracleScorer
 from recovery.sandbox.policies import is_oracle, offers_for, sends_messages
 from recovery.sandbox.world.channel import WorldChannel
 from recovery.sandbox.world.checks import check_actions
-from recovery.sandbox.world.contract import OfferAccepted, World
+from recovery.sandbox.world.contract import Cancelled, OfferAccepted, World
 from recovery.scoring.retraining import Retrainer
 from recovery.stripe_api.gateway import StripeGateway
 from recovery.wiring import Services, build_scorer, build_services, wire_engine
@@ -110,6 +110,10 @@ class Sandbox:
         # The offers the run's messages may carry (none when it sends no messages), standing in
         # for the account's offers policy in the notify step.
         self.offers_policy = offers_for(self.policy)
+        # Customers who cancelled themselves after the warm-up (what messages and offers may
+        # talk them out of).
+        self.cohort_start = config.start + timedelta(days=config.warmup_days)
+        self.voluntary_cancellations = 0
         self._due_connection = self.services.db_engine.connect()
         self._due: datetime | None = None
         self._due_stale = True
@@ -186,6 +190,8 @@ class Sandbox:
             if kind == 0:
                 self.renewals.renew(at, key, payload)
             else:
+                if isinstance(payload, Cancelled) and at >= self.cohort_start:
+                    self.voluntary_cancellations += 1
                 apply_customer_action(self.fake, payload, self._accept_offer)
             self._pump()
         self._advance_to(end)

@@ -34,6 +34,7 @@ def run_policy(config: SimulationConfig, policy: RetryPolicy,
             with sandbox.services.sessions() as session:
                 metrics = measure(session, policy.name, cohort_start, cohort_end)
             metrics.invoices_simulated = sandbox.invoices
+            metrics.voluntary_cancellations = sandbox.voluntary_cancellations
         finally:
             sandbox.close()
         if keep_database is not None:
