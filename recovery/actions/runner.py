@@ -7,8 +7,12 @@ a lease covers that action's own work and never waits behind a batch. Every writ
 is fenced on it (``runtime.claims``): a worker whose claim was lost stops and writes nothing.
 
 One bad action never stalls the queue: whatever goes wrong in a step is recorded on that action
-(tries, last error, a later due time; after ``max_tries`` it is ``failed`` with an alert), and the
-loop goes on with the next one. No Stripe call happens inside a database transaction.
+(last error, a later due time) and the loop goes on with the next one. Only the action's own
+failures use up its ``tries`` (an unexpected error, a 5xx Stripe stored under its key; after
+``max_tries`` it is ``failed`` with an alert); trouble that is not the action's (Stripe
+unavailable, the database connection lost) only puts it off, since giving up an action for it
+could leave a charge made under its key never recorded. No Stripe call happens inside a database
+transaction.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from recovery.engine.due_times import PolicyFor, reschedule
 from recovery.errors import AccountAccessRevoked, ClaimLost, GatewayUnavailable
 from recovery.runtime.claims import Claim, claim_rows, fenced_update
 from recovery.runtime.clock import Clock
-from recovery.runtime.db import SessionFactory, transaction
+from recovery.runtime.db import SessionFactory, is_database_unavailable, transaction
 
 log = logging.getLogger("recovery.actions")
 LEASE = timedelta(minutes=5)
@@ -132,6 +136,12 @@ def _run(sessions: SessionFactory, clock: Clock, steps: ActionSteps, claim: Clai
         _pause_account(sessions, claim, str(problem))
         return "paused"
     except Exception as problem:  # noqa: BLE001 - one bad action must not stop the queue
+        if is_database_unavailable(problem):
+            # A dropped connection says nothing about the action: it waits, same key. (If the
+            # database is still away, recording this fails too and the lease brings it back.)
+            return _reschedule(sessions, clock, claim, problem, counts=False,
+                               max_tries=max_tries,
+                               policy_for=steps.context.engine.planner.policy)
         log.exception("action failed", extra={"action": claim.row_id})
         return _reschedule(sessions, clock, claim, problem, counts=True, max_tries=max_tries,
                            policy_for=steps.context.engine.planner.policy)
@@ -145,14 +155,26 @@ def backoff(tries: int, retry_after_seconds: float | None = None) -> timedelta:
 def _reschedule(sessions: SessionFactory, clock: Clock, claim: Claim, problem: Exception, *,
                 counts: bool, max_tries: int, policy_for: PolicyFor) -> str:
     """Record the failed run on the action and put it back in the queue (past quiet hours), or,
-    when the failure counts and the action has used up its tries, fail it with an alert. Stripe
-    being unavailable (429, timeouts, connection errors) does not count: the action waits, same
-    key."""
+    when the failure counts and the action has used up its tries, fail it with an alert. Trouble
+    that is not the action's (Stripe unavailable: 429, timeouts, connection errors; the database
+    connection lost) does not count and uses up no try: the action waits, same key, and the
+    waiting action's ``result`` says so (``deferred``, with how many times: ``deferrals``), as a
+    notification put off by quiet hours does. The backoff grows with every failed run, counted
+    or not."""
     spent = getattr(problem, "key_spent", False)
     now = clock.now()
+    error = f"{type(problem).__name__}: {problem}"
     with transaction(sessions) as session:
-        tries = session.scalar(select(ACTIONS.c.tries).where(ACTIONS.c.id == claim.row_id)) + 1
-        values = {"tries": tries, "last_error": f"{type(problem).__name__}: {problem}"[:2000]}
+        tries, result = session.execute(select(ACTIONS.c.tries, ACTIONS.c.result)
+                                        .where(ACTIONS.c.id == claim.row_id)).one()
+        deferrals = (result or {}).get("deferrals", 0)
+        values = {"last_error": error[:2000]}
+        if counts:
+            tries += 1  # unique per spent key: a key is spent only by a failure that counts
+            values["tries"] = tries
+        else:
+            deferrals += 1
+            values["result"] = {"deferred": error[:200], "deferrals": deferrals}
         if spent:
             values["idempotency_key"] = action_key(claim.row_id, tries)
         final = counts and tries >= max_tries
@@ -160,7 +182,7 @@ def _reschedule(sessions: SessionFactory, clock: Clock, claim: Claim, problem: E
             values |= {"status": ActionStatus.failed.value, "finished_at": now,
                        "lease_until": None}
         else:
-            wait = backoff(tries, getattr(problem, "retry_after_seconds", None))
+            wait = backoff(tries + deferrals, getattr(problem, "retry_after_seconds", None))
             values |= {"status": ActionStatus.scheduled.value, "due_at": now + wait,
                        "claimed_at": None, "lease_until": None, "claimed_by": None}
         fenced_update(session, ACTIONS, claim, values)
@@ -177,7 +199,7 @@ def _report(claim: Claim, problem: Exception, tries: int, *, final: bool, counts
     if counts:
         log.warning("action failed; it will be tried again", extra=detail)
         return "retried"
-    log.warning("stripe unavailable; action deferred", extra=detail)
+    log.warning("stripe or the database unavailable; action deferred", extra=detail)
     return "deferred"
 
 

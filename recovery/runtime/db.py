@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
@@ -56,6 +56,15 @@ def _sqlite_engine(url: str, database: str | None) -> Engine:
 
 # INSERT .. ON CONFLICT .. RETURNING, in the two dialects that speak it (SQLite since 3.35).
 DIALECT_INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+
+
+def is_database_unavailable(error: BaseException) -> bool:
+    """The database, not the work, failed: a dropped or terminated connection, a pool timeout,
+    a lock or serialization conflict, SQLite busy. The same work may succeed on a new try.
+    Constraint violations, bad SQL or bad data are not this: they would fail again."""
+    if isinstance(error, exc.DBAPIError) and error.connection_invalidated:
+        return True
+    return isinstance(error, exc.OperationalError | exc.DisconnectionError | exc.TimeoutError)
 
 
 def is_postgres(engine: Engine) -> bool:

@@ -18,16 +18,15 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import psycopg
-from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
-from models import ActionStatus, Message, MessageStatus, ScheduledAction
 from recovery.accounts.directory import ensure_default_account
 from recovery.messaging.notifier import OutgoingMessage
 from recovery.rules.policy import RetryPolicy
 from recovery.runtime import migrations
 from recovery.runtime.settings import Settings
 from recovery.sandbox.chaos.plan import ChaosPlan
+from recovery.sandbox.chaos.settling import Unsettled, next_wakeup, unsettled
 from recovery.sandbox.chaos.webhooks import ChaoticDelivery
 from recovery.sandbox.chaos.workers import WorkerPool, WorkerSpec
 from recovery.sandbox.run import TAIL, WEBHOOK_SECRET, Sandbox, SimulationConfig
@@ -36,12 +35,11 @@ from recovery.wiring import Services, build_services
 
 log = logging.getLogger("recovery.sandbox.chaos")
 WORKER_APPLICATION = "recovery-chaos-worker"  # how the driver finds the workers' connections
-DRAIN_LIMIT = timedelta(days=2)  # after the horizon: leases, late webhooks and re-sends settle
-# Wake-ups besides due actions: leases of claims a dead worker left, and messages to re-send.
-NEXT_LEASE_END = select(func.min(ScheduledAction.lease_until)).where(
-    ScheduledAction.status == ActionStatus.claimed.value)
-NEXT_RESEND = select(func.min(Message.next_attempt_at)).where(
-    Message.status == MessageStatus.pending.value)
+# How much virtual time the drain may take after the horizon before the run is judged as it
+# stands. The drain ends as soon as the run has settled; this only bounds a run that never does.
+# It covers the longest wait the engine or Stripe may add: a webhook delayed up to the plan's
+# ``max_delay`` (3 days) and redelivered, then backoffs capped at an hour.
+DRAIN_LIMIT = timedelta(days=7)
 
 
 @dataclass
@@ -64,7 +62,8 @@ class ChaosSandbox(Sandbox):
         self._world_channel = WorldChannel(self.world, self.fake)
         self._fake_server = self.fake.serve()
         self.drops = DropCounts()
-        self._lease_wakeup: datetime | None = None
+        self._wakeup: datetime | None = None  # leases, re-sends, inbox rows (``settling``)
+        self._last_step: datetime | None = None
         self.pool = WorkerPool(workers, self._worker_spec(), self._deliver_message)
 
     # --- set-up -------------------------------------------------------------------------------
@@ -125,6 +124,7 @@ class ChaosSandbox(Sandbox):
             if not delivered and (due is None or due > self.clock.now()):
                 return
             ran = self.pool.step(self.clock.now(), during=self._maybe_drop_connection)
+            self._last_step = self.clock.now()
             self._due_stale = True
             if not ran and not delivered and not self.fake.pending_webhooks():
                 return  # what is due cannot run yet (a dead worker's lease, quiet hours)
@@ -133,34 +133,36 @@ class ChaosSandbox(Sandbox):
         stale = self._due_stale
         due = super()._next_due()
         if stale:
-            leases = self._due_connection.execute(NEXT_LEASE_END).scalar()
-            resends = self._due_connection.execute(NEXT_RESEND).scalar()
+            self._wakeup = next_wakeup(self._due_connection, last_step=self._last_step)
             self._due_connection.rollback()
-            self._lease_wakeup = min((m for m in (leases, resends) if m is not None), default=None)
-        moments = [m for m in (due, self._lease_wakeup, self.delivery.next_due()) if m is not None]
+        moments = [m for m in (due, self._wakeup, self.delivery.next_due()) if m is not None]
         return min(moments, default=None)
 
-    def drain(self) -> None:
-        """After the horizon: let leases run out, late webhooks arrive and re-sends go, so that
-        what is still undone at the end is lost, not merely late."""
+    def drain(self) -> Unsettled:
+        """After the horizon: step the workers, moving the virtual clock on to each moment they
+        would find work (leases running out, inbox rows to try, late webhooks, re-sends), until
+        the engine has nothing left in hand, so that what is still undone at the end is lost,
+        not merely late. Only virtual time bounds it (``DRAIN_LIMIT``), never wall time: a slow
+        machine takes longer, it does not judge sooner. Returns what is left (nothing, unless
+        the limit was reached)."""
         limit = self.clock.now() + DRAIN_LIMIT
-        while self.clock.now() < limit:
+        left = self.unsettled()
+        while left and self.clock.now() < limit:
             self._due_stale = True
             due = self._next_due()
             if due is None:
-                return
+                break
             self._advance_to(min(max(due, self.clock.now()) + timedelta(seconds=1), limit))
             self._pump()
-            if not self._unsettled():
-                return
+            left = self.unsettled()
+        if left:
+            log.warning("the chaos run did not settle within the drain", extra={"left": left})
+        return left
 
-    def _unsettled(self) -> bool:
+    def unsettled(self) -> Unsettled:
+        on_the_way = self.delivery.pending() + self.fake.pending_webhooks()
         with self.services.sessions() as session:
-            claimed = session.execute(select(func.count()).where(
-                ScheduledAction.status == ActionStatus.claimed.value)).scalar()
-            pending = session.execute(select(func.count()).select_from(Message).where(
-                Message.status == MessageStatus.pending.value)).scalar()
-        return bool(claimed or pending or self.delivery.pending())
+            return unsettled(session, on_the_way)
 
     # --- PostgreSQL connection drops -------------------------------------------------------------
 

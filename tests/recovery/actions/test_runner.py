@@ -6,10 +6,11 @@ from __future__ import annotations
 import logging
 
 import pytest
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
-from models import ActionKind, ActionStatus
+from models import ActionKind, ActionStatus, CaseStatus
 from recovery.actions.runner import FAILED_ALERT, backoff
+from recovery.engine import case_store
 from recovery.wiring import wire_engine
 from recovery.worker.jobs import run_actions
 from tests.recovery.actions.flow import (
@@ -17,8 +18,10 @@ from tests.recovery.actions.flow import (
     actions_of,
     deliver,
     failed_event,
+    next_retry,
     opening_notices,
     run_next_retry,
+    the_case,
 )
 
 INVALID_REQUEST = {"type": "invalid_request_error", "code": "invoice_not_editable",
@@ -100,3 +103,44 @@ def test_a_channel_that_crashes_does_not_stop_the_run(client, services, stub):
                 + actions_of(services, ActionKind.take_ownership)}
     assert statuses == {ActionKind.notify.value: ActionStatus.done,
                         ActionKind.take_ownership.value: ActionStatus.done}
+
+
+def lost_connection(*args, **kwargs):
+    raise OperationalError("SELECT ...", {}, Exception("server closed the connection"))
+
+
+def test_trouble_that_is_not_the_actions_uses_no_try_and_never_makes_it_give_up(
+        client, services, stub, monkeypatch):
+    """A lost database connection and Stripe being unavailable put the retry off with its key;
+    only its own failures count, so a charge it made is still recorded instead of abandoned."""
+    services.settings.action_max_tries = 2
+    deliver(client, services, failed_event(services))
+    run_actions(services)
+    retry = next_retry(services)
+    with monkeypatch.context() as patch:
+        patch.setattr(case_store, "card_history", lost_connection)  # read before the charge
+        for _ in range(3):
+            run_next_retry(services)
+    stub.pay_errors.append((429, {"type": "invalid_request_error", "code": "rate_limit",
+                                  "message": "Too many"}))
+    run_next_retry(services)
+    waiting = action(services, retry.id)
+    assert (waiting.status, waiting.tries) == (ActionStatus.scheduled, 0)
+    assert waiting.result["deferrals"] == 4
+    assert waiting.due_at - services.clock.now() == backoff(4)  # the wait still grows
+    assert waiting.idempotency_key == f"recovery:{retry.id}"
+
+    # The charge goes through, then recording it fails for the action's own reason: one try
+    # of two. Before, the four deferrals had already used up both, and the action gave up.
+    with monkeypatch.context() as patch:
+        patch.setattr(services.engine, "record_retry_outcome", lambda *a, **k: (_ for _ in ())
+                      .throw(IntegrityError("INSERT ...", {}, Exception("duplicate key"))))
+        run_next_retry(services)
+    retried = action(services, retry.id)
+    assert (retried.status, retried.tries) == (ActionStatus.scheduled, 1)
+    assert stub.charges == 1
+
+    run_next_retry(services)  # Stripe says paid: the case is closed, nothing charged again
+    assert action(services, retry.id).status == ActionStatus.canceled
+    assert the_case(services).status == CaseStatus.recovered
+    assert stub.charges == 1

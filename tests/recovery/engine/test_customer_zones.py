@@ -99,7 +99,7 @@ def test_a_retry_deferred_into_the_night_waits_for_the_morning(client, services,
     stub.outage = (503, {"type": "api_error", "message": "down"})
     run_actions(services)  # Stripe is down: try again in 30 s, which is 21:00:20 local
     deferred = the_retry(services)
-    assert deferred.tries == 1
+    assert deferred.result["deferrals"] == 1
     assert local(deferred.due_at) == (day + timedelta(days=1)).strftime("%a 08:00")
 
 
