@@ -25,7 +25,7 @@ from models import InboxStatus, WebhookEvent
 from recovery.ingest.retries import STRIPE_TROUBLE, defer, record_failure
 from recovery.runtime.claims import claim_rows
 from recovery.runtime.clock import Clock, wall_seconds
-from recovery.runtime.db import SessionFactory, transaction
+from recovery.runtime.db import SessionFactory, is_database_unavailable, transaction
 from webhooks.facts import AnyFact
 from webhooks.parse import ParseError, is_thin_event, parse_event
 
@@ -162,9 +162,25 @@ def process_event(
     except STRIPE_TROUBLE as problem:
         return defer(sessions, clock, event_id, problem)
     except Exception as problem:  # noqa: BLE001 - any handler error must not kill the worker
+        if is_database_unavailable(problem):
+            return _defer_for_database(sessions, clock, event_id, problem)
         log.exception("handling event failed", extra={"inbox_id": event_id})
         error = f"{type(problem).__name__}: {problem}"
         return record_failure(sessions, clock, event_id, error, max_tries=max_tries)
+
+
+def _defer_for_database(sessions: SessionFactory, clock: Clock, event_id: int,
+                        problem: Exception) -> str:
+    """A lost connection is not the event's fault: it waits without using up a try. If the
+    database is still gone, the row stays claimed until its lease runs out and is released."""
+    log.warning("database unavailable; event deferred", extra={"inbox_id": event_id,
+                                                               "error": str(problem)[:200]})
+    try:
+        return defer(sessions, clock, event_id, problem, why="database unavailable")
+    except Exception:  # noqa: BLE001 - the lease brings the row back
+        log.warning("could not defer the event; its claim will lapse", exc_info=True,
+                    extra={"inbox_id": event_id})
+        return "deferred"
 
 
 def _handle_row(session: Session, row: WebhookEvent, handler: FactHandler) -> str:

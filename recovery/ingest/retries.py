@@ -53,8 +53,9 @@ def record_failure(
 
 
 def defer(sessions: SessionFactory, clock: Clock, event_id: int, problem: Exception, *,
-          retry_status: InboxStatus = InboxStatus.pending) -> str:
-    """Put the row off for Stripe trouble without using up a try; returns ``deferred``."""
+          retry_status: InboxStatus = InboxStatus.pending, why: str = "Stripe trouble") -> str:
+    """Put the row off for trouble that is not the event's (Stripe, the database) without using
+    up a try; returns ``deferred``."""
     now = clock.now()
     with transaction(sessions) as session:
         row = session.get(WebhookEvent, event_id)
@@ -64,7 +65,7 @@ def defer(sessions: SessionFactory, clock: Clock, event_id: int, problem: Except
         row.status = retry_status.value
         row.next_attempt_at = now + min(max(wait, MIN_DEFERRAL), MAX_BACKOFF)
         row.claimed_at = None
-        row.last_error = f"deferred, Stripe trouble: {type(problem).__name__}: {problem}"[:4000]
+        row.last_error = f"deferred, {why}: {type(problem).__name__}: {problem}"[:4000]
     level = logging.ERROR if isinstance(problem, AccountAccessRevoked) else logging.WARNING
     log.log(level, "Stripe trouble; inbox event deferred without using a try",
             extra={"inbox_id": event_id, "error": str(problem)[:200]})

@@ -202,3 +202,26 @@ def test_a_deferral_waits_as_long_as_stripe_asks_within_bounds(services, retry_a
     assert defer(services.sessions, services.clock, row.id, problem) == "deferred"
     row = inbox_row(services, "evt_later")
     assert (row.next_attempt_at - services.clock.now()).total_seconds() == waits
+
+
+def test_a_lost_database_connection_defers_the_event_without_using_up_a_try(services):
+    from sqlalchemy.exc import OperationalError
+
+    lost = {"times": 4}  # each round tries the batch, then the event alone
+
+    def flaky(session, account_id, fact):
+        if lost["times"]:
+            lost["times"] -= 1
+            raise OperationalError("SELECT 1", {}, Exception("server closed the connection"))
+
+    services.handler = flaky
+    services.settings.ingest_max_tries = 1
+    put(services, invoice_event("evt_flaky"))
+    for deferrals in (1, 2):
+        ingest_inbox(services)
+        row = inbox_row(services, "evt_flaky")
+        assert (row.status, row.tries, row.deferrals) == (InboxStatus.pending, 0, deferrals)
+        assert "database unavailable" in row.last_error
+        services.clock.set(row.next_attempt_at)
+    ingest_inbox(services)
+    assert inbox_row(services, "evt_flaky").status == InboxStatus.processed
