@@ -63,9 +63,10 @@ DEFAULT_SEQUENCE = (
     SequenceStep("payment_failed"),
     SequenceStep("card_update_request"),
     SequenceStep("authentication_required"),
-    SequenceStep("reminder", after_days=3),
+    # One reminder: every dunning message past the second makes some customers cancel rather
+    # than pay (the "dunning fatigue" the sandbox's World models), so the default keeps the
+    # sequence short; an account that wants more lists them.
     SequenceStep("reminder", after_days=7),
-    SequenceStep("reminder", after_days=14),
     SequenceStep("final_notice", before_end_days=3),
     SequenceStep("payment_recovered"),
 )

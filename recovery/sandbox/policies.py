@@ -34,13 +34,16 @@ RETRIES_ONLY = "retries only"
 NOT_A_SCHEDULE = frozenset({"none", "smart", ORACLE, RETRIES_ONLY})
 # Policies whose runs send the customer nothing: no notice, no reminder, no offer, no receipt.
 SILENT = frozenset({RETRIES_ONLY})
-# The offers of the sandbox's runs: a pause for yearly plans, a discount for monthly ones, both
-# in the final notice only (a customer who would pay anyway is not offered money off first).
+# The offers of the sandbox's runs: a pause for yearly plans and long-standing customers, a
+# discount for monthly ones, from the reminder on (sent a week after the failure, when the
+# customers who would simply pay have mostly paid) and again in the final notice.
 SANDBOX_OFFERS = {"rules": [
-    {"kind": "pause", "months": 2, "plan_interval": "year", "in_messages": ["final_notice"]},
-    {"kind": "pause", "months": 1, "min_tenure_days": 730, "in_messages": ["final_notice"]},
+    {"kind": "pause", "months": 2, "plan_interval": "year",
+     "in_messages": ["reminder", "final_notice"]},
+    {"kind": "pause", "months": 1, "min_tenure_days": 730,
+     "in_messages": ["reminder", "final_notice"]},
     {"kind": "discount", "percent_off": 25, "months": 3, "plan_interval": "month",
-     "in_messages": ["final_notice"]},
+     "in_messages": ["reminder", "final_notice"]},
 ]}
 # Worlds that can look ahead for the oracle row (``BuiltinWorld.would_succeed``).
 LOOK_AHEAD_WORLDS = frozenset({"recovery.sandbox.world.builtin:make_world",

