@@ -49,6 +49,12 @@ def log_fact(session: Session, account_id: str, fact: AnyFact) -> None:
                                      "event": fact.event_id})
 
 
+def worker_id_for(pid: int) -> str:
+    """The id a worker process claims rows under: ``recovery serve`` names its worker child's
+    claims with it, to hand them back when the child is gone."""
+    return f"{socket.gethostname()}-{pid}"
+
+
 @dataclass
 class Services:
     settings: Settings
@@ -60,7 +66,7 @@ class Services:
     engine: RecoveryEngine | None = None
     steps: ActionSteps | None = None
     channel: MessageChannel | None = None
-    worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
+    worker_id: str = field(default_factory=lambda: worker_id_for(os.getpid()))
     # Set when the process is stopping: jobs finish the batch in hand and start no other.
     stopping: threading.Event = field(default_factory=threading.Event)
     # Retrains smart-timing accounts' models, remembering what each last trained on.

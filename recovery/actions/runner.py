@@ -58,8 +58,11 @@ class RunResult:
 
 
 def claim_due(sessions: SessionFactory, clock: Clock, worker_id: str, limit: int, *,
-              up_to_id: int | None = None, only_id: int | None = None) -> list[int]:
-    """Claim up to ``limit`` due actions (``only_id``: that one action, if it is due)."""
+              up_to_id: int | None = None, only_id: int | None = None,
+              should_stop: Callable[[], bool] = lambda: False) -> list[int]:
+    """Claim up to ``limit`` due actions (``only_id``: that one action, if it is due). If
+    ``should_stop()`` turned true while the claim was being made, nothing is taken: the
+    stopping worker may already have handed its claims back."""
     now = clock.now()
     filters = [ACTIONS.c.due_at <= now]
     if up_to_id is not None:
@@ -67,12 +70,16 @@ def claim_due(sessions: SessionFactory, clock: Clock, worker_id: str, limit: int
     if only_id is not None:
         filters.append(ACTIONS.c.id == only_id)
     with transaction(sessions) as session:
-        return claim_rows(
+        claimed = claim_rows(
             session, ACTIONS, from_status=ActionStatus.scheduled.value, filters=filters,
             order_by=[ACTIONS.c.due_at, ACTIONS.c.id], limit=limit,
             values={"status": ActionStatus.claimed.value, "claimed_at": now,
                     "lease_until": now + LEASE, "claimed_by": worker_id,
                     "idempotency_key": OWN_KEY})
+        if claimed and should_stop():
+            session.rollback()
+            return []
+        return claimed
 
 
 def run_now(sessions: SessionFactory, clock: Clock, steps: ActionSteps, action_id: int, *,
@@ -97,7 +104,8 @@ def run_due_actions(sessions: SessionFactory, clock: Clock, steps: ActionSteps, 
     for _ in range(batch_size):
         if should_stop():
             break
-        claimed = claim_due(sessions, clock, worker_id, 1, up_to_id=newest)
+        claimed = claim_due(sessions, clock, worker_id, 1, up_to_id=newest,
+                            should_stop=should_stop)
         if not claimed:
             break
         outcome = run_action(sessions, clock, steps, Claim(claimed[0], worker_id),

@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 import threading
+from functools import partial
 
 import typer
 from pydantic import SecretStr
@@ -31,8 +32,11 @@ def migrate(revision: str = typer.Argument("head", help="Target revision (or 'ba
 GRACEFUL_SHUTDOWN_SECONDS = 5
 # How often the event loop's thread offers the interpreter lock to the receiver's writer thread.
 RECEIVER_SWITCH_INTERVAL_SECONDS = 0.0005
-# The standalone worker's deadline for jobs in hand, after which it exits anyway.
-WORKER_STOP_SECONDS = 7.0
+# The worker's deadline for jobs in hand, after which it hands back its claims and exits anyway
+# (under ``serve`` the server kills it 7.5 s after the signal, and hands them back itself).
+WORKER_STOP_SECONDS = 6.0
+# How often a worker started by ``serve`` checks that its server is still there.
+PARENT_CHECK_SECONDS = 1.0
 
 
 def serve(worker: bool = typer.Option(None, "--worker/--no-worker",
@@ -47,14 +51,18 @@ def build_web_app(settings: Settings, *, worker: bool | None):
     a child process (``recovery worker``), off the request path; in the sandbox it stays in
     this process, where the simulated Stripe it talks to lives."""
     from recovery.app import create_app  # noqa: PLC0415 - only the server needs the web app
+    from recovery.worker.jobs import release_claims_held_by  # noqa: PLC0415
     from recovery.worker.process import WorkerProcess  # noqa: PLC0415
 
     run_worker = settings.run_worker if worker is None else worker
     if settings.sandbox:
         services, background = _sandbox_services(settings)
         return create_app(services, run_worker=run_worker, background=background)
-    background = [WorkerProcess(niceness=settings.worker_niceness)] if run_worker else []
-    return create_app(build_services(settings), run_worker=False, background=background)
+    services = build_services(settings)
+    background = [WorkerProcess(niceness=settings.worker_niceness,
+                                release_claims=partial(release_claims_held_by, services.sessions))
+                  ] if run_worker else []
+    return create_app(services, run_worker=False, background=background)
 
 
 def run_web_app(web_app, settings: Settings) -> None:
@@ -98,18 +106,31 @@ def _sandbox_services(settings: Settings):
     return services, [live]
 
 
-def run_worker() -> None:
+def run_worker(parent_pid: int = typer.Option(
+        None, "--parent-pid", hidden=True,
+        help="Stop when this process (the server that started the worker) is gone.")) -> None:
     """Run the scheduler ticks (ingest, due actions) until interrupted. Several may run at once."""
     from recovery.worker.scheduler import start_scheduler, stop_scheduler  # noqa: PLC0415
 
+    stop = threading.Event()
+    # Set first: a SIGTERM that comes while the worker is still starting stops it all the same.
+    for stop_signal in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop_signal, lambda *_: stop.set())
     settings = load_settings()
     services = build_services(settings)
     ensure_default_account(services.sessions, settings, services.clock)
-    stop = threading.Event()
-    for stop_signal in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(stop_signal, lambda *_: stop.set())
+    if stop.is_set():
+        services.close()
+        return
     scheduler = start_scheduler(services)
-    stop.wait()
+    while not stop.wait(PARENT_CHECK_SECONDS):
+        if parent_pid is not None and os.getppid() != parent_pid:
+            # The server was killed before it could stop this worker: an orphan would go on
+            # claiming work nobody supervises.
+            logging.getLogger("recovery.worker").warning(
+                "the server that started this worker is gone; stopping",
+                extra={"parent_pid": parent_pid})
+            break
     finished = stop_scheduler(scheduler, services, timeout=WORKER_STOP_SECONDS)
     services.close()
     if not finished:

@@ -17,7 +17,7 @@ later read has them.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -90,7 +90,7 @@ class RecoveryEngine:
 
     # Batches (the ingest job's)
 
-    def prefetch(self, facts: Sequence[tuple[str, AnyFact]]) -> dict:
+    def prefetch(self, facts: Iterable[tuple[str, AnyFact]]) -> dict:
         """Read from Stripe, before the batch's transaction opens, the decline details the
         failures will need. A read that met Stripe trouble is not made again in the batch (its
         failure is recorded without details); any other failed read the handler makes again,

@@ -12,7 +12,7 @@ event (``retries.STRIPE_TROUBLE``) defers the row instead, without using up a tr
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -43,8 +43,9 @@ class _StopAsked(Exception):
 class BatchHandler(Protocol):
     """What a fact handler offers to take many facts in one transaction."""
 
-    def prefetch(self, facts: Sequence[tuple[str, AnyFact]]) -> dict:
-        """Outside any transaction: the remote reads the facts will need."""
+    def prefetch(self, facts: Iterable[tuple[str, AnyFact]]) -> dict:
+        """Outside any transaction: the remote reads the facts will need (``facts`` may end
+        early: the process is stopping)."""
 
     def batch(self, session: Session, prefetched: dict) -> AbstractContextManager[None]:
         """Around the handler's calls for one batch, inside its transaction."""
@@ -72,25 +73,33 @@ class IngestResult:
 
 def claim_due_rows(sessions: SessionFactory, clock: Clock, limit: int, *,
                    from_status: InboxStatus, to_status: InboxStatus,
-                   worker_id: str | None = None) -> list:
+                   worker_id: str | None = None, stop_asked: StopAsked = lambda: False) -> list:
     """Move up to ``limit`` due rows from one status to another, claimed for ``worker_id``;
     return them (oldest first) with their ``id``, ``account_id`` and ``payload``. Pending and
-    thin rows share this claim."""
+    thin rows share this claim. If ``stop_asked()`` turned true while the claim was being made,
+    it is rolled back and nothing is taken."""
     now = clock.now()
     with transaction(sessions) as session:
-        return claim_rows(
+        rows = claim_rows(
             session, INBOX, from_status=from_status.value,
             filters=[or_(INBOX.c.next_attempt_at.is_(None), INBOX.c.next_attempt_at <= now)],
             order_by=[INBOX.c.id], limit=limit,
             values={"status": to_status.value, "claimed_at": now, "claimed_by": worker_id},
             columns=[INBOX.c.account_id, INBOX.c.payload])
+        if rows and stop_asked():
+            # The stopping worker may already have handed its claims back: a claim committed
+            # after that would stay held until its lease ran out.
+            session.rollback()
+            return []
+        return rows
 
 
 def claim_events(sessions: SessionFactory, clock: Clock, limit: int,
-                 worker_id: str | None = None) -> list:
+                 worker_id: str | None = None, stop_asked: StopAsked = lambda: False) -> list:
     """Move up to ``limit`` due pending rows to ``processing``."""
     return claim_due_rows(sessions, clock, limit, from_status=InboxStatus.pending,
-                          to_status=InboxStatus.processing, worker_id=worker_id)
+                          to_status=InboxStatus.processing, worker_id=worker_id,
+                          stop_asked=stop_asked)
 
 
 def ingest_once(
@@ -102,7 +111,10 @@ def ingest_once(
     When ``stop_asked()`` turns true the rest is left claimed, for the stopping worker to hand
     back."""
     result = IngestResult()
-    claimed = claim_events(sessions, clock, batch_size, worker_id)
+    claimed = claim_events(sessions, clock, batch_size, worker_id, stop_asked)
+    if stop_asked():
+        # Told to stop since the claim committed: not even the batch's Stripe reads are made.
+        return result
     alone = [row.id for row in claimed]
     if batches is not None and claimed:
         alone = process_together(sessions, clock, handler, batches, claimed, result, stop_asked)
@@ -127,7 +139,10 @@ def process_together(sessions: SessionFactory, clock: Clock, handler: FactHandle
         except Exception:  # noqa: BLE001 - handled alone, where its error is recorded
             unparsed.append(row.id)
     try:
-        prefetched = batches.prefetch([(account, fact) for _id, account, fact in facts if fact])
+        prefetched = batches.prefetch(_until_stopped(
+            [(account, fact) for _id, account, fact in facts if fact], stop_asked))
+        if stop_asked():
+            raise _StopAsked
         with transaction(sessions) as session, batches.batch(session, prefetched):
             for _id, account_id, fact in facts:
                 if stop_asked():
@@ -145,6 +160,15 @@ def process_together(sessions: SessionFactory, clock: Clock, handler: FactHandle
     result.processed += sum(1 for _i, _a, fact in facts if fact)
     result.ignored += sum(1 for _i, _a, fact in facts if not fact)
     return unparsed
+
+
+def _until_stopped(items: list, stop_asked: StopAsked) -> Iterator:
+    """``items`` until the process is told to stop: a batch's Stripe reads take seconds under
+    load, and a stopping worker must not spend its deadline on reads it will not use."""
+    for item in items:
+        if stop_asked():
+            return
+        yield item
 
 
 def process_event(

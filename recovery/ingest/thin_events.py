@@ -123,10 +123,12 @@ def _unix(created: object) -> int:
 
 
 def claim_thin_events(sessions: SessionFactory, clock: Clock, limit: int,
-                      worker_id: str | None = None) -> list:
+                      worker_id: str | None = None,
+                      stop_asked: Callable[[], bool] = lambda: False) -> list:
     """Move up to ``limit`` due ``needs_fetch`` rows to ``fetching``."""
     return claim_due_rows(sessions, clock, limit, from_status=InboxStatus.needs_fetch,
-                          to_status=InboxStatus.fetching, worker_id=worker_id)
+                          to_status=InboxStatus.fetching, worker_id=worker_id,
+                          stop_asked=stop_asked)
 
 
 def fetch_thin_events(sessions: SessionFactory, clock: Clock, reader: SnapshotReader, *,
@@ -135,7 +137,7 @@ def fetch_thin_events(sessions: SessionFactory, clock: Clock, reader: SnapshotRe
     """Claim one batch of thin events and fetch each one's snapshot. Once ``should_stop``
     says so, the rows not fetched yet stay claimed, for the stopping worker to hand back."""
     result = FetchResult()
-    for row in claim_thin_events(sessions, clock, batch_size, worker_id):
+    for row in claim_thin_events(sessions, clock, batch_size, worker_id, should_stop):
         if should_stop():
             break
         outcome = fetch_one(sessions, clock, reader, row, max_tries=max_tries)

@@ -24,6 +24,7 @@ from recovery.ingest.decline_details import refresh_decline_details
 from recovery.ingest.inbox import ingest_once, release_claims_of, release_stale_claims
 from recovery.ingest.thin_events import SnapshotReader, fetch_thin_events
 from recovery.messaging.delivery import resend_pending
+from recovery.runtime.db import SessionFactory
 from recovery.scoring.retraining import Retrainer
 from recovery.wiring import Services
 
@@ -156,8 +157,14 @@ def retrain_scorers(services: Services) -> int:
 def release_own_claims(services: Services) -> int:
     """What this worker still holds (inbox rows, actions) goes back to the queue: called when
     it stops, so that other workers need not wait for the leases to run out."""
-    return (release_claims_of(services.sessions, services.worker_id)
-            + release_actions_claimed_by(services.sessions, services.worker_id))
+    return release_claims_held_by(services.sessions, services.worker_id)
+
+
+def release_claims_held_by(sessions: SessionFactory, worker_id: str) -> int:
+    """Hand back every inbox row and action ``worker_id`` holds: that worker is stopping, or
+    its process is gone (``recovery serve`` calls it once its worker child has exited)."""
+    return (release_claims_of(sessions, worker_id)
+            + release_actions_claimed_by(sessions, worker_id))
 
 
 def job_specs(tick_seconds: float, retrain_every_hours: float = 24.0) -> list[JobSpec]:

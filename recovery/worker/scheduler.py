@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -17,6 +18,10 @@ from recovery.wiring import Services
 from recovery.worker.jobs import JobSpec, job_specs, release_own_claims
 
 log = logging.getLogger("recovery.scheduler")
+
+# A hand-back that failed (the database busy, a dropped connection) is tried again, briefly.
+RELEASE_ATTEMPTS = 3
+RELEASE_RETRY_SECONDS = 0.2
 
 
 def _guarded(spec: JobSpec, services: Services):
@@ -56,10 +61,16 @@ def stop_scheduler(scheduler: BackgroundScheduler, services: Services, *,
     if not finished:
         log.warning("worker jobs still running at the stop deadline",
                     extra={"timeout_seconds": timeout})
-    try:
-        released = release_own_claims(services)
-    except Exception:  # noqa: BLE001 - the leases hand them back later
-        log.exception("could not hand back this worker's claims; their leases will")
-        return finished
+    # Handed back even when a job is still running: its later writes are fenced out.
+    for attempt in range(1, RELEASE_ATTEMPTS + 1):
+        try:
+            released = release_own_claims(services)
+            break
+        except Exception:  # noqa: BLE001 - the leases hand them back later
+            if attempt == RELEASE_ATTEMPTS:
+                log.exception("could not hand back this worker's claims; their leases will")
+                return finished
+            log.warning("handing back this worker's claims failed; trying again", exc_info=True)
+            time.sleep(RELEASE_RETRY_SECONDS)
     log.info("worker stopped", extra={"claims_released": released})
     return finished

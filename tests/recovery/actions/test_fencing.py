@@ -129,3 +129,14 @@ def test_a_long_batch_does_not_let_later_leases_run_out(client, services, stub):
     assert (result.done, result.lost) == (4, 0)
     second = actions_of(services, ActionKind.take_ownership)[1]
     assert second.claimed_at == start + timedelta(minutes=3)  # its lease began when it ran
+
+
+def test_an_action_claimed_while_the_worker_is_told_to_stop_stays_scheduled(client, services,
+                                                                             stub):
+    open_case(client, services)
+    retry = next_retry(services)
+    services.clock.set(retry.due_at)
+    assert runner.claim_due(services.sessions, services.clock, "stopping", 1,
+                            should_stop=lambda: True) == []
+    assert action(services, retry.id).status == ActionStatus.scheduled.value
+    assert runner.claim_due(services.sessions, services.clock, "worker-b", 1) == [retry.id]

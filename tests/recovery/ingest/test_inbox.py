@@ -161,3 +161,37 @@ def test_a_stop_asked_mid_batch_rolls_it_back_and_leaves_the_rows_to_hand_back(s
     assert {r.status for r in rows(services).values()} == {InboxStatus.processing}
     assert ingest.release_claims_of(services.sessions, "w1") == 5
     assert {r.status for r in rows(services).values()} == {InboxStatus.pending}
+
+
+def test_a_claim_made_while_the_worker_is_told_to_stop_is_rolled_back(services):
+    """The stopping worker may have handed its claims back already: a claim committed after
+    that would be held until its lease ran out."""
+    for n in range(3):
+        put(services, invoice_event(f"evt_{n}", id=f"in_{n}"))
+    claimed = ingest.claim_events(services.sessions, services.clock, 3, "w1",
+                                  stop_asked=lambda: True)
+    assert claimed == []
+    assert {r.status for r in rows(services).values()} == {InboxStatus.pending}
+    assert {r.claimed_by for r in rows(services).values()} == {None}
+
+
+def test_a_stop_asked_during_the_batch_reads_skips_the_rest_of_them(services):
+    stop = threading.Event()
+    handled = []
+
+    class ReadsThenStops(_PlainBatches):
+        read = []
+
+        def prefetch(self, facts):
+            for _account, fact in facts:
+                self.read.append(fact)
+                stop.set()  # told to stop during the first read
+            return {}
+
+    for n in range(5):
+        put(services, invoice_event(f"evt_{n}", id=f"in_{n}"))
+    result = ingest.ingest_once(services.sessions, services.clock,
+                                lambda s, a, fact: handled.append(fact), batch_size=5,
+                                batches=ReadsThenStops(), worker_id="w1", stop_asked=stop.is_set)
+    assert len(ReadsThenStops.read) == 1 and handled == [] and result.total == 0
+    assert ingest.release_claims_of(services.sessions, "w1") == 5
