@@ -59,6 +59,12 @@ def deliver(client, services, payload: dict) -> None:
     ingest_inbox(services)
 
 
+def open_case(client, services) -> None:
+    """The renewal's first charge fails: Stripe's event opens the case."""
+    deliver(client, services, p.invoice_event("invoice.payment_failed", p.LATEST, attempt_count=1,
+                                              created=services.clock.now()))
+
+
 def run_case_to_its_end(services, limit: int = 80) -> None:
     """Step the clock to each due action (and pending message) until nothing is left."""
     for _ in range(limit):
@@ -87,9 +93,7 @@ def test_a_whole_case_sends_its_sequence_over_smtp_with_unsubscribe_headers(mail
     services, handler = mailing
     stub.pay_results.extend(DECLINES)
     with TestClient(create_app(services, run_worker=False)) as client:
-        deliver(client, services, p.invoice_event("invoice.payment_failed", p.LATEST,
-                                                  attempt_count=1,
-                                                  created=services.clock.now()))
+        open_case(client, services)
         run_case_to_its_end(services)
     sent = rows(services)
     # The default sequence: the failure notice at once, a reminder on day 7 and the final
@@ -116,9 +120,7 @@ def test_the_card_update_link_opens_a_new_billing_portal_session(mailing, stub):
     services, handler = mailing
     stub.pay_results.extend(DECLINES)
     with TestClient(create_app(services, run_worker=False)) as client:
-        deliver(client, services, p.invoice_event("invoice.payment_failed", p.LATEST,
-                                                  attempt_count=1,
-                                                  created=services.clock.now()))
+        open_case(client, services)
         run_actions(services)
         text = parsed(handler.received[0]).get_body(("plain",)).get_content()
         (update,) = {url for url in LINK.findall(text) if "/links/update-card" in url}
@@ -144,9 +146,7 @@ def test_the_final_notice_carries_the_accounts_offer_and_its_link_applies_it(mai
         session.commit()
     stub.pay_results.extend(DECLINES)
     with TestClient(create_app(services, run_worker=False)) as client:
-        deliver(client, services, p.invoice_event("invoice.payment_failed", p.LATEST,
-                                                  attempt_count=1,
-                                                  created=services.clock.now()))
+        open_case(client, services)
         for _ in range(40):
             run_actions(services)
             if any(row.kind == "final_notice" for row in rows(services)):
@@ -184,8 +184,7 @@ def test_a_crash_between_commit_and_smtp_delivery_resends_the_message_once(
 
     monkeypatch.setattr("recovery.actions.notify.deliver", die)
     with TestClient(create_app(services, run_worker=False)) as client:
-        deliver(client, services, p.invoice_event("invoice.payment_failed", p.LATEST,
-                                                  attempt_count=1, created=services.clock.now()))
+        open_case(client, services)
     with pytest.raises(WorkerKilled):
         run_actions(services)
     monkeypatch.undo()
