@@ -32,6 +32,7 @@ from recovery.messaging.smtp import SmtpChannel
 from recovery.offers.eligibility import OffersPolicy
 from recovery.runtime.clock import Clock, SystemClock
 from recovery.runtime.db import SessionFactory, make_engine, session_factory
+from recovery.runtime.secret_files import generated_secret
 from recovery.runtime.settings import Settings
 from recovery.scoring.retraining import Retrainer
 from recovery.scoring.smart import MlParts, SmartScorer
@@ -210,22 +211,8 @@ def build_link_signer(settings: Settings, clock: Clock) -> LinkSigner | None:
 
 def sandbox_link_secret(path: Path) -> str:
     """The sandbox's link secret, generated (owner read/write only) on first use."""
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        draft = path.with_name(f"{path.name}.{os.getpid()}.new")
-        descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "w") as secret_file:
-            secret_file.write(secrets.token_urlsafe(32))
-        try:
-            # A hard link appears whole or fails if another process made the file first:
-            # processes starting together agree on one secret.
-            os.link(draft, path)
-            log.info("generated the sandbox's link secret", extra={"path": str(path)})
-        except FileExistsError:
-            pass
-        finally:
-            draft.unlink()
-    return path.read_text().strip()
+    return generated_secret(path, lambda: secrets.token_urlsafe(32).encode(),
+                            "link secret").decode()
 
 
 def build_services(settings: Settings, clock: Clock | None = None) -> Services:

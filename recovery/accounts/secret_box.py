@@ -16,7 +16,6 @@ Where the key comes from (``SecretBox.from_settings``):
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -25,6 +24,7 @@ from pathlib import Path
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from recovery.errors import ConfigurationError
+from recovery.runtime.secret_files import generated_secret
 from recovery.runtime.settings import Settings
 
 log = logging.getLogger("recovery.accounts")
@@ -113,20 +113,4 @@ def _split(plain: bytes) -> tuple[str, ...]:
 
 def _sandbox_key(path: Path) -> bytes:
     """The sandbox's key file, created (owner read/write only) on first use."""
-    if path.exists():
-        return path.read_bytes().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    draft = path.with_name(f"{path.name}.{os.getpid()}.new")
-    descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "wb") as key_file:
-        key_file.write(Fernet.generate_key())
-    try:
-        # A hard link appears whole or not at all, and fails if another process got there first:
-        # processes starting together agree on one key.
-        os.link(draft, path)
-        log.info("generated the sandbox's secrets key", extra={"path": str(path)})
-    except FileExistsError:
-        pass
-    finally:
-        draft.unlink()
-    return path.read_bytes().strip()
+    return generated_secret(path, Fernet.generate_key, "secrets key")
