@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from types import MappingProxyType
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -164,13 +163,6 @@ class Plan:
     features: Mapping[str, Any] | None = None
 
 
-# The message a plan sends when it says to notify the customer, under the default communication
-# policy (``rules.communication.opening_notice`` decides it per account).
-NOTICE_FOR_PLAN = MappingProxyType({
-    "retry": "payment_failed",
-    "wait_new_card": "card_update_request",
-    "wait_authentication": "authentication_required",
-})
 FIXED_VERSION = "fixed"
 
 

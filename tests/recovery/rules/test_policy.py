@@ -7,9 +7,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from recovery.errors import PolicyError
+from recovery.rules.communication import CommunicationPolicy, opening_notice
 from recovery.rules.declines import classify_decline
 from recovery.rules.network_rules import AttemptRecord
-from recovery.rules.policy import NOTICE_FOR_PLAN, RetryContext, RetryPolicy, plan_next_retry
+from recovery.rules.policy import RetryContext, RetryPolicy, plan_next_retry
 from webhooks.facts import DeclineInfo
 
 FAILED = datetime(2026, 11, 2, 14, 0, tzinfo=UTC)
@@ -156,7 +157,8 @@ def test_a_decline_that_asks_the_customer_to_call_the_bank_tells_them():
     call_issuer = classify_decline(DeclineInfo("card_declined", "call_issuer"), "visa")
     plan = plan_next_retry(RetryPolicy(), context(classification=call_issuer))
     assert (plan.kind, plan.notify_customer) == ("retry", True)
-    assert NOTICE_FOR_PLAN[plan.kind] == "payment_failed"
+    assert opening_notice(CommunicationPolicy(), plan.kind,
+                          call_issuer.decline_class.value) == "payment_failed"
 
 
 def test_a_silent_stop_sends_no_card_update_request():
