@@ -2,7 +2,8 @@
 
     .venv/bin/python docs/screenshots/render_emails.py
 
-Writes docs/screenshots/email-card-update-<lang>.html and, when a Chromium binary is on the PATH
+Writes docs/screenshots/email-card-update-<lang>.html (not kept in git: made again on each run)
+and, when a Chromium binary is on the PATH
 (Debian: ``apt-get install -y chromium``), docs/email-card-update-<lang>.png taken with headless
 Chromium. Without Chromium it writes the HTML only and says so.
 """

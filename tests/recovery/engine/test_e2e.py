@@ -52,6 +52,10 @@ def attempts(services) -> list[ChargeAttempt]:
         return list(session.exec(select(ChargeAttempt).order_by(ChargeAttempt.id)))
 
 
+class WorkerKilled(BaseException):
+    """The process dies after Stripe answered: not an error the runner could record."""
+
+
 def run_until_next_retry(services) -> ScheduledAction:
     (retry,) = scheduled(services, ActionKind.retry)
     services.clock.set(retry.due_at)
@@ -196,9 +200,6 @@ def test_a_crash_after_the_charge_reuses_the_same_key(client, services, stub, mo
     services.clock.set(retry.due_at)
     original = services.engine.record_retry_outcome
 
-    class WorkerKilled(BaseException):
-        """The process dies: not an error the runner could record."""
-
     def crash(*args, **kwargs):
         raise WorkerKilled("worker killed after Stripe answered")
 
@@ -214,18 +215,13 @@ def test_a_crash_after_the_charge_reuses_the_same_key(client, services, stub, mo
     assert [a.stripe_charge_id for a in attempts(services)] == [p.CHARGE_ID, "ch_retry2"]
 
 
-def test_a_retry_whose_answer_was_lost_is_recorded_from_invoice_paid(
-        client, services, stub, monkeypatch):
-    """The retry paid the invoice, the worker died before recording it, and ``invoice.paid``
-    (carrying the retry's key) ends the case first: the engine's records still hold the charge,
-    as the retry's, and the retry never runs again."""
+def retry_dies_after_stripe_answered(client, services, monkeypatch) -> ScheduledAction:
+    """Open a case, then run its first retry on a worker that dies once Stripe has answered
+    the charge, before the answer is recorded; returns that retry (still claimed)."""
     deliver(client, services, failed_event(services))
     run_actions(services)
     (retry,) = scheduled(services, ActionKind.retry)
     services.clock.set(retry.due_at)
-
-    class WorkerKilled(BaseException):
-        """The process dies after Stripe answered."""
 
     def crash(*args, **kwargs):
         raise WorkerKilled
@@ -233,6 +229,16 @@ def test_a_retry_whose_answer_was_lost_is_recorded_from_invoice_paid(
     monkeypatch.setattr(services.engine, "record_retry_outcome", crash)
     with pytest.raises(WorkerKilled):
         run_actions(services)
+    monkeypatch.undo()
+    return retry
+
+
+def test_a_retry_whose_answer_was_lost_is_recorded_from_invoice_paid(
+        client, services, stub, monkeypatch):
+    """The retry paid the invoice, the worker died before recording it, and ``invoice.paid``
+    (carrying the retry's key) ends the case first: the engine's records still hold the charge,
+    as the retry's, and the retry never runs again."""
+    retry = retry_dies_after_stripe_answered(client, services, monkeypatch)
     paid = p.invoice_event("invoice.paid", p.LATEST, created=services.clock.now())
     paid["request"] = {"id": "req_retry", "idempotency_key": f"recovery:{retry.id}"}
     deliver(client, services, paid)
@@ -255,20 +261,7 @@ def test_a_retry_decline_reported_while_its_worker_is_dead_is_counted_if_the_cas
     subscription is canceled. The retry, run again, finds its case ended and is canceled: the
     decline the issuer saw is counted all the same, once, as the retry's."""
     stub.pay_results.append(Decline("insufficient_funds"))
-    deliver(client, services, failed_event(services))
-    run_actions(services)
-    (retry,) = scheduled(services, ActionKind.retry)
-    services.clock.set(retry.due_at)
-
-    class WorkerKilled(BaseException):
-        """The process dies after Stripe answered."""
-
-    def crash(*args, **kwargs):
-        raise WorkerKilled
-
-    monkeypatch.setattr(services.engine, "record_retry_outcome", crash)
-    with pytest.raises(WorkerKilled):
-        run_actions(services)
+    retry = retry_dies_after_stripe_answered(client, services, monkeypatch)
     stub.latest_charge_id = "ch_retry1"  # the invoice's newest attempt is the retry's decline
     failed = failed_event(services)
     failed["request"] = {"id": "req_retry", "idempotency_key": f"recovery:{retry.id}"}
