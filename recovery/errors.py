@@ -4,6 +4,9 @@
     ├── ConfigurationError        settings or a stored policy are invalid
     ├── PolicyError               a policy given by a user is invalid (-> HTTP 422)
     ├── NotFound                  an account, case or invoice the caller named does not exist
+    │                             (also another account's: -> HTTP 404, never 403)
+    ├── NotAuthenticated          no API token, or one that is unknown or revoked (-> HTTP 401)
+    ├── ScopeMissing              the token lacks the scope the request needs (-> HTTP 403)
     ├── ClaimLost                 a worker's claim on a queue row ended (its lease ran out and
     │                             another worker took the row): stop, write nothing
     ├── LinkRejected              a signed link (unsubscribe, offer) is tampered with, expired or
@@ -38,6 +41,14 @@ class PolicyError(RecoveryError):
 
 
 class NotFound(RecoveryError):
+    pass
+
+
+class NotAuthenticated(RecoveryError):
+    pass
+
+
+class ScopeMissing(RecoveryError):
     pass
 
 

@@ -16,9 +16,11 @@ from recovery.errors import (
     DeliveryUnavailable,
     GatewayUnavailable,
     LinkRejected,
+    NotAuthenticated,
     NotFound,
     PolicyError,
     RecoveryError,
+    ScopeMissing,
 )
 
 log = logging.getLogger("recovery.api")
@@ -27,6 +29,8 @@ log = logging.getLogger("recovery.api")
 STATUS_BY_ERROR: tuple[tuple[type[RecoveryError], int], ...] = (
     (PolicyError, 422),
     (NotFound, 404),
+    (NotAuthenticated, 401),
+    (ScopeMissing, 403),
     (GatewayUnavailable, 503),
     (DeliveryUnavailable, 503),
     (ConfigurationError, 503),
@@ -51,4 +55,5 @@ def install_error_handlers(app: FastAPI) -> None:
         status = status_for(error)
         if status >= 500:
             log.error("request failed", extra={"error": f"{type(error).__name__}: {error}"})
-        return JSONResponse({"error": str(error)}, status_code=status)
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        return JSONResponse({"error": str(error)}, status_code=status, headers=headers)

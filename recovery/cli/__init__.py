@@ -9,6 +9,7 @@ from recovery.cli.evaluate import evaluate_policy
 from recovery.cli.inbox import inbox_app
 from recovery.cli.policy import policy_app
 from recovery.cli.scorer import train, versions_app
+from recovery.cli.tokens import tokens_app
 
 app = typer.Typer(help="Payment-recovery engine for Stripe Billing.", no_args_is_help=True)
 app.command()(serve_commands.migrate)
@@ -18,6 +19,7 @@ app.command()(simulate_command.simulate)
 app.add_typer(inbox_app, name="inbox")
 app.add_typer(cases_app, name="cases")
 app.add_typer(policy_app, name="policy")
+app.add_typer(tokens_app, name="tokens")
 app.command()(train)
 app.add_typer(versions_app, name="models")
 app.command(name="evaluate-policy")(evaluate_policy)

@@ -87,6 +87,7 @@ def live_steps_become_unique(url: str) -> None:
     """0004_engine keeps one live step per case (the running one, else the newest) before it
     adds the index that refuses a second, and reverting it removes only what it added."""
     migrations.upgrade(url, "0003")
+    tables_at_0003 = table_names(url)
     engine = make_engine(url, pool_size=1)
     now = "2026-11-02 14:00:00"
     with engine.begin() as connection:
@@ -117,9 +118,7 @@ def live_steps_become_unique(url: str) -> None:
                         5: "canceled", 6: "scheduled"}
     migrations.downgrade(url, "0003")
     # Tables added after 0003 go with the migrations that added them.
-    assert table_names(url) == set(models.metadata.tables) - {
-        "finished_invoice", "canceled_subscription", "model_version", "contact_preference",
-        "link_use", "offer"}
+    assert table_names(url) == tables_at_0003
 
 
 def test_live_steps_become_unique_on_sqlite(tmp_path):
@@ -349,8 +348,9 @@ def test_messaging_delivery_migrates_up_and_down_on_postgres():
 def offers_come_and_go(url: str) -> None:
     """0009_offers adds only the ``offer`` table (one live offer per case), and reverting it
     removes only that."""
-    migrations.upgrade(url)
-    assert "offer" in table_names(url)
+    migrations.upgrade(url, "0009_offers")
+    tables = table_names(url)
+    assert "offer" in tables
     engine = make_engine(url, pool_size=1)
     try:
         indexes = {index["name"]: index for index in inspect(engine).get_indexes("offer")}
@@ -358,9 +358,9 @@ def offers_come_and_go(url: str) -> None:
     finally:
         engine.dispose()
     migrations.downgrade(url, revision_before("0009_offers"))
-    assert table_names(url) == set(models.metadata.tables) - {"offer"}
+    assert table_names(url) == tables - {"offer"}
     migrations.upgrade(url, "0009_offers")
-    assert table_names(url) == set(models.metadata.tables)
+    assert table_names(url) == tables
 
 
 def test_offers_migrate_up_and_down_on_sqlite(tmp_path):
