@@ -7,6 +7,8 @@
     │                             (also another account's: -> HTTP 404, never 403)
     ├── NotAuthenticated          no API token, or one that is unknown or revoked (-> HTTP 401)
     ├── ScopeMissing              the token lacks the scope the request needs (-> HTTP 403)
+    ├── FormRejected              a dashboard form came without its session's CSRF token
+    │                             (-> HTTP 403)
     ├── ClaimLost                 a worker's claim on a queue row ended (its lease ran out and
     │                             another worker took the row): stop, write nothing
     ├── LinkRejected              a signed link (unsubscribe, offer) is tampered with, expired or
@@ -50,6 +52,11 @@ class NotAuthenticated(RecoveryError):
 
 class ScopeMissing(RecoveryError):
     pass
+
+
+class FormRejected(RecoveryError):
+    """A dashboard form whose CSRF token is missing or is not its session's: another site may
+    have sent it."""
 
 
 class ClaimLost(RecoveryError):

@@ -78,6 +78,8 @@ class Services:
     accept_offer: Callable[[str, int], None] | None = None
     # A new billing-portal session for a customer's card update: (account_id, customer) -> URL.
     card_update_page: Callable[[str, str], str] | None = None
+    # The dashboard's session-cookie key, read on first use; None when none is configured.
+    session_secret: Callable[[], str] | None = None
 
     def close(self) -> None:
         if self.engine is not None:
@@ -215,6 +217,19 @@ def sandbox_link_secret(path: Path) -> str:
                             "link secret").decode()
 
 
+def build_session_secret(settings: Settings) -> Callable[[], str] | None:
+    """The configured ``session_secret``; in the sandbox, a generated one kept in
+    ``session_secret_path``; None otherwise (the dashboard then signs nobody in)."""
+    if settings.session_secret is not None:
+        secret = settings.session_secret.get_secret_value()
+        return lambda: secret
+    if settings.sandbox:
+        path = settings.session_secret_path
+        return lambda: generated_secret(path, lambda: secrets.token_urlsafe(32).encode(),
+                                        "session secret").decode()
+    return None
+
+
 def build_services(settings: Settings, clock: Clock | None = None) -> Services:
     db_engine = make_engine(settings.database_url)
     sessions = session_factory(db_engine)
@@ -226,6 +241,7 @@ def build_services(settings: Settings, clock: Clock | None = None) -> Services:
         sessions=sessions,
         accounts=AccountDirectory(sessions, settings),
         link_signer=build_link_signer(settings, clock),
+        session_secret=build_session_secret(settings),
     )
     if settings.stripe_api_key is not None:
         gateway = build_gateway(settings, db_engine=db_engine)

@@ -120,6 +120,16 @@ def authenticate(sessions: SessionFactory, presented: str) -> Caller | None:
     return Caller(row.account_id, row.id, frozenset(row.scopes.split(",")))
 
 
+def caller_of_token(sessions: SessionFactory, token_id: int) -> Caller | None:
+    """The caller a token still stands for, by its id, or None once it is revoked or gone: a
+    session that signed in with a token (the dashboard's) asks this on every request."""
+    with sessions() as session:
+        row = session.get(ApiToken, token_id)
+    if row is None or row.revoked_at is not None:
+        return None
+    return Caller(row.account_id, row.id, frozenset(row.scopes.split(",")))
+
+
 def _info(row: ApiToken) -> TokenInfo:
     return TokenInfo(row.id, row.account_id, row.name, row.prefix,
                      tuple(row.scopes.split(",")), row.created_by, row.revoked_at is not None)

@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from recovery.errors import (
     ConfigurationError,
     DeliveryUnavailable,
+    FormRejected,
     GatewayUnavailable,
     LinkRejected,
     NotAuthenticated,
@@ -34,6 +35,7 @@ STATUS_BY_ERROR: tuple[tuple[type[RecoveryError], int], ...] = (
     (NotFound, 404),
     (NotAuthenticated, 401),
     (ScopeMissing, 403),
+    (FormRejected, 403),
     (GatewayUnavailable, 503),
     (DeliveryUnavailable, 503),
     (ConfigurationError, 503),

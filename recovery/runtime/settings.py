@@ -82,6 +82,13 @@ class Settings(BaseSettings):
     # public base URL).
     card_update_return_url: str | None = None
 
+    # Signs the dashboard's session cookies (at least 32 characters, the same on every process).
+    # The sandbox generates one on first use and keeps it in ``session_secret_path``; with a real
+    # Stripe key and no secret set, the dashboard cannot sign anyone in.
+    session_secret: SecretStr | None = None
+    session_secret_path: Path = Path("var/session.secret")
+    session_max_age_hours: float = Field(default=12.0, gt=0, le=24 * 30)
+
     # SMS through a Twilio-compatible API, off by default; only to customers who opted in.
     sms_enabled: bool = False
     sms_base_url: str = "https://api.twilio.com"
@@ -109,17 +116,18 @@ class Settings(BaseSettings):
     log_json: bool = False
 
     @field_validator("stripe_api_key", "secrets_key", "smtp_host", "smtp_username",
-                     "smtp_password", "link_secret", "sms_account_sid", "sms_auth_token",
-                     "sms_from", mode="before")
+                     "smtp_password", "link_secret", "session_secret", "sms_account_sid",
+                     "sms_auth_token", "sms_from", mode="before")
     @classmethod
     def _empty_key_is_none(cls, value):
         return value or None
 
-    @field_validator("link_secret")
+    @field_validator("link_secret", "session_secret")
     @classmethod
-    def _long_link_secret(cls, value: SecretStr | None) -> SecretStr | None:
+    def _long_secret(cls, value: SecretStr | None, info) -> SecretStr | None:
         if value is not None and len(value.get_secret_value()) < 32:
-            raise ValueError("the link secret must be at least 32 characters; make one with:"
+            what = info.field_name.replace("_", " ")
+            raise ValueError(f"the {what} must be at least 32 characters; make one with:"
                              " python -c 'import secrets; print(secrets.token_urlsafe(32))'")
         return value
 
@@ -161,7 +169,7 @@ class Settings(BaseSettings):
         return value
 
     @field_validator("stripe_api_key", "stripe_webhook_secrets", "secrets_key", "link_secret",
-                     "smtp_password", "sms_auth_token")
+                     "session_secret", "smtp_password", "sms_auth_token")
     @classmethod
     def _refuse_placeholders(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and value.get_secret_value().strip().lower() in PLACEHOLDER_SECRETS:
