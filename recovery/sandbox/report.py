@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import html
 import json
 from collections.abc import Sequence
 from pathlib import Path
 
 from rich.table import Table
 
+from recovery.dashboard.charts import CurveSeries, recovery_curve_figure, standalone_page
 from recovery.sandbox.metrics import RunMetrics
-
-COLOURS = ["#555555", "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
-           "#e377c2", "#17becf", "#bcbd22"]
 
 
 def results_table(results: Sequence[RunMetrics], mode: str) -> Table:
@@ -71,29 +68,9 @@ def write_report(path: Path, config: dict, results: Sequence[RunMetrics],
 
 
 def recovery_chart(results: Sequence[RunMetrics], mode: str) -> str:
-    """Recovered share against days since the first failure, as a self-contained SVG page."""
-    width, height, pad = 720, 420, 50
-    top = max((max(m.recovered_by_day or [0]) for m in results), default=0) or 1
-
-    def point(day: int, share: float) -> str:
-        x = pad + day / 30 * (width - 2 * pad)
-        y = height - pad - share / top * (height - 2 * pad)
-        return f"{x:.1f},{y:.1f}"
-
-    lines, legend = [], []
-    for n, m in enumerate(results):
-        colour = COLOURS[n % len(COLOURS)]
-        points = " ".join(point(d, s) for d, s in enumerate(m.recovered_by_day))
-        lines.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" '
-                     f'points="{points}"/>')
-        legend.append(f'<text x="{width - pad + 10}" y="{pad + 16 * n}" fill="{colour}" '
-                      f'font-size="12">{m.policy} ({m.recovery_rate:.1%})</text>')
-    axes = (f'<line x1="{pad}" y1="{height - pad}" x2="{width - pad}" y2="{height - pad}" '
-            f'stroke="black"/><line x1="{pad}" y1="{pad}" x2="{pad}" y2="{height - pad}" '
-            f'stroke="black"/><text x="{width / 2 - 80}" y="{height - 12}">days since first '
-            f'failure (0-30)</text><text x="4" y="{pad - 10}">recovered share (max '
-            f'{top:.0%})</text>')
-    return ("<!doctype html><meta charset='utf-8'><title>Recovered share by day</title>"
-            f"<p>mode: {html.escape(mode)}</p>"
-            f"<svg xmlns='http://www.w3.org/2000/svg' width='{width + 260}' height='{height}'>"
-            + axes + "".join(lines) + "".join(legend) + "</svg>")
+    """Recovered share against days since the first failure, one line per policy: the
+    dashboard's recovery-curve figure, as a page that opens offline (plotly.js inlined)."""
+    figure = recovery_curve_figure([CurveSeries(m.policy, m.recovered_by_day, m.recovery_rate)
+                                    for m in results])
+    return standalone_page(figure, "Recovered share by day since the first failure",
+                           f"mode: {mode}")
