@@ -7,7 +7,9 @@ connections; the lifespan's end then writes what the receiver still holds and wa
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -16,6 +18,7 @@ from recovery.api.account import build_account_router
 from recovery.api.errors import install_error_handlers
 from recovery.api.health import build_health_router
 from recovery.api.links import build_links_router
+from recovery.dashboard.router import build_dashboard_router
 from recovery.runtime.clock import wall_clock
 from recovery.wiring import Services
 from recovery.worker.scheduler import start_scheduler, stop_scheduler
@@ -24,9 +27,11 @@ from webhooks.router import ReceiverStats, ServeBeforeRouting, StripeWebhookEndp
 
 
 def create_app(services: Services, *, run_worker: bool | None = None,
-               background: list | None = None) -> FastAPI:
+               background: list | None = None,
+               sandbox_state: Callable[[], Mapping[str, Any]] | None = None) -> FastAPI:
     """``background``: objects with ``start_thread()`` and ``stop()`` (and optionally
-    ``request_stop()``) run for the app's life (the live sandbox, the worker process)."""
+    ``request_stop()``) run for the app's life (the live sandbox, the worker process).
+    ``sandbox_state``: the live sandbox's state, for the dashboard's sandbox page."""
     settings = services.settings
     run_worker = settings.run_worker if run_worker is None else run_worker
     receiver_stats = ReceiverStats()
@@ -80,5 +85,6 @@ def create_app(services: Services, *, run_worker: bool | None = None,
         app.include_router(build_links_router(services.sessions, services.link_signer,
                                               services.clock, services.accept_offer,
                                               services.card_update_page))
+    app.include_router(build_dashboard_router(services, sandbox_state))
     install_error_handlers(app)
     return app

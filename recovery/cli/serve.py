@@ -56,8 +56,9 @@ def build_web_app(settings: Settings, *, worker: bool | None):
 
     run_worker = settings.run_worker if worker is None else worker
     if settings.sandbox:
-        services, background = _sandbox_services(settings)
-        return create_app(services, run_worker=run_worker, background=background)
+        services, live = _sandbox_services(settings)
+        return create_app(services, run_worker=run_worker, background=[live],
+                          sandbox_state=live.state)
     services = build_services(settings)
     background = [WorkerProcess(niceness=settings.worker_niceness,
                                 release_claims=partial(release_claims_held_by, services.sessions))
@@ -103,7 +104,7 @@ def _sandbox_services(settings: Settings):
     url = f"http://{settings.host}:{settings.port}/webhooks/stripe"
     live = LiveSandbox(services, url, subscribers=settings.sandbox_subscribers,
                        world=settings.sandbox_world)
-    return services, [live]
+    return services, live
 
 
 def run_worker(parent_pid: int = typer.Option(

@@ -66,6 +66,26 @@ class LiveSandbox:
         wire_engine(services, gateway, channel, planner,
                     offers_override=OffersPolicy.from_mapping(SANDBOX_OFFERS))
 
+    def state(self) -> dict[str, object]:
+        """What the dashboard's sandbox page shows: the virtual time and what the simulated
+        Stripe has done so far."""
+        now = self.clock.now()
+        speed = getattr(self.clock, "speed", 1)
+        events = self.fake.events_sent()
+        return {
+            "virtual time": now.strftime("%Y-%m-%d %H:%M UTC"),
+            "started at": self.start.strftime("%Y-%m-%d %H:%M UTC"),
+            "simulated days so far": f"{(now - self.start).total_seconds() / 86400:.1f}",
+            "one simulated day takes": f"{86400 / speed:g} s",
+            "world": self.services.settings.sandbox_world,
+            "subscribers": len(self.world.subscribers()),
+            "charges asked of the world": self.fake.world_charges,
+            "payment failures sent": events.get("invoice.payment_failed", 0),
+            "webhooks sent": sum(events.values()),
+            "webhooks waiting": self.fake.pending_webhooks(),
+            "Stripe API requests served": sum(self.fake.api_calls().values()),
+        }
+
     def _deliver(self, body: str, signature: str) -> None:
         response = self.http.post(self.webhook_url, content=body, headers={
             "Stripe-Signature": signature, "Content-Type": "application/json"})

@@ -1,0 +1,167 @@
+"""The dashboard's pages, signed in: the overview's figures and charts, the case list's search
+and filters, a case's timeline, the policy editor, and one account never seeing another's."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from recovery.dashboard.interim_policies import active_policy
+from tests.recovery.dashboard.conftest import csrf_token, sign_in
+from tests.recovery.dashboard.seed import (
+    EXHAUSTED_INVOICE,
+    OPEN_INVOICE,
+    OTHER_INVOICE,
+    RECOVERED_INVOICE,
+)
+
+
+def figures_on(page_html: str) -> dict[str, dict]:
+    blocks = re.findall(r'<script type="application/json" id="([^"]+)-figure">(.*?)</script>',
+                        page_html, re.S)
+    return {chart_id: json.loads(body) for chart_id, body in blocks}
+
+
+def case_links(page_html: str) -> list[str]:
+    return re.findall(r'href="/dashboard/cases/([^"]+)"', page_html)
+
+
+def test_the_overview_shows_the_rates_revenue_and_a_chart_per_breakdown(dashboard, tokens):
+    sign_in(dashboard, tokens.owner)
+    page = dashboard.get("/dashboard/", params={"days": 30, "within": 30}).text
+    # Three cases of the account: one recovered (100.00 of 162.00 due).
+    assert re.search(r'id="rate-count">33\.3%<', page)
+    assert re.search(r'id="rate-amount">61\.7%<', page)
+    assert re.search(r'id="recovered-revenue">\$100\.00<', page)
+    figures = figures_on(page)
+    assert set(figures) == {"chart-curve", "chart-decline_class", "chart-card_brand",
+                            "chart-country", "chart-channel", "chart-policy"}
+    curve = figures["chart-curve"]["data"][0]
+    assert curve["y"][2] == 0 and curve["y"][3] > 0.33  # recovered on its third day
+    brands = figures["chart-card_brand"]["data"][0]
+    assert list(brands["x"]) == ["mastercard", "visa"]
+
+
+def test_the_overview_period_leaves_out_older_failures(dashboard, tokens):
+    sign_in(dashboard, tokens.owner)
+    page = dashboard.get("/dashboard/", params={"days": 7}).text
+    assert "2 of 2 cases" not in page and "1 of 2 cases" in page
+
+
+def test_a_bad_period_is_a_clear_422_page(dashboard, tokens):
+    sign_in(dashboard, tokens.owner)
+    answer = dashboard.get("/dashboard/", params={"days": "lots"})
+    assert answer.status_code == 422
+    assert "days" in answer.text and "<html" in answer.text
+
+
+def test_the_case_list_searches_and_filters_within_the_account(dashboard, tokens):
+    sign_in(dashboard, tokens.owner)
+    everything = case_links(dashboard.get("/dashboard/cases").text)
+    assert sorted(everything) == sorted([OPEN_INVOICE, RECOVERED_INVOICE, EXHAUSTED_INVOICE])
+    assert case_links(dashboard.get("/dashboard/cases", params={"q": "MC"}).text) == [
+        RECOVERED_INVOICE]
+    by_brand = case_links(dashboard.get("/dashboard/cases", params={"card_brand": "visa",
+                                                                    "status": "open"}).text)
+    assert by_brand == [OPEN_INVOICE]
+    assert case_links(dashboard.get("/dashboard/cases", params={"q": "other"}).text) == []
+
+
+def test_a_case_timeline_shows_attempts_actions_messages_offers_and_the_scorers_reasons(
+        dashboard, tokens):
+    sign_in(dashboard, tokens.owner)
+    page = dashboard.get(f"/dashboard/cases/{OPEN_INVOICE}").text
+    timeline = page[page.index('id="timeline"'):]
+    for shown in ("insufficient_funds (retry) on visa", "retry [scheduled]",
+                  "smart: chance 31% (best 33%)", "email payment_failed [sent]",
+                  "Your payment did not go through", "offer discount [shown]",
+                  "10% off for 2 months", "Why this time: account scorer v3", "31.0%",
+                  "hour_of_day +0.042", "propensity 0.925"):
+        assert shown in timeline, shown
+    assert timeline.index("charge by stripe") < timeline.index("email payment_failed")
+
+
+def test_another_accounts_case_is_not_found(dashboard, tokens):
+    sign_in(dashboard, tokens.owner)
+    answer = dashboard.get(f"/dashboard/cases/{OTHER_INVOICE}")
+    assert answer.status_code == 404
+    assert OTHER_INVOICE in answer.text  # the page names what was asked for, nothing more
+    assert "amex" not in answer.text
+
+
+def test_the_second_account_sees_only_its_own_case(dashboard, tokens):
+    sign_in(dashboard, tokens.other)
+    assert case_links(dashboard.get("/dashboard/cases").text) == [OTHER_INVOICE]
+    assert dashboard.get(f"/dashboard/cases/{OPEN_INVOICE}").status_code == 404
+
+
+def test_an_invalid_policy_shows_every_field_error_and_changes_nothing(dashboard, tokens,
+                                                                      services):
+    sign_in(dashboard, tokens.owner)
+    csrf = csrf_token(dashboard.get("/dashboard/policies").text)
+    bad = '{"offsets_days": [9, 3], "timing": "sometimes"}'
+    answer = dashboard.post("/dashboard/policies", data={"csrf_token": csrf, "document": bad,
+                                                         "do": "save"})
+    assert answer.status_code == 422
+    errors = answer.text[answer.text.index('id="field-errors"'):]
+    assert "offsets_days must increase" in errors and "timing must be" in errors
+    assert "sometimes" in answer.text  # the text typed stays in the editor
+    stored = active_policy(services.sessions, account_id=services.settings.account_id)
+    assert stored.document["timing"] == "fixed"
+
+
+def test_text_that_is_not_json_is_a_field_error_too(dashboard, tokens):
+    sign_in(dashboard, tokens.owner)
+    csrf = csrf_token(dashboard.get("/dashboard/policies").text)
+    answer = dashboard.post("/dashboard/policies", data={"csrf_token": csrf,
+                                                         "document": '{"offsets_days": ['})
+    assert answer.status_code == 422
+    assert "not valid JSON" in answer.text
+
+
+def test_a_valid_policy_is_saved(dashboard, tokens, services):
+    sign_in(dashboard, tokens.owner)
+    csrf = csrf_token(dashboard.get("/dashboard/policies").text)
+    answer = dashboard.post("/dashboard/policies", data={
+        "csrf_token": csrf, "document": '{"offsets_days": [2, 5, 9], "max_retries": 3}',
+        "do": "save"}, follow_redirects=False)
+    assert answer.status_code == 303
+    assert 'id="saved"' in dashboard.get(answer.headers["location"]).text
+    stored = active_policy(services.sessions, account_id=services.settings.account_id)
+    assert stored.document["offsets_days"] == [2.0, 5.0, 9.0]
+
+
+def test_a_read_only_token_may_preview_but_not_save(dashboard, tokens):
+    sign_in(dashboard, tokens.reader)
+    csrf = csrf_token(dashboard.get("/dashboard/policies").text)
+    document = '{"offsets_days": [2, 5]}'
+    preview = dashboard.post("/dashboard/policies", data={"csrf_token": csrf,
+                                                          "document": document,
+                                                          "do": "preview"})
+    assert preview.status_code == 200 and 'id="preview"' in preview.text
+    save = dashboard.post("/dashboard/policies", data={"csrf_token": csrf,
+                                                       "document": document, "do": "save"})
+    assert save.status_code == 403
+    assert "write" in save.text
+
+
+def test_the_sandbox_page_is_there_only_with_a_sandbox(dashboard, tokens):
+    sign_in(dashboard, tokens.owner)
+    assert dashboard.get("/dashboard/sandbox").status_code == 404
+    assert 'href="/dashboard/sandbox"' not in dashboard.get("/dashboard/").text
+
+
+def test_plotly_js_is_served_from_the_installed_package(dashboard):
+    answer = dashboard.get("/dashboard/static/plotly.min.js")
+    assert answer.status_code == 200
+    assert answer.headers["content-type"].startswith("text/javascript")
+    assert "plotly.js" in answer.text[:500].lower()
+    assert dashboard.get("/dashboard/static/..%2Fpyproject.toml").status_code == 404
+
+
+def test_pages_load_no_script_from_elsewhere(dashboard, tokens):
+    sign_in(dashboard, tokens.owner)
+    page = dashboard.get("/dashboard/")
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    sources = re.findall(r'<(?:script|link)[^>]+(?:src|href)="([^"]+)"', page.text)
+    assert sources and all(source.startswith("/dashboard/static/") for source in sources)
