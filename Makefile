@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint install clean bench-tools screenshots
+.PHONY: run test lint install clean bench-tools browser-tools screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,11 @@ test: lint
 # The webhook benchmark's load generator: wrk, Debian's package.
 bench-tools:
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+
+# The dashboard's browser test (skipped without them): headless Chromium and its driver,
+# Debian's packages.
+browser-tools:
+	command -v chromedriver >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium chromium-driver)
 
 # The README's email screenshots: headless Chromium, Debian's package.
 screenshots: $(STAMP)

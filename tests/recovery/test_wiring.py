@@ -1,4 +1,5 @@
-"""The composition root picks the message channels and the link signer from settings."""
+"""The composition root picks the message channels, the link signer and the dashboard's session
+secret from settings."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from recovery.messaging.sms import SmsChannel
 from recovery.messaging.smtp import SmtpChannel
 from recovery.runtime.clock import VirtualClock
 from recovery.runtime.settings import Settings
-from recovery.wiring import build_channel, build_link_signer
+from recovery.wiring import build_channel, build_link_signer, build_session_secret
 
 SMS = {"sms_enabled": True, "sms_account_sid": "AC1", "sms_auth_token": "tok-123456",
        "sms_from": "+15005550006"}
@@ -83,3 +84,22 @@ def test_a_real_stripe_account_needs_a_configured_link_secret():
     configured = build_link_signer(
         Settings(stripe_api_key="sk_test_1", link_secret="x" * 40, link_max_age_days=3), clock)
     assert configured is not None and configured.max_age == timedelta(days=3)
+
+
+def test_the_sandbox_generates_its_session_secret_on_first_use_and_keeps_it(tmp_path):
+    path = tmp_path / "var" / "session.secret"
+    secret = build_session_secret(Settings(stripe_api_key="", session_secret_path=path))
+    assert not path.exists()  # building the services writes nothing
+    first = secret()
+    assert len(first) >= 32 and stat.S_IMODE(path.stat().st_mode) == 0o600
+    again = build_session_secret(Settings(stripe_api_key="", session_secret_path=path))
+    assert again() == first  # another process signs and reads the same cookies
+
+
+def test_a_real_stripe_account_signs_dashboard_sessions_only_with_a_configured_secret():
+    assert build_session_secret(Settings(stripe_api_key="sk_test_1")) is None
+    configured = build_session_secret(Settings(stripe_api_key="sk_test_1",
+                                               session_secret="s" * 40))
+    assert configured() == "s" * 40
+    with pytest.raises(ValidationError, match="session secret must be at least 32"):
+        Settings(session_secret="too-short")

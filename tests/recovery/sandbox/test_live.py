@@ -8,6 +8,7 @@ takes as long on that wall clock as the test says.
 
 from __future__ import annotations
 
+import re
 import shutil
 from datetime import UTC, datetime, timedelta
 
@@ -121,3 +122,33 @@ def test_a_world_that_breaks_its_contract_stops_the_live_sandbox(tmp_path, sqlit
     assert not live._thread.is_alive()
     live.stop()
     services.close()
+
+
+def test_the_dashboard_shows_the_live_sandboxs_virtual_time_and_counts(tmp_path, sqlite_template,
+                                                                       wall):
+    from recovery.accounts.tokens import create_token
+    from tests.recovery.dashboard.conftest import sign_in
+
+    services = live_services(tmp_path, sqlite_template, wall,
+                             stripe_webhook_secrets=SANDBOX_SECRET, outbox_dir=tmp_path / "out",
+                             session_secret_path=tmp_path / "session.secret")
+    live = LiveSandbox(services, "http://testserver/webhooks/stripe", subscribers=20,
+                       world=DEFAULT_WORLD)
+    with TestClient(create_app(services, run_worker=False, sandbox_state=live.state)) as client:
+        live.http = TimedDelivery(client, wall, 0.0)
+        since = live.start
+        for _step in range(8):  # two simulated days
+            wall.advance(timedelta(seconds=SECONDS_PER_DAY / 4))
+            since = live._step(since)
+        _info, token = create_token(services.sessions, services.clock,
+                                    account_id=services.settings.account_id, name="demo",
+                                    scopes=["read"], actor="test")
+        sign_in(client, token)
+        page = client.get("/dashboard/sandbox")
+    services.close()
+    assert page.status_code == 200
+    facts = dict(re.findall(r'<th scope="row">([^<]+)</th><td>([^<]*)</td>', page.text))
+    assert facts["simulated days so far"] == "2.0"
+    assert facts["subscribers"] == "20"
+    assert facts["one simulated day takes"] == f"{SECONDS_PER_DAY:g} s"
+    assert int(facts["webhooks sent"]) >= int(facts["payment failures sent"])
