@@ -96,8 +96,8 @@ class DashboardAccess:
                                "page and send it again")
         if signed_in and visitor.caller is None:
             raise NotAuthenticated("sign in with an API token")
-        if signed_in and write and not visitor.can_write:
-            raise ScopeMissing("this change needs a token with the 'write' scope")
+        if signed_in and write:
+            require_write(visitor)
         return Posted(visitor, form)
 
     def write_cookie(self, response: Response, session: DashboardSession) -> None:
@@ -105,6 +105,11 @@ class DashboardAccess:
         response.set_cookie(flags.name, self.cookies.dump(session), max_age=flags.max_age_seconds,
                             path=flags.path, secure=flags.secure, httponly=flags.httponly,
                             samesite=flags.samesite)
+
+
+def require_write(visitor: Visitor) -> None:
+    if not visitor.can_write:
+        raise ScopeMissing("this change needs a token with the 'write' scope")
 
 
 def _text(value) -> str | None:

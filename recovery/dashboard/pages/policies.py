@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import RedirectResponse, Response
 
+from recovery.dashboard.access import require_write
 from recovery.dashboard.interim_policies import (
     active_policy,
     policy_versions,
@@ -41,8 +42,10 @@ def add_routes(router: APIRouter, pages: Pages, services: Services) -> None:
 
     @router.post("/policies")
     async def save_or_preview(request: Request) -> Response:
-        wants_preview = (await request.form()).get("do") == "preview"
-        posted = await pages.access.posted(request, write=not wants_preview)
+        posted = await pages.access.posted(request, write=False)
+        wants_preview = posted.field("do") == "preview"
+        if not wants_preview:  # a preview changes nothing: reading is enough
+            require_write(posted.visitor)
         text = posted.field("document")[:MAX_DOCUMENT_CHARS]
         caller = posted.visitor.caller
         try:

@@ -67,16 +67,18 @@ def test_the_session_cookie_is_httponly_samesite_and_scoped_to_the_dashboard(das
     assert int(flags["max-age"]) == 12 * 3600
 
 
-def test_the_cookie_is_secure_when_the_public_url_is_https(settings, clock, tokens):
+def test_the_cookie_is_secure_when_the_public_url_is_https(settings, clock):
     from recovery.wiring import build_services
 
     https = settings.model_copy(update={"public_base_url": "https://pay.example.com"})
     services = build_services(https, clock)
     try:
-        with TestClient(create_app(services, run_worker=False)) as client:
-            assert cookie_attributes(sign_in(client, tokens.owner))["secure"] is True
+        with TestClient(create_app(services, run_worker=False),
+                        base_url="https://pay.example.com") as client:
+            form = client.get("/dashboard/login")
     finally:
         services.close()
+    assert cookie_attributes(form)["secure"] is True
 
 
 def test_the_cookie_keeps_no_token_and_a_tampered_one_is_ignored(dashboard, tokens):
