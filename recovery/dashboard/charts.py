@@ -57,6 +57,7 @@ def recovery_curve_figure(series: Sequence[CurveSeries], *,
                         tick0=0, dtick=DAY_TICK_STEP, showgrid=True)
     figure.update_yaxes(title_text="recovered share", tickformat=".0%", rangemode="tozero",
                         showgrid=True)
+    figure.update_layout(showlegend=True)  # one line too: the legend carries its rate
     return figure
 
 
