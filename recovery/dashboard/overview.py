@@ -88,7 +88,7 @@ def account_overview(sessions: SessionFactory, account_id: str,
 
 def _cases(sessions: SessionFactory, account_id: str,
            period: OverviewPeriod) -> Iterator[CaseRow]:
-    filters = CaseFilters(failed_from=period.start, failed_before=period.end)
+    filters = CaseFilters(first_failed_from=period.start, first_failed_to=period.end)
     offset = 0
     while True:
         page = search_cases(sessions, account_id, filters, offset=offset, limit=MAX_PAGE)

@@ -18,15 +18,15 @@ MAX_PAGE = 200
 
 @dataclass(frozen=True)
 class CaseFilters:
-    """Each filter left empty matches every case."""
+    """Each filter left empty (None or "") matches every case."""
 
-    text: str = ""  # part of the invoice or customer id
-    status: str = ""
-    waiting_for: str = ""
-    decline_class: str = ""  # of the case's latest decline
-    card_brand: str = ""
-    failed_from: datetime | None = None  # first failure at or after
-    failed_before: datetime | None = None  # first failure before
+    q: str | None = None  # part of the invoice or customer id, in any case
+    status: str | None = None
+    waiting_for: str | None = None
+    decline_class: str | None = None  # of the case's latest decline
+    card_brand: str | None = None  # of the card on file
+    first_failed_from: datetime | None = None  # inclusive
+    first_failed_to: datetime | None = None  # exclusive
 
 
 @dataclass(frozen=True)
@@ -92,22 +92,22 @@ def filter_choices(sessions: SessionFactory, account_id: str) -> FilterChoices:
 
 def _conditions(account_id: str, filters: CaseFilters) -> list:
     conditions = [RecoveryCase.account_id == account_id]
-    text = filters.text.strip()
+    text = (filters.q or "").strip().lower()
     if text:
-        # A literal substring in any case: the LIKE wildcards a user types mean themselves.
-        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        conditions.append(or_(RecoveryCase.stripe_invoice_id.ilike(pattern, escape="\\"),
-                              RecoveryCase.stripe_customer_id.ilike(pattern, escape="\\")))
+        # A literal substring: the LIKE wildcards a user types mean themselves (autoescape).
+        conditions.append(or_(
+            func.lower(RecoveryCase.stripe_invoice_id).contains(text, autoescape=True),
+            func.lower(RecoveryCase.stripe_customer_id).contains(text, autoescape=True)))
     for column, wanted in ((RecoveryCase.status, filters.status),
                            (RecoveryCase.waiting_for, filters.waiting_for),
                            (RecoveryCase.last_decline_class, filters.decline_class),
                            (RecoveryCase.card_brand, filters.card_brand)):
         if wanted:
             conditions.append(column == wanted)
-    if filters.failed_from is not None:
-        conditions.append(RecoveryCase.first_failed_at >= filters.failed_from)
-    if filters.failed_before is not None:
-        conditions.append(RecoveryCase.first_failed_at < filters.failed_before)
+    if filters.first_failed_from is not None:
+        conditions.append(RecoveryCase.first_failed_at >= filters.first_failed_from)
+    if filters.first_failed_to is not None:
+        conditions.append(RecoveryCase.first_failed_at < filters.first_failed_to)
     return conditions
 
 

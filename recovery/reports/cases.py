@@ -18,7 +18,6 @@ class TimelineEntry:
     what: str
     detail: str
     explanation: dict | None = None  # a retry's: why its time was chosen
-    kind: str = ""  # attempt | action | message | offer
 
 
 def list_cases(sessions: SessionFactory, *, status: str | None = None,
@@ -34,7 +33,7 @@ def list_cases(sessions: SessionFactory, *, status: str | None = None,
 
 
 def case_timeline(sessions: SessionFactory, invoice_id: str, *,
-                  account_id: str | None = None) -> tuple[RecoveryCase, list]:
+                  account_id: str | None = None) -> tuple[RecoveryCase, list[TimelineEntry]]:
     """The case with its attempts, declines, reasons, actions, messages and offers in time
     order. With ``account_id``, another account's invoice is NotFound like a missing one."""
     query = select(RecoveryCase).where(RecoveryCase.stripe_invoice_id == invoice_id)
@@ -57,32 +56,31 @@ def _of_case(session, table, case_id: int) -> list:
 
 def _attempt_entry(attempt: ChargeAttempt) -> TimelineEntry:
     if attempt.succeeded:
-        return TimelineEntry(attempt.attempted_at, f"charge by {attempt.by}", "paid",
-                             kind="attempt")
+        return TimelineEntry(attempt.attempted_at, f"charge by {attempt.by}", "paid")
     code = attempt.decline_code or attempt.failure_code or "declined"
     card = f"{attempt.card_brand or 'card'} {attempt.card_fingerprint or '?'}"
     detail = f"{code} ({attempt.decline_class or 'unclassified'}) on {card}: {attempt.reason or ''}"
-    return TimelineEntry(attempt.attempted_at, f"charge by {attempt.by}", detail.rstrip(": "),
-                         kind="attempt")
+    return TimelineEntry(attempt.attempted_at, f"charge by {attempt.by}", detail.rstrip(": "))
 
 
 def _action_entry(action: ScheduledAction) -> TimelineEntry:
     result = f" -> {action.result}" if action.result else ""
     decision = (action.params or {}).get("decision") or {}
     return TimelineEntry(action.due_at, f"{action.kind} [{action.status}]",
-                         f"{action.reason}{result}", decision.get("explanation") or None,
-                         kind="action")
+                         f"{action.reason}{result}", decision.get("explanation") or None)
 
 
 def _message_entry(message: Message) -> TimelineEntry:
-    error = f" ({message.error})" if message.error else ""
+    detail = message.subject or ""
+    if message.error:
+        detail = f"{detail} ({message.error})".strip()
     return TimelineEntry(message.sent_at or message.created_at,
-                         f"{message.channel} {message.kind} [{message.status}]",
-                         f"{message.subject}{error}", kind="message")
+                         f"message {message.kind} by {message.channel} [{message.status}]",
+                         detail)
 
 
 def _offer_entry(offer: Offer) -> TimelineEntry:
-    terms = f"{offer.percent_off}% off for {offer.months} months" if offer.kind == "discount" \
-        else f"collection paused for {offer.months} months"
+    what = f"{offer.percent_off}% off" if offer.kind == "discount" else "pause"
     return TimelineEntry(offer.shown_at, f"offer {offer.kind} [{offer.status}]",
-                         f"{terms}; shown in {offer.message_kind or 'a message'}", kind="offer")
+                         f"{what} for {offer.months} months, shown in "
+                         f"{offer.message_kind or 'a message'}")

@@ -38,6 +38,7 @@ def add_routes(router: APIRouter, pages: Pages, services: Services) -> None:
     @router.get("/cases/{invoice_id}")
     def case_page(request: Request, invoice_id: str) -> Response:
         account_id = pages.access.signed_in(request).account_id
-        case, timeline = case_timeline(services.sessions, invoice_id, account_id=account_id)
+        case, timeline = case_timeline(services.sessions, account_id=account_id,
+                                       invoice_id=invoice_id)
         return pages.render(request, "case.html", {"nav": "cases", "case": case,
                                                    "timeline": timeline})

@@ -73,12 +73,12 @@ def test_a_case_timeline_shows_attempts_actions_messages_offers_and_the_scorers_
     page = dashboard.get(f"/dashboard/cases/{OPEN_INVOICE}").text
     timeline = page[page.index('id="timeline"'):]
     for shown in ("insufficient_funds (retry) on visa", "retry [scheduled]",
-                  "smart: chance 31% (best 33%)", "email payment_failed [sent]",
+                  "smart: chance 31% (best 33%)", "message payment_failed by email [sent]",
                   "Your payment did not go through", "offer discount [shown]",
                   "10% off for 2 months", "Why this time: account scorer v3", "31.0%",
                   "hour_of_day +0.042", "propensity 0.925"):
         assert shown in timeline, shown
-    assert timeline.index("charge by stripe") < timeline.index("email payment_failed")
+    assert timeline.index("charge by stripe") < timeline.index("message payment_failed")
 
 
 def test_another_accounts_case_is_not_found(dashboard, tokens):

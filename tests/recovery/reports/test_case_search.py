@@ -37,11 +37,11 @@ def test_newest_first_and_only_the_accounts_own(services, account):
 
 def test_the_text_is_a_literal_part_of_the_invoice_or_customer_id_in_any_case(services,
                                                                               account):
-    assert invoices(services, account, text="VISA") == [OPEN_INVOICE, EXHAUSTED_INVOICE]
-    assert invoices(services, account, text="cus_in_recovered") == [RECOVERED_INVOICE]
-    assert invoices(services, account, text="%") == []  # not a wildcard
-    assert invoices(services, account, text="n_open_") == [OPEN_INVOICE]
-    assert invoices(services, account, text="in_o_en") == []  # "_" is itself
+    assert invoices(services, account, q="VISA") == [OPEN_INVOICE, EXHAUSTED_INVOICE]
+    assert invoices(services, account, q="cus_in_recovered") == [RECOVERED_INVOICE]
+    assert invoices(services, account, q="%") == []  # not a wildcard
+    assert invoices(services, account, q="n_open_") == [OPEN_INVOICE]
+    assert invoices(services, account, q="in_o_en") == []  # "_" is itself
 
 
 def test_filters_combine(services, account):
@@ -54,8 +54,8 @@ def test_filters_combine(services, account):
 
 def test_the_period_is_by_first_failure(services, account):
     now = services.clock.now()
-    assert invoices(services, account, failed_from=now - timedelta(days=6),
-                    failed_before=now - timedelta(days=1)) == [OPEN_INVOICE, RECOVERED_INVOICE]
+    assert invoices(services, account, first_failed_from=now - timedelta(days=6),
+                    first_failed_to=now - timedelta(days=1)) == [OPEN_INVOICE, RECOVERED_INVOICE]
 
 
 def test_pages_and_their_total(services, account):
@@ -75,6 +75,8 @@ def test_the_filter_choices_are_the_accounts_values(services, account):
 def test_a_timeline_scoped_to_an_account_does_not_find_anothers_invoice(services, account):
     with pytest.raises(NotFound):
         case_timeline(services.sessions, OTHER_INVOICE, account_id=account)
-    case, entries = case_timeline(services.sessions, OPEN_INVOICE, account_id=account)
+    case, entries = case_timeline(services.sessions, account_id=account, invoice_id=OPEN_INVOICE)
     assert case.stripe_invoice_id == OPEN_INVOICE
-    assert [entry.kind for entry in entries] == ["attempt", "message", "offer", "action"]
+    assert [entry.what for entry in entries] == [
+        "charge by stripe", "message payment_failed by email [sent]", "offer discount [shown]",
+        "retry [scheduled]"]
