@@ -119,7 +119,7 @@ def live_steps_become_unique(url: str) -> None:
     # Tables added after 0003 go with the migrations that added them.
     assert table_names(url) == set(models.metadata.tables) - {
         "finished_invoice", "canceled_subscription", "model_version", "contact_preference",
-        "link_use", "offer"}
+        "link_use", "offer", "backfill_run"}
 
 
 def test_live_steps_become_unique_on_sqlite(tmp_path):
@@ -357,10 +357,11 @@ def offers_come_and_go(url: str) -> None:
         assert indexes["ix_offer_case_id_live"]["unique"]
     finally:
         engine.dispose()
+    later = {"backfill_run"}  # tables of the migrations after 0009
     migrations.downgrade(url, revision_before("0009_offers"))
-    assert table_names(url) == set(models.metadata.tables) - {"offer"}
+    assert table_names(url) == set(models.metadata.tables) - {"offer"} - later
     migrations.upgrade(url, "0009_offers")
-    assert table_names(url) == set(models.metadata.tables)
+    assert table_names(url) == set(models.metadata.tables) - later
 
 
 def test_offers_migrate_up_and_down_on_sqlite(tmp_path):
@@ -393,3 +394,26 @@ def test_message_content_migrates_up_and_down_on_sqlite(tmp_path):
 @pytest.mark.postgres
 def test_message_content_migrates_up_and_down_on_postgres():
     on_fresh_postgres("recovery_migrations_message_content", message_content_comes_and_goes)
+
+
+def backfill_progress_comes_and_goes(url: str) -> None:
+    """0012_backfill_progress adds only the ``backfill_run`` table, and reverting it removes
+    only that."""
+    before = revision_before("0012_backfill_progress")
+    migrations.upgrade(url, before)
+    earlier = table_names(url)
+    migrations.upgrade(url, "0012_backfill_progress")
+    assert table_names(url) - earlier == {"backfill_run"}
+    assert "reached_at" in columns_of(url, "backfill_run")
+    migrations.downgrade(url, before)
+    assert table_names(url) == earlier
+    migrations.upgrade(url)
+
+
+def test_backfill_progress_migrates_up_and_down_on_sqlite(tmp_path):
+    backfill_progress_comes_and_goes(f"sqlite:///{tmp_path / 'b.db'}")
+
+
+@pytest.mark.postgres
+def test_backfill_progress_migrates_up_and_down_on_postgres():
+    on_fresh_postgres("recovery_migrations_backfill_progress", backfill_progress_comes_and_goes)
