@@ -393,3 +393,26 @@ def test_message_content_migrates_up_and_down_on_sqlite(tmp_path):
 @pytest.mark.postgres
 def test_message_content_migrates_up_and_down_on_postgres():
     on_fresh_postgres("recovery_migrations_message_content", message_content_comes_and_goes)
+
+
+def backfill_progress_comes_and_goes(url: str) -> None:
+    """0012_backfill_progress adds only the ``backfill_run`` table, and reverting it removes
+    only that."""
+    before = revision_before("0012_backfill_progress")
+    migrations.upgrade(url, before)
+    earlier = table_names(url)
+    migrations.upgrade(url, "0012_backfill_progress")
+    assert table_names(url) - earlier == {"backfill_run"}
+    assert "reached_at" in columns_of(url, "backfill_run")
+    migrations.downgrade(url, before)
+    assert table_names(url) == earlier
+    migrations.upgrade(url)
+
+
+def test_backfill_progress_migrates_up_and_down_on_sqlite(tmp_path):
+    backfill_progress_comes_and_goes(f"sqlite:///{tmp_path / 'b.db'}")
+
+
+@pytest.mark.postgres
+def test_backfill_progress_migrates_up_and_down_on_postgres():
+    on_fresh_postgres("recovery_migrations_backfill_progress", backfill_progress_comes_and_goes)
