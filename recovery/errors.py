@@ -3,6 +3,8 @@
     RecoveryError
     ├── ConfigurationError        settings or a stored policy are invalid
     ├── PolicyError               a policy given by a user is invalid (-> HTTP 422)
+    ├── ExperimentError           an experiment given by a user is invalid (a split outside
+    │                             1-99%, a customer without an id) (-> HTTP 422)
     ├── NotFound                  an account, case or invoice the caller named does not exist
     ├── ClaimLost                 a worker's claim on a queue row ended (its lease ran out and
     │                             another worker took the row): stop, write nothing
@@ -35,6 +37,10 @@ class ConfigurationError(RecoveryError):
 
 class PolicyError(RecoveryError):
     pass
+
+
+class ExperimentError(RecoveryError):
+    """An A/B experiment between policy versions cannot be set up as asked."""
 
 
 class NotFound(RecoveryError):

@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from recovery.errors import (
     ConfigurationError,
     DeliveryUnavailable,
+    ExperimentError,
     GatewayUnavailable,
     LinkRejected,
     NotFound,
@@ -26,6 +27,7 @@ log = logging.getLogger("recovery.api")
 # Most specific first: the first class the error is an instance of decides.
 STATUS_BY_ERROR: tuple[tuple[type[RecoveryError], int], ...] = (
     (PolicyError, 422),
+    (ExperimentError, 422),
     (NotFound, 404),
     (GatewayUnavailable, 503),
     (DeliveryUnavailable, 503),
