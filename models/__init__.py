@@ -11,6 +11,7 @@ from models.base import metadata
 from models.canceled_subscription import CanceledSubscription
 from models.charge_attempt import ChargeAttempt
 from models.contact_preference import ContactPreference
+from models.experiment import Experiment, ExperimentAssignment, ExperimentStatus
 from models.finished_invoice import FinishedInvoice
 from models.link_use import LinkUse
 from models.message import Message, MessageStatus
@@ -24,7 +25,8 @@ from models.webhook_event import InboxStatus, WebhookEvent
 __all__ = [
     "Account", "ActionKind", "ActionStatus", "ApiToken", "AuditEntry", "BackfillRun",
     "BackfillStatus", "CanceledSubscription", "CaseStatus", "ChargeAttempt",
-    "ContactPreference", "FinishedInvoice", "InboxStatus", "LinkUse", "Message",
-    "MessageStatus", "ModelVersion", "Offer", "OfferKind", "OfferStatus", "RateLimitSlot",
-    "RecoveredBy", "RecoveryCase", "ScheduledAction", "WaitingFor", "WebhookEvent", "metadata",
+    "ContactPreference", "Experiment", "ExperimentAssignment", "ExperimentStatus",
+    "FinishedInvoice", "InboxStatus", "LinkUse", "Message", "MessageStatus", "ModelVersion",
+    "Offer", "OfferKind", "OfferStatus", "RateLimitSlot", "RecoveredBy", "RecoveryCase",
+    "ScheduledAction", "WaitingFor", "WebhookEvent", "metadata",
 ]

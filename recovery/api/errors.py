@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from recovery.errors import (
     ConfigurationError,
     DeliveryUnavailable,
+    ExperimentError,
     GatewayUnavailable,
     LinkRejected,
     NotAuthenticated,
@@ -31,6 +32,7 @@ log = logging.getLogger("recovery.api")
 # Most specific first: the first class the error is an instance of decides.
 STATUS_BY_ERROR: tuple[tuple[type[RecoveryError], int], ...] = (
     (PolicyError, 422),
+    (ExperimentError, 422),
     (NotFound, 404),
     (NotAuthenticated, 401),
     (ScopeMissing, 403),
