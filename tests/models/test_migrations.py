@@ -14,6 +14,9 @@ from recovery.runtime import migrations
 from recovery.runtime.db import make_engine
 from tests.conftest import POSTGRES_URL, create_postgres_database, drop_postgres_database
 
+# Added by 0014_outbound_webhooks, after the revisions some tests stop at.
+OUTBOUND_TABLES = {"outbound_endpoint", "outbound_event", "outbound_delivery"}
+
 
 def table_names(url: str) -> set[str]:
     engine = make_engine(url, pool_size=1)
@@ -119,7 +122,7 @@ def live_steps_become_unique(url: str) -> None:
     # Tables added after 0003 go with the migrations that added them.
     assert table_names(url) == set(models.metadata.tables) - {
         "finished_invoice", "canceled_subscription", "model_version", "contact_preference",
-        "link_use", "offer"}
+        "link_use", "offer"} - OUTBOUND_TABLES
 
 
 def test_live_steps_become_unique_on_sqlite(tmp_path):
@@ -358,9 +361,9 @@ def offers_come_and_go(url: str) -> None:
     finally:
         engine.dispose()
     migrations.downgrade(url, revision_before("0009_offers"))
-    assert table_names(url) == set(models.metadata.tables) - {"offer"}
+    assert table_names(url) == set(models.metadata.tables) - {"offer"} - OUTBOUND_TABLES
     migrations.upgrade(url, "0009_offers")
-    assert table_names(url) == set(models.metadata.tables)
+    assert table_names(url) == set(models.metadata.tables) - OUTBOUND_TABLES
 
 
 def test_offers_migrate_up_and_down_on_sqlite(tmp_path):
@@ -393,3 +396,32 @@ def test_message_content_migrates_up_and_down_on_sqlite(tmp_path):
 @pytest.mark.postgres
 def test_message_content_migrates_up_and_down_on_postgres():
     on_fresh_postgres("recovery_migrations_message_content", message_content_comes_and_goes)
+
+
+def outbound_webhooks_come_and_go(url: str) -> None:
+    """0014_outbound_webhooks adds only the endpoint, event and delivery-log tables (an event
+    once per account and dedupe key), and reverting it removes only those."""
+    before = revision_before("0014_outbound_webhooks")
+    migrations.upgrade(url, before)
+    earlier = table_names(url)
+    migrations.upgrade(url, "0014_outbound_webhooks")
+    assert table_names(url) - earlier == OUTBOUND_TABLES
+    engine = make_engine(url, pool_size=1)
+    try:
+        uniques = {tuple(u["column_names"])
+                   for u in inspect(engine).get_unique_constraints("outbound_event")}
+        assert {("account_id", "dedupe_key"), ("event_id",)} <= uniques
+    finally:
+        engine.dispose()
+    migrations.downgrade(url, before)
+    assert table_names(url) == earlier
+    migrations.upgrade(url)
+
+
+def test_outbound_webhooks_migrate_up_and_down_on_sqlite(tmp_path):
+    outbound_webhooks_come_and_go(f"sqlite:///{tmp_path / 'w.db'}")
+
+
+@pytest.mark.postgres
+def test_outbound_webhooks_migrate_up_and_down_on_postgres():
+    on_fresh_postgres("recovery_migrations_outbound", outbound_webhooks_come_and_go)
