@@ -27,9 +27,11 @@ class OutboundEventType(enum.StrEnum):
 
 
 class DeliveryOutcome(enum.StrEnum):
+    """What one try got; whether the event is tried again is its action's (up to its tries)."""
+
     delivered = "delivered"  # the endpoint answered 2xx
-    retrying = "retrying"  # 5xx, 408, 429, a timeout or no connection: tried again later
-    failed = "failed"  # refused for good (another 4xx, a redirect, a URL no longer allowed)
+    transient = "transient"  # 5xx, 408, 429, a timeout or no connection: worth trying again
+    refused = "refused"  # for good: another 4xx, a redirect, a URL no longer allowed
 
 
 class OutboundEndpoint(SQLModel, table=True):

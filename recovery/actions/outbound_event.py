@@ -45,7 +45,7 @@ def run_outbound_event(ctx: StepContext, claimed: ClaimedAction) -> None:
     summary = {"event": event.event_id, "endpoint": endpoint.id, "status": result.status_code}
     if result.outcome is DeliveryOutcome.delivered:
         ctx.finish(claimed, summary)
-    elif result.outcome is DeliveryOutcome.failed:
+    elif result.outcome is DeliveryOutcome.refused:
         _refused(ctx, claimed, summary, result.error or "refused")
     else:
         raise DeliveryUnavailable(f"endpoint {endpoint.id}: {result.error}",

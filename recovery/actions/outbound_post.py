@@ -76,7 +76,7 @@ class OutboundPoster:
         try:
             check_endpoint_url(url, allow_local_http=self.allow_local_http)
         except InvalidEndpoint as problem:
-            return PostResult(DeliveryOutcome.failed, None, str(problem), 0)
+            return PostResult(DeliveryOutcome.refused, None, str(problem), 0)
         (secret,) = self.box.open(sealed_secret).secrets
         body = body_of(payload)
         headers = signed_headers(secret, event_id, body, self.clock.now())
@@ -85,7 +85,7 @@ class OutboundPoster:
             with self.client.stream("POST", url, content=body, headers=headers) as response:
                 excerpt = None if response.is_success else _excerpt(response)
         except httpx.HTTPError as problem:  # connect errors, timeouts, broken answers
-            return PostResult(DeliveryOutcome.retrying, None,
+            return PostResult(DeliveryOutcome.transient, None,
                               f"{type(problem).__name__}: {problem}"[:500], _ms_since(started))
         return _judge(response, excerpt, _ms_since(started))
 
@@ -99,9 +99,9 @@ def _judge(response: httpx.Response, excerpt: str | None, duration_ms: int) -> P
         return PostResult(DeliveryOutcome.delivered, code, None, duration_ms)
     error = f"HTTP {code}: {excerpt}" if excerpt else f"HTTP {code}"
     if code >= 500 or code in TRANSIENT_STATUSES:
-        return PostResult(DeliveryOutcome.retrying, code, error, duration_ms,
+        return PostResult(DeliveryOutcome.transient, code, error, duration_ms,
                           _retry_after(response))
-    return PostResult(DeliveryOutcome.failed, code, error, duration_ms)
+    return PostResult(DeliveryOutcome.refused, code, error, duration_ms)
 
 
 def _excerpt(response: httpx.Response) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import typer
-from rich.table import Table
 
 from recovery.accounts import outbound_endpoints as endpoints
 from recovery.accounts.directory import ensure_default_account
@@ -44,15 +43,17 @@ def outbound_add(
 
 @outbound_app.command("list")
 def outbound_list(account: str = typer.Option(None, help=ACCOUNT_HELP)) -> None:
-    """The account's endpoints (never their secrets)."""
+    """The account's endpoints, one a line (never their secrets)."""
     settings = load_settings()
     services = build_services(settings)
-    table = Table("id", "url", "events", "enabled", "created (UTC)")
-    for shown in endpoints.list_endpoints(services.sessions, account or settings.account_id):
-        table.add_row(str(shown.id), shown.url, ", ".join(shown.event_types),
-                      "yes" if shown.enabled else "no",
-                      shown.created_at.strftime("%Y-%m-%d %H:%M"))
-    console.print(table)
+    listed = endpoints.list_endpoints(services.sessions, account or settings.account_id)
+    for shown in listed:
+        # One line each, unwrapped: URLs stay whole for copying and for scripts.
+        console.print(f"{shown.id}\t{shown.url}\t{','.join(shown.event_types)}\t"
+                      f"{'enabled' if shown.enabled else 'disabled'}\t"
+                      f"{shown.created_at:%Y-%m-%d %H:%M}", soft_wrap=True, highlight=False)
+    if not listed:
+        console.print("no webhook endpoints")
 
 
 @outbound_app.command("remove")
