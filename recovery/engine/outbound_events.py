@@ -16,8 +16,9 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import datetime
+from functools import cache
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 from sqlmodel import Session
 
 from models import (
@@ -37,6 +38,13 @@ log = logging.getLogger("recovery.outbound")
 EVENTS = OutboundEvent.__table__
 ENDPOINTS = OutboundEndpoint.__table__
 EVENT_ID_PREFIX = "evt_"
+ENDPOINTS_READ = "recovery.outbound_endpoints"  # session.info key: endpoints per account
+INSERT_ACTION = insert(ACTIONS)
+LIVE_ENDPOINTS = (
+    select(ENDPOINTS.c.id, ENDPOINTS.c.event_types)
+    .where(ENDPOINTS.c.account_id == bindparam("account_id"), ENDPOINTS.c.enabled.is_(True),
+           ENDPOINTS.c.deleted_at.is_(None))
+    .order_by(ENDPOINTS.c.id))
 
 
 def emit_event(session: Session, account_id: str, event_type: OutboundEventType, data: dict,
@@ -50,16 +58,12 @@ def emit_event(session: Session, account_id: str, event_type: OutboundEventType,
     event_id = EVENT_ID_PREFIX + uuid.uuid4().hex
     body = {"id": event_id, "type": event_type.value, "created_at": _iso(now),
             "account_id": account_id, "data": data}
-    dialect_insert = DIALECT_INSERTS[session.get_bind().dialect.name]
-    row_id = session.execute(
-        dialect_insert(EVENTS)
-        .values(account_id=account_id, event_id=event_id, type=event_type.value,
-                case_id=case_id, dedupe_key=dedupe_key, payload=body, created_at=now)
-        .on_conflict_do_nothing(index_elements=[EVENTS.c.account_id, EVENTS.c.dedupe_key])
-        .returning(EVENTS.c.id)).scalar()
+    row_id = session.execute(_insert_event(session.get_bind().dialect.name), dict(
+        account_id=account_id, event_id=event_id, type=event_type.value, case_id=case_id,
+        dedupe_key=dedupe_key, payload=body, created_at=now)).scalar()
     if row_id is None:
         return None  # emitted before: the first one stands
-    session.execute(insert(ACTIONS), [
+    session.execute(INSERT_ACTION, [
         dict(account_id=account_id, case_id=case_id, kind=ActionKind.outbound_event.value,
              due_at=now, status=ActionStatus.scheduled.value,
              params={"outbound_event_id": row_id, "endpoint_id": endpoint_id},
@@ -71,21 +75,34 @@ def emit_event(session: Session, account_id: str, event_type: OutboundEventType,
     return event_id
 
 
+@cache
+def _insert_event(dialect: str):
+    """The event's insert, built once per dialect: a second emission of one dedupe key writes
+    nothing and returns no id."""
+    return (DIALECT_INSERTS[dialect](EVENTS)
+            .on_conflict_do_nothing(index_elements=[EVENTS.c.account_id, EVENTS.c.dedupe_key])
+            .returning(EVENTS.c.id))
+
+
 def subscribed_endpoints(session: Session, account_id: str,
                          event_type: OutboundEventType) -> list[int]:
-    """The ids of the account's enabled endpoints that subscribe to ``event_type``."""
-    rows = session.execute(
-        select(ENDPOINTS.c.id, ENDPOINTS.c.event_types)
-        .where(ENDPOINTS.c.account_id == account_id, ENDPOINTS.c.enabled.is_(True),
-               ENDPOINTS.c.deleted_at.is_(None))
-        .order_by(ENDPOINTS.c.id))
-    return [endpoint_id for endpoint_id, types in rows if event_type.value in (types or ())]
+    """The ids of the account's enabled endpoints that subscribe to ``event_type``.
+
+    Read once per account and unit of work (``session.info``): an ingest batch opening a
+    hundred cases asks once, not a hundred times, and most accounts have no endpoint at all."""
+    known = session.info.setdefault(ENDPOINTS_READ, {})
+    if account_id not in known:
+        known[account_id] = session.execute(LIVE_ENDPOINTS, {"account_id": account_id}).all()
+    return [endpoint_id for endpoint_id, types in known[account_id]
+            if event_type.value in (types or ())]
 
 
 def emit_case_event(session: Session, case: RecoveryCase, event_type: OutboundEventType,
                     clock: Clock, *, dedupe_key: str | None = None, **extra) -> str | None:
     """Emit a case's event, once per case and type unless ``dedupe_key`` says otherwise;
     ``extra``: more fields of ``data`` beside the case."""
+    if not subscribed_endpoints(session, case.account_id, event_type):
+        return None  # the usual case: say nothing, build nothing
     return emit_event(session, case.account_id, event_type, {"case": case_data(case), **extra},
                       clock, dedupe_key=dedupe_key or f"case:{case.id}:{event_type.value}",
                       case_id=case.id)
