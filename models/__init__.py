@@ -17,6 +17,13 @@ from models.link_use import LinkUse
 from models.message import Message, MessageStatus
 from models.model_version import ModelVersion
 from models.offer import Offer, OfferKind, OfferStatus
+from models.outbound import (
+    DeliveryOutcome,
+    OutboundDelivery,
+    OutboundEndpoint,
+    OutboundEvent,
+    OutboundEventType,
+)
 from models.rate_limit_slot import RateLimitSlot
 from models.recovery_case import CaseStatus, RecoveredBy, RecoveryCase, WaitingFor
 from models.scheduled_action import ActionKind, ActionStatus, ScheduledAction
@@ -25,8 +32,9 @@ from models.webhook_event import InboxStatus, WebhookEvent
 __all__ = [
     "Account", "ActionKind", "ActionStatus", "ApiToken", "AuditEntry", "BackfillRun",
     "BackfillStatus", "CanceledSubscription", "CaseStatus", "ChargeAttempt",
-    "ContactPreference", "Experiment", "ExperimentAssignment", "ExperimentStatus",
-    "FinishedInvoice", "InboxStatus", "LinkUse", "Message", "MessageStatus", "ModelVersion",
-    "Offer", "OfferKind", "OfferStatus", "RateLimitSlot", "RecoveredBy", "RecoveryCase",
+    "ContactPreference", "DeliveryOutcome", "Experiment", "ExperimentAssignment",
+    "ExperimentStatus", "FinishedInvoice", "InboxStatus", "LinkUse", "Message", "MessageStatus",
+    "ModelVersion", "Offer", "OfferKind", "OfferStatus", "OutboundDelivery", "OutboundEndpoint",
+    "OutboundEvent", "OutboundEventType", "RateLimitSlot", "RecoveredBy", "RecoveryCase",
     "ScheduledAction", "WaitingFor", "WebhookEvent", "metadata",
 ]

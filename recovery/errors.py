@@ -13,9 +13,12 @@
     │                             another worker took the row): stop, write nothing
     ├── LinkRejected              a signed link (unsubscribe, offer) is tampered with, expired or
     │                             already used (-> HTTP 400 / 410); ``reason`` says which
-    ├── DeliveryError             a message channel did not accept a message: it stays pending
-    │   │                         and the re-send job tries again, up to its tries
-    │   ├── DeliveryUnavailable   transient: connection refused, timeout, SMTP 4xx, HTTP 429/5xx
+    ├── InvalidEndpoint           an outbound webhook endpoint given by a user is invalid (a
+    │                             URL that is not https, an unknown event type) (-> HTTP 422)
+    ├── DeliveryError             a message channel (or an outbound webhook endpoint) did not
+    │   │                         accept a message: it is tried again later, up to its tries
+    │   ├── DeliveryUnavailable   transient: connection refused, timeout, SMTP 4xx, HTTP 408,
+    │   │                         429 or 5xx (``retry_after_seconds`` when the receiver says)
     │   └── DeliveryRejected      permanent: SMTP 5xx for the recipient, HTTP 4xx, no address,
     │                             no SMS opt-in; trying again will not help
     └── GatewayError              talking to Stripe failed
@@ -108,8 +111,17 @@ class DeliveryError(RecoveryError):
     """A channel did not accept a message."""
 
 
+class InvalidEndpoint(RecoveryError):
+    """An outbound webhook endpoint cannot be stored or used as given."""
+
+
 class DeliveryUnavailable(DeliveryError):
-    """Transient: the same message may be accepted later."""
+    """Transient: the same message may be accepted later (not before ``retry_after_seconds``,
+    when the receiver said so)."""
+
+    def __init__(self, message: str, *, retry_after_seconds: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
 
 
 class DeliveryRejected(DeliveryError):

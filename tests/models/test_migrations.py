@@ -15,6 +15,8 @@ from recovery.runtime.db import make_engine
 from tests.conftest import POSTGRES_URL, create_postgres_database, drop_postgres_database
 
 EXPERIMENT_TABLES = ("experiment", "experiment_assignment")
+# Added by 0014_outbound_webhooks, after the revisions some tests stop at.
+OUTBOUND_TABLES = {"outbound_endpoint", "outbound_event", "outbound_delivery"}
 
 
 def table_names(url: str) -> set[str]:
@@ -443,6 +445,26 @@ def experiments_come_and_go(url: str) -> None:
     migrations.upgrade(url)
 
 
+def outbound_webhooks_come_and_go(url: str) -> None:
+    """0014_outbound_webhooks adds only the endpoint, event and delivery-log tables (an event
+    once per account and dedupe key), and reverting it removes only those."""
+    before = revision_before("0014_outbound_webhooks")
+    migrations.upgrade(url, before)
+    earlier = table_names(url)
+    migrations.upgrade(url, "0014_outbound_webhooks")
+    assert table_names(url) - earlier == OUTBOUND_TABLES
+    engine = make_engine(url, pool_size=1)
+    try:
+        uniques = {tuple(u["column_names"])
+                   for u in inspect(engine).get_unique_constraints("outbound_event")}
+        assert {("account_id", "dedupe_key"), ("event_id",)} <= uniques
+    finally:
+        engine.dispose()
+    migrations.downgrade(url, before)
+    assert table_names(url) == earlier
+    migrations.upgrade(url)
+
+
 def test_backfill_progress_migrates_up_and_down_on_sqlite(tmp_path):
     backfill_progress_comes_and_goes(f"sqlite:///{tmp_path / 'b.db'}")
 
@@ -459,3 +481,10 @@ def test_experiments_migrate_up_and_down_on_sqlite(tmp_path):
 @pytest.mark.postgres
 def test_experiments_migrate_up_and_down_on_postgres():
     on_fresh_postgres("recovery_migrations_experiments", experiments_come_and_go)
+def test_outbound_webhooks_migrate_up_and_down_on_sqlite(tmp_path):
+    outbound_webhooks_come_and_go(f"sqlite:///{tmp_path / 'w.db'}")
+
+
+@pytest.mark.postgres
+def test_outbound_webhooks_migrate_up_and_down_on_postgres():
+    on_fresh_postgres("recovery_migrations_outbound", outbound_webhooks_come_and_go)
