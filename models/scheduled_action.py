@@ -17,6 +17,7 @@ class ActionKind(enum.StrEnum):
     notify = "notify"  # send the customer a message
     end_dunning = "end_dunning"  # the account's end-of-dunning actions
     apply_offer = "apply_offer"  # apply an accepted offer through Stripe (coupon or pause)
+    outbound_event = "outbound_event"  # post an event to one of the account's own endpoints
 
 
 class ActionStatus(enum.StrEnum):

@@ -3,6 +3,8 @@
     RecoveryError
     ├── ConfigurationError        settings or a stored policy are invalid
     ├── PolicyError               a policy given by a user is invalid (-> HTTP 422)
+    ├── ExperimentError           an experiment given by a user is invalid (a split outside
+    │                             1-99%, a customer without an id) (-> HTTP 422)
     ├── NotFound                  an account, case or invoice the caller named does not exist
     │                             (also another account's: -> HTTP 404, never 403)
     ├── NotAuthenticated          no API token, or one that is unknown or revoked (-> HTTP 401)
@@ -13,9 +15,12 @@
     │                             another worker took the row): stop, write nothing
     ├── LinkRejected              a signed link (unsubscribe, offer) is tampered with, expired or
     │                             already used (-> HTTP 400 / 410); ``reason`` says which
-    ├── DeliveryError             a message channel did not accept a message: it stays pending
-    │   │                         and the re-send job tries again, up to its tries
-    │   ├── DeliveryUnavailable   transient: connection refused, timeout, SMTP 4xx, HTTP 429/5xx
+    ├── InvalidEndpoint           an outbound webhook endpoint given by a user is invalid (a
+    │                             URL that is not https, an unknown event type) (-> HTTP 422)
+    ├── DeliveryError             a message channel (or an outbound webhook endpoint) did not
+    │   │                         accept a message: it is tried again later, up to its tries
+    │   ├── DeliveryUnavailable   transient: connection refused, timeout, SMTP 4xx, HTTP 408,
+    │   │                         429 or 5xx (``retry_after_seconds`` when the receiver says)
     │   └── DeliveryRejected      permanent: SMTP 5xx for the recipient, HTTP 4xx, no address,
     │                             no SMS opt-in; trying again will not help
     └── GatewayError              talking to Stripe failed
@@ -40,6 +45,10 @@ class ConfigurationError(RecoveryError):
 
 class PolicyError(RecoveryError):
     pass
+
+
+class ExperimentError(RecoveryError):
+    """An A/B experiment between policy versions cannot be set up as asked."""
 
 
 class NotFound(RecoveryError):
@@ -109,8 +118,17 @@ class DeliveryError(RecoveryError):
     """A channel did not accept a message."""
 
 
+class InvalidEndpoint(RecoveryError):
+    """An outbound webhook endpoint cannot be stored or used as given."""
+
+
 class DeliveryUnavailable(DeliveryError):
-    """Transient: the same message may be accepted later."""
+    """Transient: the same message may be accepted later (not before ``retry_after_seconds``,
+    when the receiver said so)."""
+
+    def __init__(self, message: str, *, retry_after_seconds: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
 
 
 class DeliveryRejected(DeliveryError):

@@ -19,6 +19,7 @@ from sqlmodel import Session
 from recovery.accounts.directory import AccountDirectory
 from recovery.actions.message_content import MessageContent, MessageSetup
 from recovery.actions.offer import accept_offer
+from recovery.actions.outbound_post import OutboundPoster
 from recovery.actions.steps import ActionSteps
 from recovery.engine.fact_handlers import RecoveryEngine
 from recovery.engine.planning import Planner
@@ -87,6 +88,8 @@ class Services:
         close_channel = getattr(self.channel, "close", None)
         if close_channel is not None:
             close_channel()
+        if self.steps is not None and self.steps.context.outbound is not None:
+            self.steps.context.outbound.close()
         self.db_engine.dispose()
 
 
@@ -160,7 +163,8 @@ def wire_engine(services: Services, gateway: StripeGateway, channel: MessageChan
     steps = ActionSteps(
         services.sessions, services.clock, engine, channel,
         resend_after=timedelta(seconds=settings.message_resend_grace_seconds),
-        message_max_tries=settings.message_max_tries, content=content)
+        message_max_tries=settings.message_max_tries, content=content,
+        outbound=OutboundPoster.from_settings(settings, services.clock))
     services.steps = steps
 
     def accept(account_id: str, offer_id: int) -> None:

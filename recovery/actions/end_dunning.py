@@ -3,9 +3,8 @@ it uncollectible; cancel or pause the subscription), then the case is closed as 
 
 from __future__ import annotations
 
-from models import CaseStatus, RecoveryCase
+from models import RecoveryCase
 from recovery.actions.step_context import ClaimedAction, StepContext
-from recovery.engine import case_store as cases
 
 
 def run_end_dunning(ctx: StepContext, claimed: ClaimedAction) -> None:
@@ -23,8 +22,7 @@ def run_end_dunning(ctx: StepContext, claimed: ClaimedAction) -> None:
                                                    action, account)
     done += _end_subscription(ctx.gateway, case, policy.end_subscription, action, account)
     with ctx.finishing(claimed, {"ended": done}) as session:
-        case = session.get(RecoveryCase, case.id)
-        cases.close_case(session, case, CaseStatus.exhausted, ctx.clock.now())
+        ctx.engine.dunning_ended(session, session.get(RecoveryCase, case.id), done)
 
 
 def _end_invoice(gateway, case, how: str, action, account) -> list[str]:

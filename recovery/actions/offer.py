@@ -17,7 +17,7 @@ from datetime import datetime
 from models import CaseStatus, Offer, OfferStatus, RecoveryCase
 from recovery.actions.runner import DEFAULT_MAX_TRIES, run_now
 from recovery.actions.steps import ActionSteps
-from recovery.engine.offer_steps import schedule_offer_application
+from recovery.engine.offer_steps import offer_accepted
 from recovery.errors import NotFound
 from recovery.runtime.db import transaction
 
@@ -63,6 +63,5 @@ def _record_acceptance(steps: ActionSteps, account_id: str, offer_id: int,
                      extra={"offer": offer_id, "case": case.id, "case_status": case.status})
             return None
         offer.status, offer.accepted_at = OfferStatus.accepted.value, at
-        return schedule_offer_application(
-            session, case, offer.id, ctx.clock.now(),
-            f"apply the {offer.kind} offer the customer accepted")
+        return offer_accepted(session, case, offer, ctx.clock,
+                              f"apply the {offer.kind} offer the customer accepted")

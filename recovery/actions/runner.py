@@ -24,11 +24,16 @@ from datetime import timedelta
 
 from sqlalchemy import func, select, update
 
-from models import Account, ActionStatus
+from models import Account, ActionKind, ActionStatus
 from recovery.actions.steps import ActionSteps
 from recovery.engine.case_store import ACTIONS, OWN_KEY, action_key
 from recovery.engine.due_times import PolicyFor, reschedule
-from recovery.errors import AccountAccessRevoked, ClaimLost, GatewayUnavailable
+from recovery.errors import (
+    AccountAccessRevoked,
+    ClaimLost,
+    DeliveryUnavailable,
+    GatewayUnavailable,
+)
 from recovery.runtime.claims import Claim, claim_rows, fenced_update
 from recovery.runtime.clock import Clock
 from recovery.runtime.db import SessionFactory, is_database_unavailable, transaction
@@ -143,6 +148,12 @@ def _run(sessions: SessionFactory, clock: Clock, steps: ActionSteps, claim: Clai
     except AccountAccessRevoked as problem:
         _pause_account(sessions, claim, str(problem))
         return "paused"
+    except DeliveryUnavailable as problem:
+        # The receiver's trouble (an outbound event's 5xx, 429 or timeout): an expected
+        # outcome, so no traceback, but a try that counts (a receiver down for good must not
+        # keep the action forever).
+        return _reschedule(sessions, clock, claim, problem, counts=True, max_tries=max_tries,
+                           policy_for=steps.context.engine.planner.policy)
     except Exception as problem:  # noqa: BLE001 - one bad action must not stop the queue
         if is_database_unavailable(problem):
             # A dropped connection says nothing about the action: it waits, same key. (If the
@@ -220,10 +231,12 @@ def _pause_account(sessions: SessionFactory, claim: Claim, reason: str) -> None:
         account_id = session.scalar(
             select(ACTIONS.c.account_id).where(ACTIONS.c.id == claim.row_id))
         session.get(Account, account_id).paused_reason = reason[:2000]
+        # Outbound events go to the account's own systems, not to Stripe: they carry on.
         session.execute(
             update(ACTIONS)
             .where(ACTIONS.c.account_id == account_id,
-                   ACTIONS.c.status == ActionStatus.scheduled.value)
+                   ACTIONS.c.status == ActionStatus.scheduled.value,
+                   ACTIONS.c.kind != ActionKind.outbound_event.value)
             .values(status=ActionStatus.paused.value, claimed_at=None, lease_until=None))
     log.error("ALERT: Stripe refused the account's credentials; its actions are paused",
               extra={"account": account_id, "reason": reason[:200]})

@@ -19,6 +19,7 @@ from sqlmodel import Session
 from models import ActionStatus, RecoveryCase, ScheduledAction
 from recovery.actions.contact_check import Unsubscribed, unsubscribed_of
 from recovery.actions.message_content import MessageContent
+from recovery.actions.outbound_post import OutboundPoster
 from recovery.engine.case_store import ACTIONS
 from recovery.engine.fact_handlers import RecoveryEngine
 from recovery.errors import ChargeRefused
@@ -51,6 +52,8 @@ class StepContext:
     unsubscribed: Unsubscribed = unsubscribed_of  # the contact preferences' answer
     # Renders messages with links and offers; None: the plain message (subject and link).
     content: MessageContent | None = None
+    # Signs and posts outbound events; None: they cannot be sent (each one fails loudly).
+    outbound: OutboundPoster | None = None
 
     @property
     def gateway(self):

@@ -1,7 +1,6 @@
 """Running one claimed action: read it back, check the claim still holds, and dispatch to the
-step of its kind (one module per kind: ``retry``, ``notify``, ``end_dunning``, ``apply_offer``;
-taking ownership
-of Stripe's collection is one call and lives here).
+step of its kind (one module per kind: ``retry``, ``notify``, ``end_dunning``, ``apply_offer``,
+``outbound_event``; taking ownership of Stripe's collection is one call and lives here).
 
 Every step re-reads what it acts on, calls out at most once per request it needs (outside any
 transaction), and finishes the action with a write fenced on its claim (``step_context``).
@@ -20,6 +19,8 @@ from recovery.actions.contact_check import Unsubscribed, unsubscribed_of
 from recovery.actions.end_dunning import run_end_dunning
 from recovery.actions.message_content import MessageContent
 from recovery.actions.notify import run_notify
+from recovery.actions.outbound_event import run_outbound_event
+from recovery.actions.outbound_post import OutboundPoster
 from recovery.actions.retry import run_retry
 from recovery.actions.step_context import ClaimedAction, StepContext
 from recovery.engine.fact_handlers import RecoveryEngine
@@ -46,6 +47,7 @@ STEPS: dict[str, Step] = {
     ActionKind.notify.value: run_notify,
     ActionKind.end_dunning.value: run_end_dunning,
     ActionKind.apply_offer.value: run_apply_offer,
+    ActionKind.outbound_event.value: run_outbound_event,
 }
 
 
@@ -54,9 +56,10 @@ class ActionSteps:
                  channel: MessageChannel, *, resend_after: timedelta = timedelta(minutes=10),
                  message_max_tries: int = 8,
                  unsubscribed: Unsubscribed = unsubscribed_of,
-                 content: MessageContent | None = None) -> None:
+                 content: MessageContent | None = None,
+                 outbound: OutboundPoster | None = None) -> None:
         self.context = StepContext(sessions, clock, engine, channel, resend_after,
-                                   message_max_tries, unsubscribed, content)
+                                   message_max_tries, unsubscribed, content, outbound)
 
     def run(self, claim: Claim) -> None:
         """Run the claimed action; ``ClaimLost`` if this worker no longer holds it."""
@@ -80,9 +83,10 @@ class ActionSteps:
 
 
 def _after_close(action: ScheduledAction) -> bool:
-    """Actions that still run once their case has ended: the recovered receipt, and an offer
-    the customer accepted while the case was open (what was promised is kept)."""
-    if action.kind == ActionKind.apply_offer.value:
+    """Actions that still run once their case has ended: the recovered receipt, an offer the
+    customer accepted while the case was open (what was promised is kept), and the account's
+    outbound events (``case.recovered`` is sent once the case is closed)."""
+    if action.kind in (ActionKind.apply_offer.value, ActionKind.outbound_event.value):
         return True
     return action.kind == ActionKind.notify.value and \
         (action.params or {}).get("template") == "payment_recovered"

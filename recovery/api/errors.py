@@ -1,7 +1,8 @@
 """The one place the error tree becomes HTTP status codes (JSON routers and HTML pages alike).
 
-Bad input answers a 4xx with a clear message, never a 500: a policy a user gave (422), a thing
-that does not exist (404), a link that cannot be used (400 invalid, 410 expired or used).
+Bad input answers a 4xx with a clear message, never a 500: a policy or a webhook endpoint a user
+gave (422), a thing that does not exist (404), a link that cannot be used (400 invalid, 410
+expired or used).
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ from pydantic import BaseModel
 from recovery.errors import (
     ConfigurationError,
     DeliveryUnavailable,
+    ExperimentError,
     FormRejected,
     GatewayUnavailable,
+    InvalidEndpoint,
     LinkRejected,
     NotAuthenticated,
     NotFound,
@@ -32,6 +35,8 @@ log = logging.getLogger("recovery.api")
 # Most specific first: the first class the error is an instance of decides.
 STATUS_BY_ERROR: tuple[tuple[type[RecoveryError], int], ...] = (
     (PolicyError, 422),
+    (ExperimentError, 422),
+    (InvalidEndpoint, 422),
     (NotFound, 404),
     (NotAuthenticated, 401),
     (ScopeMissing, 403),

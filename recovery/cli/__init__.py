@@ -4,9 +4,11 @@ import typer
 
 from recovery.cli import serve as serve_commands
 from recovery.cli import simulate as simulate_command
+from recovery.cli.backfill import backfill
 from recovery.cli.cases import cases_app
 from recovery.cli.evaluate import evaluate_policy
 from recovery.cli.inbox import inbox_app
+from recovery.cli.outbound import outbound_app
 from recovery.cli.policy import policy_app
 from recovery.cli.scorer import train, versions_app
 from recovery.cli.tokens import tokens_app
@@ -20,6 +22,8 @@ app.add_typer(inbox_app, name="inbox")
 app.add_typer(cases_app, name="cases")
 app.add_typer(policy_app, name="policy")
 app.add_typer(tokens_app, name="tokens")
+app.add_typer(outbound_app, name="outbound")
 app.command()(train)
 app.add_typer(versions_app, name="models")
 app.command(name="evaluate-policy")(evaluate_policy)
+app.command()(backfill)

@@ -30,8 +30,10 @@ from webhooks.facts import DeclineInfo
 EXECUTED = (ActionStatus.claimed.value, ActionStatus.done.value)
 STEP_KINDS = (ActionKind.retry.value, ActionKind.end_dunning.value)  # a case's one live step
 # What a closing case cancels: everything but applying an offer the customer accepted while the
-# case was open (what was promised is kept).
-CLOSING_KINDS = tuple(kind.value for kind in ActionKind if kind is not ActionKind.apply_offer)
+# case was open (what was promised is kept) and the account's outbound events (its systems hear
+# of the case's whole life, the end included).
+KEPT_ON_CLOSE = (ActionKind.apply_offer, ActionKind.outbound_event)
+CLOSING_KINDS = tuple(kind.value for kind in ActionKind if kind not in KEPT_ON_CLOSE)
 # Writes to the action queue are Core statements on the table: an ORM-enabled UPDATE would also
 # search the session for objects to synchronise, which these writes never need.
 ACTIONS = ScheduledAction.__table__

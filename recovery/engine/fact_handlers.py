@@ -28,6 +28,7 @@ from models import (
     Account,
     CaseStatus,
     ChargeAttempt,
+    OutboundEventType,
     RecoveredBy,
     RecoveryCase,
     ScheduledAction,
@@ -38,6 +39,7 @@ from recovery.engine import traces
 from recovery.engine.attempts import AttemptFacts, record_attempt
 from recovery.engine.customer_zones import customer_zone
 from recovery.engine.offer_steps import mark_offers_recovered
+from recovery.engine.outbound_events import emit_case_event
 from recovery.engine.planning import Planner, attempt_features
 from recovery.errors import AccountAccessRevoked, GatewayUnavailable
 from recovery.runtime.clock import Clock
@@ -322,6 +324,7 @@ class RecoveryEngine:
         session.add(case)
         session.flush()
         self.planner.on_open(session, case)
+        emit_case_event(session, case, OutboundEventType.case_opened, self.clock)
         log.info("case opened", extra={"invoice": fact.invoice_id, "account": account_id})
         return case
 
@@ -429,7 +432,14 @@ class RecoveryEngine:
             how = RecoveredBy.offer.value  # paid after the customer accepted an offer
         cases.close_case(session, case, CaseStatus.recovered, self.clock.now(), recovered_by=how)
         self.planner.on_recovered(session, case)
+        emit_case_event(session, case, OutboundEventType.case_recovered, self.clock)
         log.info("case recovered", extra={"invoice": case.stripe_invoice_id, "by": how})
+
+    def dunning_ended(self, session: Session, case: RecoveryCase, final_actions: list[str]) -> None:
+        """The end-of-dunning step ran the account's final actions: the case is exhausted."""
+        cases.close_case(session, case, CaseStatus.exhausted, self.clock.now())
+        emit_case_event(session, case, OutboundEventType.case_exhausted, self.clock,
+                        final_actions=list(final_actions))
 
     def invoice_settled_elsewhere(self, session: Session, case: RecoveryCase,
                                   status: str | None) -> None:

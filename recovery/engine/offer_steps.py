@@ -1,9 +1,9 @@
 """The engine's side of churn-prevention offers: the steps an accepted offer brings, written here
 because the engine is the only writer of scheduled actions.
 
-- ``schedule_offer_application``: applying an accepted offer through Stripe is a durable action
+- ``offer_accepted``: applying an accepted offer through Stripe is a durable action
   (``apply_offer``), so a crash or a Stripe outage between the acceptance and the coupon loses
-  nothing: the action runner tries it again.
+  nothing: the action runner tries it again. The account hears of it (``offer.accepted``).
 - ``retry_now``: a discount was applied; the open invoice is retried at once (the earliest time
   the network rules and quiet hours allow), replacing the case's step.
 - ``hold_until``: collection is paused; the case stops dunning: its step is replaced by a retry
@@ -32,15 +32,25 @@ from models import (
 )
 from recovery.engine import case_store as cases
 from recovery.engine.case_store import STEP_KINDS, ActionDraft
+from recovery.engine.outbound_events import emit_offer_accepted
 from recovery.engine.planning import Planner, retry_params
 from recovery.rules.network_rules import earliest_allowed
 from recovery.rules.policy import RetryPolicy, outside_quiet_hours
+from recovery.runtime.clock import Clock
 
 log = logging.getLogger("recovery.planning")
 # The case waits on these when a retry may follow an offer; the others wait on the customer
 # (a new card, authentication) or an operator, and a retry would only fail again.
 RETRYABLE_WAITS = (WaitingFor.retry.value, WaitingFor.end.value)
 ACCEPTED_STATUSES = (OfferStatus.accepted.value, OfferStatus.applied.value)
+
+
+def offer_accepted(session: Session, case: RecoveryCase, offer: Offer, clock: Clock,
+                   reason: str) -> int:
+    """The customer accepted ``offer`` (marked so by the caller): schedule its application
+    now and emit ``offer.accepted``; returns the ``apply_offer`` action's id."""
+    emit_offer_accepted(session, case, offer, clock)
+    return schedule_offer_application(session, case, offer.id, clock.now(), reason)
 
 
 def schedule_offer_application(session: Session, case: RecoveryCase, offer_id: int,

@@ -28,10 +28,19 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
-from models import Account, ActionKind, CaseStatus, ChargeAttempt, RecoveryCase, WaitingFor
+from models import (
+    Account,
+    ActionKind,
+    CaseStatus,
+    ChargeAttempt,
+    OutboundEventType,
+    RecoveryCase,
+    WaitingFor,
+)
 from recovery.engine import case_store as cases
 from recovery.engine.case_store import ActionDraft, ActionLog
 from recovery.engine.due_times import allowed_due_at
+from recovery.engine.outbound_events import emit_case_event
 from recovery.engine.policies import communication_of, policy_of
 from recovery.rules.communication import (
     OPENING_KINDS,
@@ -62,6 +71,9 @@ WAITING_FOR_PLAN = {"retry": WaitingFor.retry, "wait_new_card": WaitingFor.new_c
 Notices = list[Notice]  # messages to schedule beside a plan (the receipt, on recovery)
 # Plans after which the customer can still act, so reminders and the final notice stay useful.
 FOLLOWED_UP = frozenset({"retry", "wait_new_card", "wait_authentication", "end"})
+# Plans after which retrying alone will not recover the case: the customer must give a new card,
+# or only the end of dunning is left. The first one tells the account (``customer.at_risk``).
+AT_RISK_PLANS = frozenset({"wait_new_card", "end"})
 
 
 @dataclass(frozen=True)
@@ -347,10 +359,20 @@ class Planner:
                     drafts.append(ActionDraft(case, ActionKind.notify, notice.at, notice.reason,
                                               {"template": notice.kind, "notice": notice.key}))
         written = cases.schedule_many(session, drafts, now)
+        self._tell_at_risk(session, planned)
         for case_id in set(replanned) - written:
             # Only a planner that skipped the case lock could get here: the other step stands.
             log.warning("a live step already exists; this plan was not written",
                         extra={"case": case_id})
+
+    def _tell_at_risk(self, session: Session,
+                      planned: Sequence[tuple[RecoveryCase, Plan | None, Notices]]) -> None:
+        """``customer.at_risk`` for each case whose plan leaves it to the customer (once per
+        case: later plans of the kind emit nothing more)."""
+        for case, plan, _notices in planned:
+            if plan is not None and plan.kind in AT_RISK_PLANS:
+                emit_case_event(session, case, OutboundEventType.customer_at_risk, self.clock,
+                                reason=plan.reason)
 
     @staticmethod
     def _step_running(entry: tuple[RecoveryCase, Plan | None, Notices],

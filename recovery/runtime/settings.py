@@ -101,6 +101,12 @@ class Settings(BaseSettings):
     message_resend_grace_seconds: int = Field(default=600, ge=1)
     message_max_tries: int = Field(default=8, ge=1)
 
+    # Outbound events: signed webhooks to the account's own systems (CRM, ERP). Endpoints must be
+    # https; http to this machine (127.0.0.1, localhost, ::1) is allowed in the sandbox, or with
+    # ``outbound_allow_local_http`` for local development against a test key.
+    outbound_allow_local_http: bool = False
+    outbound_timeout_seconds: float = Field(default=10.0, gt=0)
+
     # The live sandbox (``make run`` with no Stripe key)
     sandbox_seconds_per_day: float = Field(default=10.0, gt=0)
     sandbox_subscribers: int = Field(default=200, ge=1)
@@ -186,6 +192,11 @@ class Settings(BaseSettings):
         """The configured signing secrets, newest first as given (comma-separated for rotation)."""
         raw = self.stripe_webhook_secrets.get_secret_value()
         return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+    @property
+    def outbound_local_http_allowed(self) -> bool:
+        """Outbound webhook endpoints may be plain http to this machine."""
+        return self.sandbox or self.outbound_allow_local_http
 
     @property
     def sandbox(self) -> bool:
