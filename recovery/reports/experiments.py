@@ -240,3 +240,25 @@ def _sequential(ended: list[_EndedCase], alpha: float,
         np.cumsum(recovered & ~is_treatment), np.cumsum(~is_treatment),
         np.cumsum(recovered & is_treatment), np.cumsum(is_treatment),
         alpha=alpha, mixing_variance=mixing_variance)
+
+
+@dataclass(frozen=True)
+class ExperimentSummary:
+    id: int
+    name: str
+    status: str
+    control_policy_version_id: int
+    treatment_policy_version_id: int
+    treatment_percent: int
+    created_at: datetime
+    started_at: datetime | None
+    stopped_at: datetime | None
+
+
+def list_experiments(session: Session, account_id: str) -> list[ExperimentSummary]:
+    """The account's experiments, the newest first."""
+    rows = session.scalars(select(Experiment).where(Experiment.account_id == account_id)
+                           .order_by(Experiment.id.desc()))
+    return [ExperimentSummary(e.id, e.name, e.status, e.control_policy_version_id,
+                              e.treatment_policy_version_id, e.treatment_percent, e.created_at,
+                              e.started_at, e.stopped_at) for e in rows]

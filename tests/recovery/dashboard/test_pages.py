@@ -165,3 +165,39 @@ def test_pages_load_no_script_from_elsewhere(dashboard, tokens):
     assert "script-src 'self'" in page.headers["content-security-policy"]
     sources = re.findall(r'<(?:script|link)[^>]+(?:src|href)="([^"]+)"', page.text)
     assert sources and all(source.startswith("/dashboard/static/") for source in sources)
+
+
+def test_an_experiment_is_created_as_a_draft_then_started(dashboard, tokens):
+    sign_in(dashboard, tokens.owner)
+    csrf = csrf_token(dashboard.get("/dashboard/experiments").text)
+    made = dashboard.post("/dashboard/experiments", data={
+        "csrf_token": csrf, "name": "weekly vs smart", "control": "1", "treatment": "2",
+        "treatment_percent": "30"}, follow_redirects=False)
+    assert made.status_code == 303
+    page = dashboard.get("/dashboard/experiments").text
+    row = re.search(r'<tr id="experiment-(\d+)">(.*?)</tr>', page, re.S)
+    assert "weekly vs smart" in row.group(2) and "draft" in row.group(2)
+    started = dashboard.post(f"/dashboard/experiments/{row.group(1)}/start",
+                             data={"csrf_token": csrf})
+    assert started.status_code == 200  # followed to the list
+    running = re.search(rf'<tr id="experiment-{row.group(1)}">(.*?)</tr>', started.text, re.S)
+    assert "running" in running.group(1) and "0.0% of 0" in running.group(1)
+
+
+def test_an_experiment_that_cannot_work_is_refused_on_the_page(dashboard, tokens):
+    sign_in(dashboard, tokens.owner)
+    csrf = csrf_token(dashboard.get("/dashboard/experiments").text)
+    answer = dashboard.post("/dashboard/experiments", data={
+        "csrf_token": csrf, "name": "same twice", "control": "3", "treatment": "3"})
+    assert answer.status_code == 422
+    assert "different policy versions" in answer.text
+    assert "No experiment yet" in answer.text
+
+
+def test_a_read_only_token_cannot_start_experiments(dashboard, tokens):
+    sign_in(dashboard, tokens.reader)
+    page = dashboard.get("/dashboard/experiments").text
+    assert 'id="new-experiment"' not in page
+    answer = dashboard.post("/dashboard/experiments", data={
+        "csrf_token": csrf_token(page), "name": "x", "control": "1", "treatment": "2"})
+    assert answer.status_code == 403
