@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
+from cryptography.fernet import Fernet
+from pydantic import SecretStr
 from fastapi.testclient import TestClient
 
 from models import Account
@@ -28,6 +30,12 @@ class Tokens:
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def settings(settings):
+    """The API stores secrets (webhook endpoints', accounts' keys): it needs a secrets key."""
+    return settings.model_copy(update={"secrets_key": SecretStr(Fernet.generate_key().decode())})
 
 
 @pytest.fixture
