@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import pytest
 from cryptography.fernet import Fernet
-from pydantic import SecretStr
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 
 from models import Account
 from recovery.accounts.tokens import create_token
