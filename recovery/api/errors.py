@@ -9,9 +9,12 @@ from __future__ import annotations
 import logging
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from recovery.errors import (
+    AccountConflict,
+    AccountRejected,
     ConfigurationError,
     DeliveryUnavailable,
     GatewayUnavailable,
@@ -28,6 +31,8 @@ log = logging.getLogger("recovery.api")
 # Most specific first: the first class the error is an instance of decides.
 STATUS_BY_ERROR: tuple[tuple[type[RecoveryError], int], ...] = (
     (PolicyError, 422),
+    (AccountRejected, 422),
+    (AccountConflict, 409),
     (NotFound, 404),
     (NotAuthenticated, 401),
     (ScopeMissing, 403),
@@ -57,3 +62,11 @@ def install_error_handlers(app: FastAPI) -> None:
             log.error("request failed", extra={"error": f"{type(error).__name__}: {error}"})
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
         return JSONResponse({"error": str(error)}, status_code=status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_request: Request, error: RequestValidationError) -> JSONResponse:
+        # FastAPI's own answer echoes the values it refused; one of them may be an API key
+        # sent in the wrong place. Say where and why, never what.
+        detail = [{"loc": list(problem.get("loc", ())), "msg": problem.get("msg", ""),
+                   "type": problem.get("type", "")} for problem in error.errors()]
+        return JSONResponse({"detail": detail}, status_code=422)
