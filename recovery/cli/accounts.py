@@ -31,8 +31,10 @@ accounts_app = typer.Typer(help="Connected Stripe accounts.", no_args_is_help=Tr
 REFUSALS = (AccountRejected, AccountConflict, NotFound, ConfigurationError, GatewayError)
 
 
-@accounts_app.command("add")
+@accounts_app.command("add", context_settings={"allow_extra_args": True,
+                                               "ignore_unknown_options": True})
 def accounts_add(
+    ctx: typer.Context,
     key_from_env: str | None = typer.Option(
         None, "--key-from-env", metavar="VAR", help="read the key from this environment variable"),
     key_file: Path | None = typer.Option(
@@ -45,6 +47,10 @@ def accounts_add(
 ) -> None:
     """Connect an account by its secret or restricted key, or as a Connect account. With none of
     --key-from-env, --key-file and --connect, the key is asked at a hidden prompt."""
+    if ctx.args:
+        # Taken, rather than left to the usage error, which would print it back.
+        _fail("a key is never an argument (it stays in the shell's history): use "
+              "--key-from-env VAR, --key-file PATH or the prompt; roll a key typed there")
     given = [source for source in (key_from_env, key_file, connect) if source is not None]
     if len(given) > 1:
         _fail("give one of --key-from-env, --key-file and --connect")
