@@ -53,7 +53,7 @@ class Settings(BaseSettings):
     tick_seconds: float = 1.0
     healthz_max_pending_age_seconds: int = 600
 
-    # Fernet keys that encrypt secrets stored in the database (accounts' webhook secrets),
+    # Fernet keys that encrypt secrets stored in the database (accounts' keys, webhook secrets),
     # comma-separated, newest first: the first encrypts, any decrypts (key rotation). With no key,
     # the sandbox keeps a generated one in ``secrets_key_path``; a real Stripe account needs one.
     secrets_key: SecretStr | None = None

@@ -9,10 +9,11 @@ import pytest
 import respx
 from cryptography.fernet import Fernet
 from fastapi.testclient import TestClient
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 
 from recovery.accounts.directory import ensure_default_account
 from recovery.app import create_app
+from recovery.runtime.settings import Settings
 from recovery.wiring import build_services
 from tests.recovery.accounts.conftest import OWN_ACCOUNT, OWN_KEY, SELLER
 from tests.recovery.accounts.fake_accounts import FakeStripeAccounts
@@ -121,3 +122,15 @@ def test_the_openapi_document_describes_the_accounts_routes(operator_api):
     assert "delete" in document["paths"]["/v1/accounts/{account_id}"]
     assert "OperatorToken" in document["components"]["securitySchemes"]
     assert "NewAccountOut" in document["components"]["schemas"]
+
+
+@pytest.mark.parametrize("value", ["changeme", "secret", "too-short-for-a-token"])
+def test_a_placeholder_or_short_operator_token_is_refused_at_start_up(monkeypatch, value):
+    monkeypatch.setenv("RECOVERY_OPERATOR_TOKEN", value)
+    with pytest.raises(ValidationError, match="operator_token"):
+        Settings()
+
+
+def test_an_empty_operator_token_is_none(monkeypatch):
+    monkeypatch.setenv("RECOVERY_OPERATOR_TOKEN", "")
+    assert Settings().operator_token is None
