@@ -9,10 +9,17 @@ from cryptography.fernet import Fernet
 from typer.testing import CliRunner
 
 from recovery.cli import app
+from recovery.cli.common import console
 from tests.recovery.accounts.conftest import OWN_ACCOUNT, OWN_KEY, SELLER
 from tests.recovery.accounts.fake_accounts import PLATFORM_KEY, FakeStripeAccounts
 
 SECRETS_KEY = Fernet.generate_key().decode()
+
+
+@pytest.fixture(autouse=True)
+def wide_console(monkeypatch):
+    """Tables show whole ids (the console's width is fixed when it is made)."""
+    monkeypatch.setattr(console, "width", 200)
 
 
 @pytest.fixture
@@ -26,8 +33,7 @@ def stripe_accounts():
 def run(services, *args: str, input: str | None = None, **env: str):
     environment = {"RECOVERY_DATABASE_URL": services.settings.database_url,
                    "RECOVERY_STRIPE_API_KEY": PLATFORM_KEY, "RECOVERY_SECRETS_KEY": SECRETS_KEY,
-                   "RECOVERY_PUBLIC_BASE_URL": "https://recovery.example.com", "COLUMNS": "200",
-                   **env}
+                   "RECOVERY_PUBLIC_BASE_URL": "https://recovery.example.com", **env}
     result = CliRunner().invoke(app, list(args), env=environment, input=input)
     assert OWN_KEY[8:] not in result.output
     return result
