@@ -3,6 +3,8 @@
     RecoveryError
     ├── ConfigurationError        settings or a stored policy are invalid
     ├── PolicyError               a policy given by a user is invalid (-> HTTP 422)
+    ├── ExperimentError           an experiment given by a user is invalid (a split outside
+    │                             1-99%, a customer without an id) (-> HTTP 422)
     ├── NotFound                  an account, case or invoice the caller named does not exist
     │                             (also another account's: -> HTTP 404, never 403)
     ├── NotAuthenticated          no API token, or one that is unknown or revoked (-> HTTP 401)
@@ -42,6 +44,10 @@ class ConfigurationError(RecoveryError):
 
 class PolicyError(RecoveryError):
     pass
+
+
+class ExperimentError(RecoveryError):
+    """An A/B experiment between policy versions cannot be set up as asked."""
 
 
 class NotFound(RecoveryError):

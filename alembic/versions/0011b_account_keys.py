@@ -1,7 +1,7 @@
 """accounts connected by their own key, webhook endpoints we registered, removal
 
 Revision ID: 0011b_account_keys
-Revises: 0011_api_tokens_audit
+Revises: 0016_experiments
 Create Date: 2026-12-02
 
 An account is now connected by its own API key (sealed at rest), as a Connect account under the
@@ -19,7 +19,7 @@ import models.base
 from alembic import op
 
 revision: str = '0011b_account_keys'
-down_revision: str | None = '0011_api_tokens_audit'
+down_revision: str | None = '0016_experiments'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

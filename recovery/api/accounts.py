@@ -18,10 +18,19 @@ from recovery.accounts.listing import AccountInfo, list_accounts
 from recovery.accounts.removal import remove_account
 from recovery.accounts.tokens import create_token
 from recovery.api.auth import require_operator
+from recovery.api.errors import ERROR_RESPONSES, ErrorOut
 from recovery.errors import AccountRejected
 from recovery.wiring import Services, account_desk
 
 FIRST_TOKEN_SCOPES = ("read", "write")
+RESPONSES = ERROR_RESPONSES | {
+    401: {"model": ErrorOut, "description": "No operator token, or a wrong one"},
+    404: {"model": ErrorOut, "description": "No operator token is configured (these routes are "
+                                            "off), or no such account"},
+    409: {"model": ErrorOut, "description": "Connected already, in the other mode, or the "
+                                            "settings' account"},
+    503: {"model": ErrorOut, "description": "Stripe unavailable, or no secrets key configured"},
+}
 
 
 class ConnectAccountIn(BaseModel):
@@ -63,7 +72,7 @@ def account_out(info: AccountInfo) -> ConnectedAccountOut:
 
 
 def build_accounts_router(services: Services) -> APIRouter:
-    router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
+    router = APIRouter(prefix="/v1/accounts", tags=["accounts"], responses=RESPONSES)
 
     @router.post("", response_model=NewAccountOut, status_code=201)
     def connect(body: ConnectAccountIn, actor: str = Depends(require_operator)) -> NewAccountOut:

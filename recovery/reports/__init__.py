@@ -1,4 +1,5 @@
-"""Read models shared by the CLI, the API and the dashboard (cases, recovery rates).
+"""Read models shared by the CLI, the API and the dashboard (cases, recovery rates,
+offers, A/B experiments between policy versions and their statistics).
 
 Read-only: nothing here writes to the database.
 """
