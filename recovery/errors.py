@@ -9,6 +9,10 @@
     │                             (also another account's: -> HTTP 404, never 403)
     ├── NotAuthenticated          no API token, or one that is unknown or revoked (-> HTTP 401)
     ├── ScopeMissing              the token lacks the scope the request needs (-> HTTP 403)
+    ├── AccountRejected           an account cannot be connected as asked: a malformed key, a key
+    │                             Stripe refused, a key of the other mode (-> HTTP 422)
+    ├── AccountConflict           the Stripe account or the id is already connected in that mode
+    │                             (-> HTTP 409)
     ├── ClaimLost                 a worker's claim on a queue row ended (its lease ran out and
     │                             another worker took the row): stop, write nothing
     ├── LinkRejected              a signed link (unsubscribe, offer) is tampered with, expired or
@@ -58,6 +62,15 @@ class NotAuthenticated(RecoveryError):
 
 
 class ScopeMissing(RecoveryError):
+    pass
+
+
+class AccountRejected(RecoveryError):
+    """The key or Connect account given cannot be connected; the message says why (and never
+    holds the key)."""
+
+
+class AccountConflict(RecoveryError):
     pass
 
 

@@ -65,6 +65,7 @@ def test_a_second_accounts_token_sees_and_changes_nothing_of_the_first(api, toke
     names = seed_first_account(services)
     tokens_of_first = [t["prefix"] for t in api.get("/v1/tokens", headers=tokens.owner).json()]
     names["token_id"] = str(api.get("/v1/tokens", headers=tokens.owner).json()[0]["id"])
+    names["account_id"] = services.settings.account_id
     before = first_account_rows(services)
     schema = schemathesis.openapi.from_asgi("/openapi.json", api.app)
     walked = 0
