@@ -3,7 +3,7 @@
 Importing this package registers every table on ``metadata`` (Alembic reads it).
 """
 
-from models.account import Account
+from models.account import Account, AccountConnection
 from models.api_token import ApiToken
 from models.audit_entry import AuditEntry
 from models.backfill_run import BackfillRun, BackfillStatus
@@ -30,8 +30,8 @@ from models.scheduled_action import ActionKind, ActionStatus, ScheduledAction
 from models.webhook_event import InboxStatus, WebhookEvent
 
 __all__ = [
-    "Account", "ActionKind", "ActionStatus", "ApiToken", "AuditEntry", "BackfillRun",
-    "BackfillStatus", "CanceledSubscription", "CaseStatus", "ChargeAttempt",
+    "Account", "AccountConnection", "ActionKind", "ActionStatus", "ApiToken", "AuditEntry",
+    "BackfillRun", "BackfillStatus", "CanceledSubscription", "CaseStatus", "ChargeAttempt",
     "ContactPreference", "DeliveryOutcome", "Experiment", "ExperimentAssignment",
     "ExperimentStatus", "FinishedInvoice", "InboxStatus", "LinkUse", "Message", "MessageStatus",
     "ModelVersion", "Offer", "OfferKind", "OfferStatus", "OutboundDelivery", "OutboundEndpoint",

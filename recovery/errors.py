@@ -11,6 +11,10 @@
     ├── ScopeMissing              the token lacks the scope the request needs (-> HTTP 403)
     ├── FormRejected              a dashboard form came without its session's CSRF token
     │                             (-> HTTP 403)
+    ├── AccountRejected           an account cannot be connected as asked: a malformed key, a key
+    │                             Stripe refused, a key of the other mode (-> HTTP 422)
+    ├── AccountConflict           the Stripe account or the id is already connected in that mode
+    │                             (-> HTTP 409)
     ├── ClaimLost                 a worker's claim on a queue row ended (its lease ran out and
     │                             another worker took the row): stop, write nothing
     ├── LinkRejected              a signed link (unsubscribe, offer) is tampered with, expired or
@@ -66,6 +70,15 @@ class ScopeMissing(RecoveryError):
 class FormRejected(RecoveryError):
     """A dashboard form whose CSRF token is missing or is not its session's: another site may
     have sent it."""
+
+
+class AccountRejected(RecoveryError):
+    """The key or Connect account given cannot be connected; the message says why (and never
+    holds the key)."""
+
+
+class AccountConflict(RecoveryError):
+    pass
 
 
 class ClaimLost(RecoveryError):

@@ -16,6 +16,7 @@ import httpx
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from recovery.accounts.connect import AccountDesk
 from recovery.accounts.directory import AccountDirectory
 from recovery.actions.message_content import MessageContent, MessageSetup
 from recovery.actions.offer import accept_offer
@@ -37,6 +38,7 @@ from recovery.runtime.secret_files import generated_secret
 from recovery.runtime.settings import Settings
 from recovery.scoring.retraining import Retrainer
 from recovery.scoring.smart import MlParts, SmartScorer
+from recovery.stripe_api.access import key_livemode
 from recovery.stripe_api.gateway import StripeGateway
 from recovery.stripe_api.rate_limit import RateLimiter, TokenBucket, default_rate
 from recovery.stripe_api.shared_rate_limit import SharedRateLimiter
@@ -98,10 +100,17 @@ def build_gateway(settings: Settings, transport=None,
     """The gateway for the configured key; with ``db_engine`` its pacing is shared by every
     process using that database, without it each process paces alone."""
     key = settings.stripe_api_key.get_secret_value() if settings.stripe_api_key else ""
-    livemode = key.startswith(("sk_live_", "rk_live_"))  # restricted live keys are live too
+    livemode = key_livemode(key) is True  # restricted live keys are live too
     rate = settings.stripe_rate_limit_per_second or default_rate(livemode)
     return StripeGateway(key, api_base=settings.stripe_api_base, transport=transport,
                          rate_limiter=build_rate_limiter(rate, db_engine))
+
+
+def account_desk(services: Services) -> AccountDesk:
+    """What connecting and removing accounts needs; without Stripe (the sandbox) no gateway."""
+    gateway = services.engine.gateway if services.engine is not None else None
+    return AccountDesk(services.sessions, services.clock, services.settings, services.accounts,
+                       gateway)
 
 
 def build_rate_limiter(rate_per_second: float | None, db_engine: Engine | None) -> RateLimiter:

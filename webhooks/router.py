@@ -8,6 +8,10 @@ Concurrent requests share their insert and commit (``inbox_writer``): each is an
 batch holding its event has committed. Everything the edge needs from the composition root is
 passed in (sessions, secrets, clock). The signature is checked before any database work; bad
 input is a JSON 4xx, never a 500.
+
+An endpoint registered on an account connected by its own key is ``RECEIVER_PATH?account=<our
+id>``: such events carry no ``account`` field (only Connect events do), so the URL says whose they
+are, and that account's secrets must then verify them.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import threading
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Protocol
+from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
@@ -31,6 +36,9 @@ from webhooks.inbox_writer import InboxWriter, StoreFailed
 from webhooks.verify import MAX_TOLERANCE_SECONDS, SignatureRejected, verify_signature
 
 log = logging.getLogger("webhooks.receiver")
+RECEIVER_PATH = "/webhooks/stripe"
+# Our account ids are at most 64 characters; a longer ``account`` query names no account.
+MAX_ACCOUNT_PARAM = 64
 
 
 class Clock(Protocol):
@@ -77,7 +85,8 @@ class StripeWebhookEndpoint:
     cost as much again as the receiver's own work). ``create_app`` serves it before routing;
     ``build_router``'s documented route answers through the same ``respond``.
 
-    ``resolve_account`` maps an event to our account id (Connect-ready). It and ``secrets_for``
+    ``resolve_account(payload)`` maps an event to our account id (Connect-ready); for a delivery
+    to ``?account=<id>`` it is called as ``resolve_account(payload, id)``. It and ``secrets_for``
     are called before the signature is checked, so they must answer without the database
     (``recovery.accounts`` keeps them in memory): an unsigned request does no database work.
     ``writer`` stores the events (one is made from ``sessions`` and ``clock`` if not given);
@@ -114,19 +123,23 @@ class StripeWebhookEndpoint:
                 declared = value.decode("latin-1")
             elif name == b"stripe-signature":
                 signature = value.decode("latin-1")
-        status, content = await self.respond(declared, signature, _asgi_body(receive))
+        endpoint_account = account_param(scope.get("query_string", b"").decode("latin-1"))
+        status, content = await self.respond(declared, signature, _asgi_body(receive),
+                                             endpoint_account=endpoint_account)
         await send({"type": "http.response.start", "status": status, "headers": [
             (b"content-type", b"application/json"),
             (b"content-length", str(len(content)).encode("latin-1"))]})
         await send({"type": "http.response.body", "body": content})
 
     async def respond(self, declared_length: str | None, signature: str | None,
-                      chunks: AsyncIterator[bytes]) -> tuple[int, bytes]:
-        """The status and JSON body that answer one delivery."""
+                      chunks: AsyncIterator[bytes], *,
+                      endpoint_account: str | None = None) -> tuple[int, bytes]:
+        """The status and JSON body that answer one delivery (``endpoint_account``: the URL's
+        ``account`` parameter)."""
         try:
             body = await _read_body(declared_length, chunks, self._max_body_bytes)
             payload = _decode_object(body)
-            account_id = self._authenticate(body, signature, payload)
+            account_id = self._authenticate(body, signature, payload, endpoint_account)
             entry = _envelope(body, payload)
         except Rejected as refused:
             return _reject(self.stats, refused)
@@ -139,9 +152,15 @@ class StripeWebhookEndpoint:
         self.stats.count("accepted" if stored else "duplicate")
         return 200, _STORED if stored else _DUPLICATE
 
-    def _authenticate(self, body: bytes, header: str | None, payload: dict) -> str:
+    def _authenticate(self, body: bytes, header: str | None, payload: dict,
+                      endpoint_account: str | None) -> str:
         """The account the verified event belongs to, or ``Rejected`` (always the same one)."""
-        account_id = self._resolve_account(payload)
+        if endpoint_account is None:
+            account_id = self._resolve_account(payload)
+        elif len(endpoint_account) > MAX_ACCOUNT_PARAM:
+            account_id = None
+        else:
+            account_id = self._resolve_account(payload, endpoint_account)
         known = self._secrets_for(account_id) if account_id is not None else ()
         try:
             verify_signature(body, header, known or (_DECOY_SECRET,),
@@ -200,15 +219,15 @@ def build_router(endpoint: StripeWebhookEndpoint) -> APIRouter:
     that serves ``endpoint`` before routing (``serve_before_routing``) never reaches it."""
     router = APIRouter()
 
-    @router.post("/webhooks/stripe", response_model=ReceivedOut,
+    @router.post(RECEIVER_PATH, response_model=ReceivedOut,
                  openapi_extra=_STRIPE_EVENT_DOCUMENT,
                  responses={400: {**_REFUSED, "description": "Unreadable body or bad signature"},
                             413: {**_REFUSED, "description": "Body too large"},
                             503: {**_REFUSED, "description": "Not stored: Stripe retries"}})
     async def receive_stripe_event(request: Request) -> Response:
-        status, content = await endpoint.respond(request.headers.get("content-length"),
-                                                 request.headers.get("stripe-signature"),
-                                                 request.stream())
+        status, content = await endpoint.respond(
+            request.headers.get("content-length"), request.headers.get("stripe-signature"),
+            request.stream(), endpoint_account=account_param(request.url.query))
         return Response(content, status_code=status, media_type="application/json")
 
     return router
@@ -218,7 +237,7 @@ class ServeBeforeRouting:
     """ASGI middleware: ``POST`` to ``path`` goes straight to ``endpoint``; the rest to the app."""
 
     def __init__(self, app, *, endpoint: StripeWebhookEndpoint,
-                 path: str = "/webhooks/stripe") -> None:
+                 path: str = RECEIVER_PATH) -> None:
         self.app, self.endpoint, self.path = app, endpoint, path
 
     async def __call__(self, scope, receive, send) -> None:
@@ -226,6 +245,14 @@ class ServeBeforeRouting:
             await self.endpoint(scope, receive, send)
         else:
             await self.app(scope, receive, send)
+
+
+def account_param(query: str) -> str | None:
+    """The ``account`` parameter of a delivery's query string, if any."""
+    if not query:
+        return None
+    values = parse_qs(query).get("account")
+    return values[0] if values else None
 
 
 async def _asgi_body(receive) -> AsyncIterator[bytes]:

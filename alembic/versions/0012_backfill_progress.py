@@ -1,7 +1,7 @@
 """backfill progress
 
 Revision ID: 0012_backfill_progress
-Revises: 0011_api_tokens_audit
+Revises: 0011b_account_keys
 Create Date: 2026-12-14
 
 ``backfill_run``: each import of an account's past invoices from Stripe (``recovery backfill``),
@@ -17,7 +17,7 @@ import models.base
 from alembic import op
 
 revision: str = '0012_backfill_progress'
-down_revision: str | None = '0011_api_tokens_audit'
+down_revision: str | None = '0011b_account_keys'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

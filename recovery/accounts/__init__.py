@@ -1,1 +1,3 @@
-"""Connected Stripe accounts, their webhook secrets and event routing to an account."""
+"""Connected Stripe accounts: connecting (by key or Connect) and removing them, their sealed keys
+and webhook secrets, event routing to an account, API tokens and the audit trail. Reaches Stripe
+only through ``stripe_api``; never imports the engine, the stages or the doors."""

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 from sqlmodel import select
 
 from models import Account, OutboundEndpoint, OutboundEventType
+from recovery.accounts.audit import record_change
 from recovery.accounts.secret_box import SecretBox
 from recovery.errors import InvalidEndpoint, NotFound
 from recovery.runtime.clock import Clock
@@ -50,7 +51,7 @@ class CreatedEndpoint:
 
 def create_endpoint(sessions: SessionFactory, box: SecretBox, clock: Clock, account_id: str,
                     url: str, event_types: Iterable[str] | None = None, *,
-                    allow_local_http: bool = False) -> CreatedEndpoint:
+                    allow_local_http: bool = False, actor: str = "") -> CreatedEndpoint:
     """Store a new endpoint subscribed to ``event_types`` (all of them when None) and return
     it with its new signing secret. ``InvalidEndpoint`` for a bad URL or event type,
     ``NotFound`` for an unknown account."""
@@ -66,6 +67,9 @@ def create_endpoint(sessions: SessionFactory, box: SecretBox, clock: Clock, acco
         session.add(endpoint)
         session.flush()
         view = _view(endpoint)
+        record_change(session, clock, account_id=account_id, actor=actor,
+                      action="webhook_endpoint.create", target=f"webhook_endpoint:{view.id}",
+                      after={"url": url, "event_types": list(types)})
     return CreatedEndpoint(view, secret)
 
 
@@ -81,7 +85,7 @@ def list_endpoints(sessions: SessionFactory, account_id: str) -> list[EndpointVi
 
 
 def remove_endpoint(sessions: SessionFactory, clock: Clock, account_id: str,
-                    endpoint_id: int) -> None:
+                    endpoint_id: int, *, actor: str = "") -> None:
     """The endpoint receives nothing more (deliveries still queued for it are dropped when
     their turn comes). ``NotFound`` if the account has no such endpoint."""
     with transaction(sessions) as session:
@@ -89,6 +93,9 @@ def remove_endpoint(sessions: SessionFactory, clock: Clock, account_id: str,
         if endpoint is None or endpoint.account_id != account_id or endpoint.deleted_at:
             raise NotFound(f"no webhook endpoint {endpoint_id} for account {account_id}")
         endpoint.deleted_at, endpoint.enabled = clock.now(), False
+        record_change(session, clock, account_id=account_id, actor=actor,
+                      action="webhook_endpoint.remove", target=f"webhook_endpoint:{endpoint_id}",
+                      before={"url": endpoint.url, "event_types": list(endpoint.event_types)})
 
 
 def check_endpoint_url(url: str, *, allow_local_http: bool = False) -> str:
@@ -97,6 +104,9 @@ def check_endpoint_url(url: str, *, allow_local_http: bool = False) -> str:
     url = (url or "").strip()
     if not url or len(url) > MAX_URL_LENGTH:
         raise InvalidEndpoint(f"the endpoint URL must be 1 to {MAX_URL_LENGTH} characters")
+    if any(ch.isspace() or not ch.isprintable() for ch in url):
+        # A NUL or a line break would be refused by PostgreSQL, or split an HTTP request line.
+        raise InvalidEndpoint("the endpoint URL must not contain spaces or control characters")
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError for a port that is not a number

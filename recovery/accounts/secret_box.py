@@ -1,4 +1,5 @@
-"""Encryption at rest for the secrets stored in the database (accounts' webhook signing secrets).
+"""Encryption at rest for the secrets stored in the database (accounts' API keys and webhook
+signing secrets).
 
 Fernet (AES-128-CBC + HMAC-SHA256) from ``cryptography``; a MultiFernet over the configured keys
 lets an operator rotate: the first key encrypts, any of them decrypts, and values under an older

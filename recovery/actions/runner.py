@@ -69,7 +69,10 @@ def claim_due(sessions: SessionFactory, clock: Clock, worker_id: str, limit: int
     ``should_stop()`` turned true while the claim was being made, nothing is taken: the
     stopping worker may already have handed its claims back."""
     now = clock.now()
-    filters = [ACTIONS.c.due_at <= now]
+    # A removed account's actions stay where they are and never run (its row, cases and
+    # history are kept; recovery/accounts/connect.py).
+    removed = select(Account.id).where(Account.removed_at.is_not(None))
+    filters = [ACTIONS.c.due_at <= now, ACTIONS.c.account_id.not_in(removed)]
     if up_to_id is not None:
         filters.append(ACTIONS.c.id <= up_to_id)
     if only_id is not None:

@@ -16,6 +16,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from recovery.errors import (
+    AccountConflict,
+    AccountRejected,
     ConfigurationError,
     DeliveryUnavailable,
     ExperimentError,
@@ -35,6 +37,8 @@ log = logging.getLogger("recovery.api")
 # Most specific first: the first class the error is an instance of decides.
 STATUS_BY_ERROR: tuple[tuple[type[RecoveryError], int], ...] = (
     (PolicyError, 422),
+    (AccountRejected, 422),
+    (AccountConflict, 409),
     (ExperimentError, 422),
     (InvalidEndpoint, 422),
     (NotFound, 404),

@@ -4,6 +4,7 @@ import typer
 
 from recovery.cli import serve as serve_commands
 from recovery.cli import simulate as simulate_command
+from recovery.cli.accounts import accounts_app
 from recovery.cli.backfill import backfill
 from recovery.cli.cases import cases_app
 from recovery.cli.evaluate import evaluate_policy
@@ -23,6 +24,7 @@ app.add_typer(cases_app, name="cases")
 app.add_typer(policy_app, name="policy")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(outbound_app, name="outbound")
+app.add_typer(accounts_app, name="accounts")
 app.command()(train)
 app.add_typer(versions_app, name="models")
 app.command(name="evaluate-policy")(evaluate_policy)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import getpass
+
 from rich.console import Console
 
 from recovery.runtime.logs import configure_logging
@@ -15,3 +17,8 @@ def load_settings() -> Settings:
     settings = Settings()
     configure_logging(settings.log_level, settings.log_json)
     return settings
+
+
+def cli_actor() -> str:
+    """Who the audit trail says made a change from the command line."""
+    return f"cli:{getpass.getuser()}"

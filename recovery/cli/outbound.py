@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import getpass
+
 import typer
 
 from recovery.accounts import outbound_endpoints as endpoints
@@ -31,7 +33,8 @@ def outbound_add(
         created = endpoints.create_endpoint(
             services.sessions, SecretBox.from_settings(settings), services.clock,
             account or settings.account_id, url, event or None,
-            allow_local_http=settings.outbound_local_http_allowed)
+            allow_local_http=settings.outbound_local_http_allowed,
+            actor=f"cli:{getpass.getuser()}")
     except (InvalidEndpoint, NotFound, ConfigurationError) as problem:
         console.print(str(problem))
         raise typer.Exit(2) from None
@@ -64,7 +67,8 @@ def outbound_remove(endpoint_id: int = typer.Argument(...),
     services = build_services(settings)
     try:
         endpoints.remove_endpoint(services.sessions, services.clock,
-                                  account or settings.account_id, endpoint_id)
+                                  account or settings.account_id, endpoint_id,
+                                  actor=f"cli:{getpass.getuser()}")
     except NotFound as problem:
         console.print(str(problem))
         raise typer.Exit(1) from None

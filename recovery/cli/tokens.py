@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-import getpass
-
 import typer
 from rich.table import Table
 
 from recovery.accounts.directory import ensure_default_account
 from recovery.accounts.tokens import create_token, list_tokens, revoke_token
-from recovery.cli.common import console, load_settings
+from recovery.cli.common import cli_actor, console, load_settings
 from recovery.errors import NotFound, PolicyError
 from recovery.wiring import build_services
 
 tokens_app = typer.Typer(help="API tokens of an account.", no_args_is_help=True)
 
 ACCOUNT_HELP = "the account's id (default: the settings' account)"
-
-
-def _actor() -> str:
-    return f"cli:{getpass.getuser()}"
 
 
 @tokens_app.command("create")
@@ -33,7 +27,7 @@ def tokens_create(name: str = typer.Option("", help="what the token is for"),
     try:
         info, token = create_token(services.sessions, services.clock,
                                    account_id=account or settings.account_id, name=name,
-                                   scopes=scope, actor=_actor())
+                                   scopes=scope, actor=cli_actor())
     except (NotFound, PolicyError) as problem:
         console.print(f"[red]{problem}[/red]")
         raise typer.Exit(2) from None
@@ -61,7 +55,7 @@ def tokens_revoke(token_id: int,
     try:
         revoke_token(services.sessions, services.clock,
                      account_id=account or settings.account_id, token_id=token_id,
-                     actor=_actor())
+                     actor=cli_actor())
     except NotFound as problem:
         console.print(f"[red]{problem}[/red]")
         raise typer.Exit(2) from None

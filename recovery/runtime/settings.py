@@ -53,7 +53,7 @@ class Settings(BaseSettings):
     tick_seconds: float = 1.0
     healthz_max_pending_age_seconds: int = 600
 
-    # Fernet keys that encrypt secrets stored in the database (accounts' webhook secrets),
+    # Fernet keys that encrypt secrets stored in the database (accounts' keys, webhook secrets),
     # comma-separated, newest first: the first encrypts, any decrypts (key rotation). With no key,
     # the sandbox keeps a generated one in ``secrets_key_path``; a real Stripe account needs one.
     secrets_key: SecretStr | None = None
@@ -118,12 +118,16 @@ class Settings(BaseSettings):
     # How often each smart-timing account's scorer is retrained (nightly by default).
     retrain_every_hours: float = Field(default=24.0, gt=0)
 
+    # The operator's bearer token for the accounts API (POST/GET/DELETE /v1/accounts): connecting
+    # an account comes before any of its own tokens exists. Unset: those routes answer 404.
+    operator_token: SecretStr | None = None
+
     log_level: str = "INFO"
     log_json: bool = False
 
     @field_validator("stripe_api_key", "secrets_key", "smtp_host", "smtp_username",
                      "smtp_password", "link_secret", "session_secret", "sms_account_sid",
-                     "sms_auth_token", "sms_from", mode="before")
+                     "sms_auth_token", "sms_from", "operator_token", mode="before")
     @classmethod
     def _empty_key_is_none(cls, value):
         return value or None
@@ -134,6 +138,14 @@ class Settings(BaseSettings):
         if value is not None and len(value.get_secret_value()) < 32:
             what = info.field_name.replace("_", " ")
             raise ValueError(f"the {what} must be at least 32 characters; make one with:"
+                             " python -c 'import secrets; print(secrets.token_urlsafe(32))'")
+        return value
+
+    @field_validator("operator_token")
+    @classmethod
+    def _long_operator_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError("the operator token must be at least 32 characters; make one with:"
                              " python -c 'import secrets; print(secrets.token_urlsafe(32))'")
         return value
 
@@ -175,7 +187,7 @@ class Settings(BaseSettings):
         return value
 
     @field_validator("stripe_api_key", "stripe_webhook_secrets", "secrets_key", "link_secret",
-                     "session_secret", "smtp_password", "sms_auth_token")
+                     "session_secret", "smtp_password", "sms_auth_token", "operator_token")
     @classmethod
     def _refuse_placeholders(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and value.get_secret_value().strip().lower() in PLACEHOLDER_SECRETS:

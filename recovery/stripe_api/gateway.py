@@ -2,21 +2,26 @@
 It returns our own values, never ``stripe.*`` objects.
 
 Card declines come back as ``PaymentOutcome`` values; transport trouble (429, 5xx, 409, network)
-becomes ``GatewayUnavailable`` so the caller retries later with the same idempotency key.
+becomes ``GatewayUnavailable`` so the caller retries later with the same idempotency key
+(``error_translation``). Every method's ``stripe_account`` says whose data it reaches
+(``access.StripeAccess``): the gateway's key, a Connect account, or an account's own key.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
 import httpx
 import stripe
 
-from recovery.errors import AccountAccessRevoked, GatewayError, GatewayUnavailable
+from recovery.errors import GatewayError
+from recovery.runtime.logs import redact_http_loggers
 from recovery.stripe_api import history
+from recovery.stripe_api.access import StripeAccess, pacing_key, request_options
+from recovery.stripe_api.error_translation import translate_error
 from recovery.stripe_api.history import InvoicePage, PastAttempt, next_page
 from recovery.stripe_api.rate_limit import RateLimiter, TokenBucket
 from recovery.stripe_api.results import (
@@ -24,13 +29,17 @@ from recovery.stripe_api.results import (
     CustomerContact,
     InvoiceState,
     PaymentOutcome,
+    RegisteredEndpoint,
+    StripeAccountInfo,
     SubscriptionState,
     id_of,
     is_after,
     newest_as_of,
     payment_as_of,
+    read_account,
     read_charge_attempt,
     read_declined_payment,
+    read_endpoint,
     read_intent_attempt,
     read_invoice,
     read_paid_invoice,
@@ -47,42 +56,6 @@ PINNED_API_VERSION = "2026-10-28.endive"
 PAUSE_BEHAVIORS = frozenset({"keep_as_draft", "mark_uncollectible", "void"})
 
 T = TypeVar("T")
-
-
-def translate_error(err: stripe.StripeError, *, keyed: bool = False) -> GatewayError:
-    """Map every Stripe SDK error to the engine's error tree (the one place that does it).
-    ``keyed``: the request carried an idempotency key."""
-    if isinstance(err, stripe.RateLimitError | stripe.APIConnectionError | stripe.APIError):
-        # APIError covers 5xx and 409 (idempotency_key_in_use, lock_timeout): all transient. A
-        # 5xx is stored under the request's key and replayed for 24 h; a 409 or 429 is not.
-        return GatewayUnavailable(
-            f"Stripe is unavailable: {_describe(err)}",
-            retry_after_seconds=_retry_after(err),
-            key_spent=keyed and (err.http_status or 0) >= 500,
-        )
-    if isinstance(err, stripe.AuthenticationError | stripe.PermissionError):
-        return AccountAccessRevoked(f"Stripe refused the account's key: {_describe(err)}")
-    if isinstance(err, stripe.IdempotencyError):
-        return GatewayError(
-            f"idempotency key reused with different parameters (a bug): {_describe(err)}"
-        )
-    return GatewayError(f"Stripe refused the request: {_describe(err)}")
-
-
-def _describe(err: stripe.StripeError) -> str:
-    code = err.code or getattr(err.error, "code", None)
-    status = f"HTTP {err.http_status}" if err.http_status else type(err).__name__
-    detail = f"{status} {code}" if code else status
-    return f"{detail}: {err.user_message or 'no message'}"
-
-
-def _retry_after(err: stripe.StripeError) -> float | None:
-    headers = err.headers or {}
-    value = headers.get("Retry-After") or headers.get("retry-after")
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
-        return None  # an HTTP-date: let the caller's own backoff decide
 
 
 def _build_http_client(timeout: float, transport: httpx.BaseTransport | None) -> stripe.HTTPXClient:
@@ -120,6 +93,9 @@ class StripeGateway:
         # rate_limit.default_rate(livemode) for real accounts (shared through the database).
         self._limiter = rate_limiter if rate_limiter is not None else TokenBucket(None)
         self.api_version = PINNED_API_VERSION
+        # The SDK logs response bodies at DEBUG (a new endpoint's signing secret among them):
+        # mask secrets there whether or not the process configured logging.
+        redact_http_loggers()
 
     def close(self) -> None:
         self._http_client.close()
@@ -128,15 +104,15 @@ class StripeGateway:
         self,
         method: Callable[..., T],
         *args: Any,
-        account: str | None,
+        account: StripeAccess,
         key: str | None = None,
         passthrough: tuple[type[stripe.StripeError], ...] = (),
     ) -> T:
         """Take a rate-limit token for the account, then make one request as ``method(*args,
         options)`` and translate its errors (except the ``passthrough`` ones)."""
-        self._limiter.acquire(account or "default")
+        self._limiter.acquire(pacing_key(account))
         try:
-            return method(*args, _options(account, key))
+            return method(*args, request_options(account, key))
         except passthrough:
             raise
         except stripe.StripeError as err:
@@ -145,13 +121,13 @@ class StripeGateway:
     # Invoices
 
     def retrieve_invoice(
-        self, invoice_id: str, *, stripe_account: str | None = None
+        self, invoice_id: str, *, stripe_account: StripeAccess = None
     ) -> InvoiceState:
         invoices = self._client.v1.invoices
         return read_invoice(self._call(invoices.retrieve, invoice_id, None, account=stripe_account))
 
     def retrieve_subscription(
-        self, subscription_id: str, *, stripe_account: str | None = None
+        self, subscription_id: str, *, stripe_account: StripeAccess = None
     ) -> SubscriptionState:
         subscriptions = self._client.v1.subscriptions
         return read_subscription(
@@ -159,7 +135,7 @@ class StripeGateway:
 
     def pay_invoice(
         self, invoice_id: str, *, idempotency_key: str, payment_method_id: str | None = None,
-        stripe_account: str | None = None,
+        stripe_account: StripeAccess = None,
     ) -> PaymentOutcome:
         """Attempt payment off-session (POST /v1/invoices/{id}/pay); a decline is a value."""
         params: dict[str, Any] = {"off_session": True}
@@ -178,7 +154,7 @@ class StripeGateway:
 
     def set_auto_advance(
         self, invoice_id: str, enabled: bool, *, idempotency_key: str | None = None,
-        stripe_account: str | None = None,
+        stripe_account: StripeAccess = None,
     ) -> InvoiceState:
         """``auto_advance=False`` stops Stripe's own collection of this invoice
         (https://docs.stripe.com/invoicing/integration/automatic-advancement-collection)."""
@@ -190,7 +166,7 @@ class StripeGateway:
 
     def mark_uncollectible(
         self, invoice_id: str, *, idempotency_key: str | None = None,
-        stripe_account: str | None = None,
+        stripe_account: StripeAccess = None,
     ) -> InvoiceState:
         invoice = self._call(
             self._client.v1.invoices.mark_uncollectible, invoice_id, None,
@@ -200,7 +176,7 @@ class StripeGateway:
 
     def void_invoice(
         self, invoice_id: str, *, idempotency_key: str | None = None,
-        stripe_account: str | None = None,
+        stripe_account: StripeAccess = None,
     ) -> InvoiceState:
         invoice = self._call(
             self._client.v1.invoices.void_invoice, invoice_id, None,
@@ -209,7 +185,7 @@ class StripeGateway:
         return read_invoice(invoice)
 
     def open_invoices(
-        self, customer_id: str, *, stripe_account: str | None = None
+        self, customer_id: str, *, stripe_account: StripeAccess = None
     ) -> list[InvoiceState]:
         """Every open invoice of a customer. Pages are fetched one by one through ``_call``
         (not ``auto_paging_iter``) so each page takes a rate-limit token and maps its errors."""
@@ -225,7 +201,7 @@ class StripeGateway:
 
     def invoice_history(
         self, since: datetime, *, starting_after: str | None = None,
-        stripe_account: str | None = None,
+        stripe_account: StripeAccess = None,
     ) -> Iterator[InvoicePage]:
         """The invoices created at or after ``since``, newest first, one page per request;
         ``starting_after``: continue after that invoice (a resumed backfill's cursor)."""
@@ -233,7 +209,7 @@ class StripeGateway:
                                      starting_after=starting_after, stripe_account=stripe_account)
 
     def invoice_attempts(
-        self, invoice_id: str, *, stripe_account: str | None = None
+        self, invoice_id: str, *, stripe_account: StripeAccess = None
     ) -> tuple[PastAttempt, ...]:
         """Every charge made on the invoice, with its outcome and decline details, oldest first."""
         return history.invoice_attempts(self._call, self._client.v1, invoice_id,
@@ -242,7 +218,7 @@ class StripeGateway:
     # Attempts and cards
 
     def latest_attempt(
-        self, invoice_id: str, *, at: datetime | None = None, stripe_account: str | None = None
+        self, invoice_id: str, *, at: datetime | None = None, stripe_account: StripeAccess = None
     ) -> AttemptDetails | None:
         """The newest payment attempt on an invoice as of ``at`` (None: now), read through
         InvoicePayments: since API version 2025-03-31.basil an invoice no longer names its
@@ -268,7 +244,7 @@ class StripeGateway:
         return AttemptDetails(None, None, None, None, succeeded=paid)
 
     def _intent_attempt(self, intent: Any, at: datetime | None,
-                        stripe_account: str | None) -> AttemptDetails:
+                        stripe_account: StripeAccess) -> AttemptDetails:
         """Read a payment intent with its ``latest_charge`` expanded (the charge holds the
         ``outcome``), fetching it unless the list already expanded both levels. Stripe keeps one
         intent for all of an invoice's retries, each a new charge: when the latest is newer than
@@ -284,7 +260,7 @@ class StripeGateway:
         earlier = self._charge_as_of(intent.id, at, stripe_account)
         return read_charge_attempt(earlier) if earlier is not None else read_intent_attempt(intent)
 
-    def _charge_as_of(self, intent_id: str, at: datetime, stripe_account: str | None) -> Any:
+    def _charge_as_of(self, intent_id: str, at: datetime, stripe_account: StripeAccess) -> Any:
         """The intent's newest charge created at or before ``at``, if any."""
         cutoff = int(at.timestamp())
         params = {"payment_intent": intent_id, "created": {"lte": cutoff}, "limit": 100}
@@ -292,14 +268,14 @@ class StripeGateway:
         return newest_as_of(listed.data, at)
 
     def charge_details(
-        self, charge_id: str, *, stripe_account: str | None = None
+        self, charge_id: str, *, stripe_account: StripeAccess = None
     ) -> AttemptDetails:
         charges = self._client.v1.charges
         charge = self._call(charges.retrieve, charge_id, None, account=stripe_account)
         return read_charge_attempt(charge)
 
     def customer_default_card(
-        self, customer_id: str, *, stripe_account: str | None = None
+        self, customer_id: str, *, stripe_account: StripeAccess = None
     ) -> CardInfo | None:
         """The card Stripe would charge for the customer: the invoice-settings default payment
         method, else a legacy default source when that is a card."""
@@ -317,7 +293,7 @@ class StripeGateway:
         return read_source_card(getattr(customer, "default_source", None))
 
     def customer_contact(
-        self, customer_id: str, *, stripe_account: str | None = None
+        self, customer_id: str, *, stripe_account: StripeAccess = None
     ) -> CustomerContact:
         """The customer's email, name, phone and preferred locales (``preferred_locales``, most
         preferred first), read when a message is sent so a change on Stripe's side counts."""
@@ -332,7 +308,7 @@ class StripeGateway:
             preferred_locales=tuple(str(locale) for locale in locales))
 
     def payment_method_card(
-        self, payment_method_id: str, *, stripe_account: str | None = None
+        self, payment_method_id: str, *, stripe_account: StripeAccess = None
     ) -> CardInfo | None:
         methods = self._client.v1.payment_methods
         method = self._call(methods.retrieve, payment_method_id, None, account=stripe_account)
@@ -340,7 +316,7 @@ class StripeGateway:
 
     def set_default_payment_method(
         self, customer_id: str, payment_method_id: str, *, subscription_id: str | None = None,
-        idempotency_key: str | None = None, stripe_account: str | None = None,
+        idempotency_key: str | None = None, stripe_account: StripeAccess = None,
     ) -> None:
         """Make a payment method the default for invoices. Stripe's retries charge the
         subscription's own ``default_payment_method`` before the customer's default, so a
@@ -359,7 +335,7 @@ class StripeGateway:
 
     def card_update_link(
         self, customer_id: str, return_url: str, *, idempotency_key: str | None = None,
-        stripe_account: str | None = None,
+        stripe_account: StripeAccess = None,
     ) -> str:
         """A billing-portal link that opens straight on "update payment method"."""
         params = {
@@ -376,14 +352,14 @@ class StripeGateway:
 
     # Events (thin event notifications carry no snapshot: these read one)
 
-    def retrieve_event(self, event_id: str, *, stripe_account: str | None = None) -> dict:
+    def retrieve_event(self, event_id: str, *, stripe_account: StripeAccess = None) -> dict:
         """A v1 snapshot event as Stripe renders it (GET /v1/events/{id}), as plain JSON: the
         payload a snapshot webhook would have carried (rendered in the pinned version)."""
         events = self._client.v1.events
         return _json_of(self._call(events.retrieve, event_id, None, account=stripe_account))
 
     def retrieve_object(self, object_type: str, object_id: str, *,
-                        stripe_account: str | None = None) -> dict:
+                        stripe_account: StripeAccess = None) -> dict:
         """The current state of the object a thin event names, as plain JSON. Raises
         ``ValueError`` for a type the engine never reads (see ``READABLE_OBJECTS``)."""
         if object_type not in READABLE_OBJECTS:
@@ -395,7 +371,7 @@ class StripeGateway:
 
     def cancel_subscription(
         self, subscription_id: str, *, comment: str | None = None,
-        idempotency_key: str | None = None, stripe_account: str | None = None,
+        idempotency_key: str | None = None, stripe_account: StripeAccess = None,
     ) -> str:
         """Cancel now (DELETE /v1/subscriptions/{id}); returns the new status."""
         params = {"cancellation_details": {"comment": comment}} if comment else None
@@ -407,7 +383,7 @@ class StripeGateway:
 
     def pause_collection(
         self, subscription_id: str, behavior: str, resumes_at: datetime | None = None, *,
-        idempotency_key: str | None = None, stripe_account: str | None = None,
+        idempotency_key: str | None = None, stripe_account: StripeAccess = None,
     ) -> str:
         """Pause invoice collection; the subscription stays ``active`` and invoices created before
         the pause keep being retried (https://docs.stripe.com/billing/subscriptions/pause-payment).
@@ -427,7 +403,7 @@ class StripeGateway:
 
     def apply_discount(
         self, subscription_id: str, percent_off: int, months: int, *, idempotency_key: str,
-        stripe_account: str | None = None,
+        stripe_account: StripeAccess = None,
     ) -> str:
         """Create a repeating coupon and put it on the subscription; returns the coupon id.
         Since basil a subscription takes ``discounts=[{"coupon": …}]``, which replaces the list."""
@@ -446,6 +422,45 @@ class StripeGateway:
         return coupon.id
 
 
+    # The account itself and its webhook endpoints (connecting and removing an account)
+
+    def current_account(self, *, stripe_account: StripeAccess = None) -> StripeAccountInfo:
+        """The Stripe account the access reaches (GET /v1/account): one call that proves a key
+        works, or that a Connect account is connected to the platform."""
+        return read_account(self._call(self._client.v1.accounts.retrieve_current, None,
+                                       account=stripe_account))
+
+    def create_webhook_endpoint(
+        self, url: str, enabled_events: Sequence[str], *, connect: bool = False,
+        description: str | None = None, metadata: dict[str, str] | None = None,
+        idempotency_key: str | None = None, stripe_account: StripeAccess = None,
+    ) -> RegisteredEndpoint:
+        """Register a webhook endpoint rendering events in the pinned API version; ``connect``:
+        the platform's endpoint for its connected accounts' events."""
+        params: dict[str, Any] = {"url": url, "enabled_events": list(enabled_events),
+                                  "api_version": self.api_version}
+        if connect:
+            params["connect"] = True
+        if description:
+            params["description"] = description
+        if metadata:
+            params["metadata"] = metadata
+        endpoint = self._call(self._client.v1.webhook_endpoints.create, params,
+                              account=stripe_account, key=idempotency_key)
+        return read_endpoint(endpoint)
+
+    def delete_webhook_endpoint(self, endpoint_id: str, *,
+                                stripe_account: StripeAccess = None) -> bool:
+        """Delete an endpoint; False when Stripe no longer has it (deleted already)."""
+        try:
+            self._call(self._client.v1.webhook_endpoints.delete, endpoint_id, None,
+                       account=stripe_account, passthrough=(stripe.InvalidRequestError,))
+        except stripe.InvalidRequestError as err:
+            if err.http_status == 404:
+                return False
+            raise translate_error(err) from err
+        return True
+
 # Object types a thin event may name that the engine reads, with their ``client.v1`` service.
 READABLE_OBJECTS = {"invoice": "invoices", "charge": "charges", "payment_intent": "payment_intents",
                     "payment_method": "payment_methods", "customer": "customers",
@@ -461,13 +476,6 @@ def _json_of(obj: Any) -> dict:
     return json.loads(response.body)
 
 
-def _options(stripe_account: str | None, idempotency_key: str | None) -> stripe.RequestOptions:
-    options: stripe.RequestOptions = {}
-    if stripe_account is not None:
-        options["stripe_account"] = stripe_account
-    if idempotency_key is not None:
-        options["idempotency_key"] = idempotency_key
-    return options
 
 
 def _step_key(idempotency_key: str | None, step: str) -> str | None:

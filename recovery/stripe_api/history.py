@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from recovery.stripe_api.access import StripeAccess
 from recovery.stripe_api.results import AttemptDetails, id_of, read_charge_attempt
 
 PAGE_SIZE = 100  # Stripe's largest page
@@ -74,7 +75,7 @@ class PastAttempt:
 
 
 def invoice_pages(call: Call, v1: Any, since: datetime, *, starting_after: str | None,
-                  stripe_account: str | None) -> Iterator[InvoicePage]:
+                  stripe_account: StripeAccess) -> Iterator[InvoicePage]:
     """The invoices created at or after ``since``, one page per request, newest first."""
     params: dict[str, Any] = {"created": {"gte": int(since.timestamp())}, "limit": PAGE_SIZE}
     if starting_after is not None:
@@ -89,7 +90,7 @@ def invoice_pages(call: Call, v1: Any, since: datetime, *, starting_after: str |
 
 
 def invoice_attempts(call: Call, v1: Any, invoice_id: str, *,
-                     stripe_account: str | None) -> tuple[PastAttempt, ...]:
+                     stripe_account: StripeAccess) -> tuple[PastAttempt, ...]:
     """Every charge made on the invoice, oldest first. A payment recorded outside Stripe
     (``payment_record``) made no charge and brings none."""
     payments = _every_item(call, v1.invoice_payments.list,
@@ -110,7 +111,7 @@ def invoice_attempts(call: Call, v1: Any, invoice_id: str, *,
 
 
 def _every_item(call: Call, method: Callable[..., Any], params: dict,
-                stripe_account: str | None) -> list[Any]:
+                stripe_account: StripeAccess) -> list[Any]:
     page = call(method, params, account=stripe_account)
     items = list(page.data)
     while page.has_more and page.data:

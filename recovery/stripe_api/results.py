@@ -9,7 +9,7 @@ Stripe SDK and callers never see a ``stripe.*`` object. Field names follow API v
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -105,6 +105,40 @@ class CustomerContact:
     preferred_locales: tuple[str, ...] = ()
     deleted: bool = False
 
+
+
+@dataclass(frozen=True)
+class StripeAccountInfo:
+    """The Stripe account a key (or a Connect ``acct_`` id) reaches: GET /v1/account."""
+
+    id: str
+    display_name: str | None
+    country: str | None
+
+
+@dataclass(frozen=True)
+class RegisteredEndpoint:
+    """A webhook endpoint just created; Stripe shows its signing secret in this answer only."""
+
+    id: str
+    secret: str = field(repr=False)
+    livemode: bool
+    enabled_events: tuple[str, ...]
+    api_version: str | None
+
+
+def read_account(account: Any) -> StripeAccountInfo:
+    name = (_attr(_attr(_attr(account, "settings"), "dashboard"), "display_name")
+            or _attr(_attr(account, "business_profile"), "name"))
+    return StripeAccountInfo(id=_attr(account, "id"), display_name=name,
+                             country=_attr(account, "country"))
+
+
+def read_endpoint(endpoint: Any) -> RegisteredEndpoint:
+    return RegisteredEndpoint(id=_attr(endpoint, "id"), secret=_attr(endpoint, "secret") or "",
+                              livemode=bool(_attr(endpoint, "livemode")),
+                              enabled_events=tuple(_attr(endpoint, "enabled_events") or ()),
+                              api_version=_attr(endpoint, "api_version"))
 
 # Legacy Card objects (customer sources) spell brands for display ("American Express");
 # PaymentMethod and Charge details use lowercase ids ("amex"). Keep one spelling.

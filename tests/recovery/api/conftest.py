@@ -6,7 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
+from cryptography.fernet import Fernet
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 
 from models import Account
 from recovery.accounts.tokens import create_token
@@ -28,6 +30,12 @@ class Tokens:
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def settings(settings):
+    """The API stores secrets (webhook endpoints', accounts' keys): it needs a secrets key."""
+    return settings.model_copy(update={"secrets_key": SecretStr(Fernet.generate_key().decode())})
 
 
 @pytest.fixture

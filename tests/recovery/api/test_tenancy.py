@@ -9,6 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from sqlalchemy import inspect, text
 
 from models import ChargeAttempt, Message, RecoveryCase
+from recovery.accounts.outbound_endpoints import create_endpoint
+from recovery.accounts.secret_box import SecretBox
 from recovery.runtime.db import transaction
 
 MARK = "tenant_first"  # in every identifier of the first account's objects
@@ -37,7 +39,10 @@ def seed_first_account(services) -> dict[str, str]:
                                   created_at=now))
         session.add(Message(account_id=account_id, case_id=case.id, message_id=f"msg_{MARK}",
                             kind="payment_failed", subject=f"subject {MARK}", created_at=now))
-    return {"invoice_id": invoice, "case_id": str(case.id)}
+    endpoint = create_endpoint(services.sessions, SecretBox.from_settings(services.settings),
+                               services.clock, account_id, f"https://{MARK}.example/hook")
+    return {"invoice_id": invoice, "case_id": str(case.id),
+            "endpoint_id": str(endpoint.endpoint.id)}
 
 
 def first_account_rows(services) -> str:
@@ -60,6 +65,7 @@ def test_a_second_accounts_token_sees_and_changes_nothing_of_the_first(api, toke
     names = seed_first_account(services)
     tokens_of_first = [t["prefix"] for t in api.get("/v1/tokens", headers=tokens.owner).json()]
     names["token_id"] = str(api.get("/v1/tokens", headers=tokens.owner).json()[0]["id"])
+    names["account_id"] = services.settings.account_id
     before = first_account_rows(services)
     schema = schemathesis.openapi.from_asgi("/openapi.json", api.app)
     walked = 0
