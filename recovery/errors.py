@@ -2,7 +2,8 @@
 
     RecoveryError
     ├── ConfigurationError        settings or a stored policy are invalid
-    ├── PolicyError               a policy given by a user is invalid (-> HTTP 422)
+    ├── PolicyError               a policy given by a user is invalid (-> HTTP 422);
+    │                             ``field_errors`` names each wrong field by its JSON path
     ├── NotFound                  an account, case or invoice the caller named does not exist
     │                             (also another account's: -> HTTP 404, never 403)
     ├── NotAuthenticated          no API token, or one that is unknown or revoked (-> HTTP 401)
@@ -37,7 +38,12 @@ class ConfigurationError(RecoveryError):
 
 
 class PolicyError(RecoveryError):
-    pass
+    """``field_errors``: every wrong field, as ``{"loc": "segments[0].match.amount_min",
+    "msg": "must be a whole number of at least 0"}`` (empty when the error names no field)."""
+
+    def __init__(self, message: str, *, field_errors: list[dict[str, str]] | None = None) -> None:
+        super().__init__(message)
+        self.field_errors = list(field_errors or [])
 
 
 class NotFound(RecoveryError):
