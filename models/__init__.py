@@ -15,6 +15,7 @@ from models.link_use import LinkUse
 from models.message import Message, MessageStatus
 from models.model_version import ModelVersion
 from models.offer import Offer, OfferKind, OfferStatus
+from models.policy_version import PolicyVersion
 from models.rate_limit_slot import RateLimitSlot
 from models.recovery_case import CaseStatus, RecoveredBy, RecoveryCase, WaitingFor
 from models.scheduled_action import ActionKind, ActionStatus, ScheduledAction
@@ -24,6 +25,6 @@ __all__ = [
     "Account", "ActionKind", "ActionStatus", "ApiToken", "AuditEntry", "CanceledSubscription",
     "CaseStatus", "ChargeAttempt",
     "ContactPreference", "FinishedInvoice", "InboxStatus", "LinkUse", "Message", "MessageStatus",
-    "ModelVersion", "Offer", "OfferKind", "OfferStatus", "RateLimitSlot", "RecoveredBy",
-    "RecoveryCase", "ScheduledAction", "WaitingFor", "WebhookEvent", "metadata",
+    "ModelVersion", "Offer", "OfferKind", "OfferStatus", "PolicyVersion", "RateLimitSlot",
+    "RecoveredBy", "RecoveryCase", "ScheduledAction", "WaitingFor", "WebhookEvent", "metadata",
 ]
