@@ -1,7 +1,8 @@
 """The one place the error tree becomes HTTP status codes (JSON routers and HTML pages alike).
 
-Bad input answers a 4xx with a clear message, never a 500: a policy a user gave (422), a thing
-that does not exist (404), a link that cannot be used (400 invalid, 410 expired or used).
+Bad input answers a 4xx with a clear message, never a 500: a policy a user gave (422, with each
+wrong field), a thing that does not exist (404), a link that cannot be used (400 invalid, 410
+expired or used).
 """
 
 from __future__ import annotations
@@ -48,7 +49,8 @@ def status_for(error: RecoveryError) -> int:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """JSON answers for errors a route lets through: ``{"error": <message>}``."""
+    """JSON answers for errors a route lets through: ``{"error": <message>}``, and for an
+    invalid policy every wrong field: ``"field_errors": [{"loc": <JSON path>, "msg": ...}]``."""
 
     @app.exception_handler(RecoveryError)
     async def recovery_error(_request: Request, error: RecoveryError) -> JSONResponse:
@@ -56,4 +58,7 @@ def install_error_handlers(app: FastAPI) -> None:
         if status >= 500:
             log.error("request failed", extra={"error": f"{type(error).__name__}: {error}"})
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-        return JSONResponse({"error": str(error)}, status_code=status, headers=headers)
+        body: dict = {"error": str(error)}
+        if isinstance(error, PolicyError):
+            body["field_errors"] = error.field_errors
+        return JSONResponse(body, status_code=status, headers=headers)
