@@ -38,10 +38,11 @@ class ConfigurationError(RecoveryError):
 
 
 class PolicyError(RecoveryError):
-    """``field_errors``: every wrong field, as ``{"loc": "segments[0].match.amount_min",
-    "msg": "must be a whole number of at least 0"}`` (empty when the error names no field)."""
+    """``field_errors``: every wrong field, as ``{"loc": ["segments", 0, "match",
+    "amount_min"], "msg": "must be a whole number of at least 0"}`` (the JSON path of the value
+    in the policy document; empty when the error names no field)."""
 
-    def __init__(self, message: str, *, field_errors: list[dict[str, str]] | None = None) -> None:
+    def __init__(self, message: str, *, field_errors: list[dict] | None = None) -> None:
         super().__init__(message)
         self.field_errors = list(field_errors or [])
 

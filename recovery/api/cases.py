@@ -26,6 +26,7 @@ from models import (
 )
 from recovery.accounts.tokens import Caller
 from recovery.api.auth import require_read
+from recovery.api.errors import ERROR_RESPONSES
 from recovery.reports.cases import (
     MAX_PAGE,
     CaseFilters,
@@ -180,7 +181,7 @@ def _utc(moment: datetime | None) -> datetime | None:
 
 
 def build_cases_router(services: Services) -> APIRouter:
-    router = APIRouter(prefix="/v1/cases", tags=["cases"])
+    router = APIRouter(prefix="/v1/cases", tags=["cases"], responses=ERROR_RESPONSES)
 
     @router.get("", response_model=CaseList)
     def read_cases(

@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 
 from recovery.accounts.tokens import Caller
 from recovery.api.auth import require_read, require_write
+from recovery.api.errors import ERROR_RESPONSES
 from recovery.engine.policy_versions import PolicyVersionInfo, replace_policy, rollback_policy
 from recovery.reports.policies import (
     PolicyPreview,
@@ -105,7 +106,7 @@ def _preview(found: PolicyPreview) -> PreviewOut:
 
 
 def build_policies_router(services: Services) -> APIRouter:
-    router = APIRouter(prefix="/v1/policies", tags=["policies"])
+    router = APIRouter(prefix="/v1/policies", tags=["policies"], responses=ERROR_RESPONSES)
 
     @router.get("", response_model=ActivePolicyOut)
     def read_policy(caller: Caller = Depends(require_read)) -> ActivePolicyOut:

@@ -81,8 +81,8 @@ class OfferRule:
         # Validate before construction, so the error names the rule and each bad field; a
         # missing field is named once, as missing.
         problems += [problem for problem in rule_problems(_Unchecked(**{
-            **_defaults(), **dict.fromkeys(REQUIRED), **values})) if problem.loc in values
-            or problem.loc not in REQUIRED]
+            **_defaults(), **dict.fromkeys(REQUIRED), **values})) if problem.loc[0] in values
+            or problem.loc[0] not in REQUIRED]
         refuse(TITLE, under(where, problems))
         return cls(**values)
 

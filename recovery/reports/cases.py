@@ -102,7 +102,7 @@ def case_detail(sessions: SessionFactory, *, account_id: str, invoice_id: str) -
             RecoveryCase.account_id == account_id,
             RecoveryCase.stripe_invoice_id == invoice_id)).first()
         if case is None:
-            raise NotFound(f"no recovery case for invoice {invoice_id}")
+            raise NotFound("no recovery case for this invoice")
 
         def rows(table, order):
             return list(session.exec(select(table).where(

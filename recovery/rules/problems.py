@@ -1,50 +1,67 @@
 """Where a policy document is wrong and what is wrong there: every problem names its field by a
-JSON path (``segments[0].match.amount_min``), so validation reports every wrong field at once and
-the API answers with all of them. Pure: no I/O."""
+JSON path, so validation reports every wrong field at once and the API answers with all of them.
+
+A path is a tuple of keys and list indexes, ``("segments", 0, "match", "amount_min")``, the form
+FastAPI gives its own request errors; in messages it is written ``segments[0].match.amount_min``.
+Pure: no I/O.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import NamedTuple
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from recovery.errors import PolicyError
 
+Loc = tuple[str | int, ...]
 
-class FieldProblem(NamedTuple):
-    loc: str  # the JSON path of the wrong value; "" for the section as a whole
+
+def as_loc(where: str | int | Sequence[str | int]) -> Loc:
+    """A path from a field name, a list index or a path ("": the part as a whole)."""
+    if isinstance(where, str):
+        return (where,) if where else ()
+    if isinstance(where, int):
+        return (where,)
+    return tuple(where)
+
+
+def dotted(loc: Sequence[str | int]) -> str:
+    """``("segments", 0, "match")`` written as ``segments[0].match``."""
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+@dataclass(frozen=True)
+class FieldProblem:
+    loc: Loc  # given as a field name, an index or a path; () is the part as a whole
     msg: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "loc", as_loc(self.loc))
 
     @property
     def text(self) -> str:
-        return f"{self.loc} {self.msg}" if self.loc else self.msg
+        return f"{dotted(self.loc)} {self.msg}" if self.loc else self.msg
 
 
-def path(prefix: str, key: str | int) -> str:
-    """``prefix`` followed by a field name or a list index: ``segments[0].match``."""
-    if isinstance(key, int):
-        return f"{prefix}[{key}]"
-    return f"{prefix}.{key}" if prefix else key
+def path(prefix: str | int | Sequence[str | int], key: str | int) -> Loc:
+    """``prefix`` followed by a field name or a list index."""
+    return (*as_loc(prefix), key)
 
 
-def under(prefix: str, problems: Iterable[FieldProblem]) -> list[FieldProblem]:
+def under(prefix: str | int | Sequence[str | int],
+          problems: Iterable[FieldProblem]) -> list[FieldProblem]:
     """The problems of a nested part, with their paths made relative to the whole."""
-    found = []
-    for problem in problems:
-        if not problem.loc:
-            loc = prefix
-        elif problem.loc.startswith("[") or not prefix:
-            loc = prefix + problem.loc
-        else:
-            loc = f"{prefix}.{problem.loc}"
-        found.append(FieldProblem(loc, problem.msg))
-    return found
+    return [FieldProblem((*as_loc(prefix), *problem.loc), problem.msg) for problem in problems]
 
 
 def problems_of(error: PolicyError) -> list[FieldProblem]:
     """The field problems an error carries (one for the whole, if it names none)."""
     if error.field_errors:
-        return [FieldProblem(item["loc"], item["msg"]) for item in error.field_errors]
-    return [FieldProblem("", str(error))]
+        return [FieldProblem(tuple(item["loc"]), item["msg"]) for item in error.field_errors]
+    return [FieldProblem((), str(error))]
 
 
 def refuse(title: str, problems: Iterable[FieldProblem]) -> None:
@@ -52,4 +69,4 @@ def refuse(title: str, problems: Iterable[FieldProblem]) -> None:
     problems = list(problems)
     if problems:
         raise PolicyError(f"{title}: " + "; ".join(problem.text for problem in problems),
-                          field_errors=[{"loc": p.loc, "msg": p.msg} for p in problems])
+                          field_errors=[{"loc": list(p.loc), "msg": p.msg} for p in problems])

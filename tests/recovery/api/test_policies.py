@@ -8,6 +8,7 @@ from __future__ import annotations
 from sqlmodel import func, select
 
 from models import Account, AuditEntry, PolicyVersion
+from recovery.rules.problems import dotted
 from tests.ml.synthetic import write_log
 
 WEEKLY = {"name": "weekly", "offsets_days": [2, 7, 14], "max_retries": 3,
@@ -62,7 +63,11 @@ def test_an_invalid_policy_gets_422_with_every_field_error_and_changes_nothing(a
     assert answer.status_code == 422
     body = answer.json()
     assert body["error"].startswith("invalid policy")
-    assert {e["loc"] for e in body["field_errors"]} == {
+    # Located like FastAPI's own errors: in the body, as a path of keys and indexes.
+    assert all(e["loc"][0] == "body" for e in body["field_errors"])
+    assert ["body", "segments", 0, "match", "amount_min"] in [e["loc"] for e in
+                                                             body["field_errors"]]
+    assert {dotted(e["loc"][1:]) for e in body["field_errors"]} == {
         "max_retries", "timing", "colour", "segments[0].match.plan_interval",
         "segments[0].match.amount_min", "segments[0].policy.offsets_days",
         "segments[0].policy.window_days", "communication.channels"}
@@ -136,7 +141,8 @@ def test_preview_says_why_there_is_no_estimate_on_an_empty_history(api, tokens, 
     smart = api.post("/v1/policies/preview", json={"timing": "smart"}, headers=tokens.reader)
     assert smart.json()["estimate"] is None and "smart" in smart.json()["reason"]
     wrong = api.post("/v1/policies/preview", json={"max_retries": "x"}, headers=tokens.reader)
-    assert wrong.status_code == 422 and wrong.json()["field_errors"][0]["loc"] == "max_retries"
+    assert wrong.status_code == 422
+    assert wrong.json()["field_errors"][0]["loc"] == ["body", "max_retries"]
     assert state(services)[1] == 0
 
 

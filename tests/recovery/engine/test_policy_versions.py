@@ -13,6 +13,7 @@ from models import Account, AuditEntry, PolicyVersion
 from recovery.engine.policy_document import document_problems, validated_document
 from recovery.engine.policy_versions import replace_policy, rollback_policy
 from recovery.errors import NotFound, PolicyError
+from recovery.rules.problems import dotted
 from recovery.runtime.db import transaction
 
 ACCOUNT = "acct_default"
@@ -87,7 +88,7 @@ def test_a_wrong_document_changes_nothing_and_names_every_wrong_field(services):
     with pytest.raises(PolicyError) as raised:
         replace_policy(services.sessions, services.clock, account_id=ACCOUNT, document=wrong,
                        author="token:1")
-    assert [e["loc"] for e in raised.value.field_errors] == [
+    assert [dotted(e["loc"]) for e in raised.value.field_errors] == [
         "colour", "max_retries", "segments[0].match.amount_min",
         "segments[0].policy.offsets_days[0]", "communication.max_per_case",
         "communication.sequence[0].kind", "offers.rules[0].months", "branding.primary_color"]
@@ -97,7 +98,7 @@ def test_a_wrong_document_changes_nothing_and_names_every_wrong_field(services):
 @pytest.mark.parametrize("document", [[1, 2], "everything", None])
 def test_a_document_that_is_no_object_is_one_problem(document):
     (problem,) = document_problems(document)
-    assert problem.loc == "" and "object" in problem.msg
+    assert problem.loc == () and "object" in problem.msg
 
 
 def test_the_normal_form_keeps_each_section_as_its_policy_writes_it():

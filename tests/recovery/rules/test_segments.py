@@ -7,6 +7,7 @@ import pytest
 
 from recovery.errors import PolicyError
 from recovery.rules.policy import RetryPolicy
+from recovery.rules.problems import dotted
 from recovery.rules.segments import CaseFacts, SegmentedPolicy, parse_segments
 
 ANNUAL = {"name": "annual", "match": {"plan_interval": "year", "amount_min": 10000},
@@ -73,7 +74,7 @@ def test_every_wrong_field_of_every_segment_is_named_by_its_path():
             "not a segment",
             {"name": "late", "match": {}, "policy": {"max_retries": 2}, "extra": True},
         ]})
-    locations = {error["loc"] for error in raised.value.field_errors}
+    locations = {dotted(error["loc"]) for error in raised.value.field_errors}
     assert locations == {
         "segments[0].name", "segments[0].match.amount_min", "segments[0].match.amount_max",
         "segments[0].match.colour", "segments[0].match.plan_interval",
@@ -87,14 +88,14 @@ def test_every_wrong_field_of_every_segment_is_named_by_its_path():
     }
     assert "segments[0].match.amount_min must be a whole number" in str(raised.value)
     ownership = next(e for e in raised.value.field_errors
-                     if e["loc"] == "segments[0].policy.ownership")
+                     if e["loc"] == ["segments", 0, "policy", "ownership"])
     assert "the account's for every case" in ownership["msg"]
 
 
 def test_a_repeated_name_and_a_non_list_are_refused():
     _made, problems = parse_segments([CATCH_ALL, CATCH_ALL], RetryPolicy())
-    assert [p.loc for p in problems] == ["segments[1].name"]
-    assert parse_segments({"name": "x"}, RetryPolicy())[1][0].loc == "segments"
+    assert [p.loc for p in problems] == [("segments", 1, "name")]
+    assert parse_segments({"name": "x"}, RetryPolicy())[1][0].loc == ("segments",)
 
 
 def test_segments_read_back_what_they_write():
@@ -117,7 +118,7 @@ def test_the_retry_policy_names_every_wrong_field_at_once():
                                "window_days": 0, "timing": "clever", "exploration": True,
                                "local_hour": 24, "min_hours_between_attempts": -1,
                                "colour": "blue"})
-    assert {e["loc"] for e in raised.value.field_errors} == {
+    assert {dotted(e["loc"]) for e in raised.value.field_errors} == {
         "offsets_days[1]", "offsets_days[2]", "max_retries", "window_days", "timing",
         "exploration", "local_hour", "min_hours_between_attempts", "colour"}
     assert "timing must be 'fixed' or 'smart', not 'clever'" in str(raised.value)
