@@ -10,10 +10,10 @@ Cards are shown by brand, country and funding only; the engine never holds a car
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel
+from fastapi import APIRouter, Depends, Path, Query
+from pydantic import AfterValidator, BaseModel
 
 from models import (
     CaseStatus,
@@ -37,6 +37,10 @@ from recovery.reports.cases import (
 )
 from recovery.rules.declines import DeclineClass
 from recovery.wiring import Services
+
+# Identifiers as Stripe writes them; PostgreSQL refuses a NUL in text, so none is let through.
+IDENTIFIER = r"^[^\x00]*$"
+MAX_ROW_ID = 2**31 - 1  # row ids are 32-bit integers: PostgreSQL refuses a larger one in a query
 
 
 class CaseSummary(BaseModel):
@@ -173,11 +177,17 @@ def _entry(entry: TimelineEntry) -> TimelineEntryOut:
                             explanation=entry.explanation)
 
 
-def _utc(moment: datetime | None) -> datetime | None:
-    """A time given without an offset is taken as UTC."""
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=UTC)
+def _as_utc(moment: datetime) -> datetime:
+    """A time given without an offset is taken as UTC; one UTC cannot hold is refused (422)."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("the time is out of range in UTC") from None
+
+
+UtcTime = Annotated[datetime, AfterValidator(_as_utc)]
 
 
 def build_cases_router(services: Services) -> APIRouter:
@@ -188,27 +198,30 @@ def build_cases_router(services: Services) -> APIRouter:
         status: CaseStatus | None = None,
         waiting_for: WaitingFor | None = None,
         decline_class: DeclineClass | None = Query(None, description="the latest decline's"),
-        customer_id: str | None = Query(None, max_length=255),
-        q: str | None = Query(None, max_length=255, description="part of the invoice id"),
-        first_failed_from: datetime | None = Query(None, description="inclusive"),
-        first_failed_to: datetime | None = Query(None, description="exclusive"),
+        customer_id: str | None = Query(None, max_length=255, pattern=IDENTIFIER),
+        q: str | None = Query(None, max_length=255, pattern=IDENTIFIER,
+                              description="part of the invoice id"),
+        first_failed_from: UtcTime | None = Query(None, description="inclusive"),
+        first_failed_to: UtcTime | None = Query(None, description="exclusive"),
         limit: int = Query(50, ge=1, le=MAX_PAGE),
-        cursor: int | None = Query(None, ge=1, description="the previous page's next_cursor"),
+        cursor: int | None = Query(None, ge=1, le=MAX_ROW_ID,
+                                   description="the previous page's next_cursor"),
         caller: Caller = Depends(require_read),
     ) -> CaseList:
         filters = CaseFilters(
             status=status.value if status else None,
             waiting_for=waiting_for.value if waiting_for else None,
             decline_class=decline_class.value if decline_class else None,
-            customer_id=customer_id, q=q, first_failed_from=_utc(first_failed_from),
-            first_failed_to=_utc(first_failed_to))
+            customer_id=customer_id, q=q, first_failed_from=first_failed_from,
+            first_failed_to=first_failed_to)
         page = list_cases(services.sessions, account_id=caller.account_id, filters=filters,
                           limit=limit, cursor=cursor)
         return CaseList(cases=[CaseSummary(**_summary(case)) for case in page.cases],
                         next_cursor=page.next_cursor)
 
     @router.get("/{invoice_id}", response_model=CaseOut)
-    def read_case(invoice_id: str, caller: Caller = Depends(require_read)) -> CaseOut:
+    def read_case(invoice_id: str = Path(..., max_length=255, pattern=IDENTIFIER),
+                  caller: Caller = Depends(require_read)) -> CaseOut:
         detail = case_detail(services.sessions, account_id=caller.account_id,
                              invoice_id=invoice_id)
         return CaseOut(**_summary(detail.case),

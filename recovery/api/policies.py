@@ -39,7 +39,7 @@ DOCUMENT_EXAMPLE = {
 DOCUMENT = Body(..., description="The whole policy document: the retry fields at the top level, "
                 "and the sections segments, communication, offers and branding.",
                 examples=[DOCUMENT_EXAMPLE])
-VERSION_NUMBER = Path(..., ge=1, description="The version's number (1, 2, ...)")
+VERSION_NUMBER = Path(..., ge=1, le=2**31 - 1, description="The version's number (1, 2, ...)")
 
 
 class VersionSummary(BaseModel):
@@ -119,7 +119,8 @@ def build_policies_router(services: Services) -> APIRouter:
 
     @router.put("", response_model=VersionOut)
     def put_policy(document: dict[str, Any] = DOCUMENT,
-                   note: str | None = Query(None, max_length=500),
+                   note: str | None = Query(None, max_length=500, pattern=r"^[^\x00]*$",
+                                            description="why, kept with the version"),
                    caller: Caller = Depends(require_write)) -> VersionOut:
         return _version(replace_policy(services.sessions, services.clock,
                                        account_id=caller.account_id, document=document,

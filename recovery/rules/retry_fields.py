@@ -46,9 +46,9 @@ def retry_field_problems(values: Mapping[str, Any]) -> list[FieldProblem]:
     problems += _whole_problems(values)
     problems += _choice_problems(values)
     name = values["name"]
-    if not isinstance(name, str) or len(name) > MAX_NAME_LENGTH:
-        problems.append(FieldProblem("name", f"must be a text of at most {MAX_NAME_LENGTH} "
-                                             "characters"))
+    if not isinstance(name, str) or len(name) > MAX_NAME_LENGTH or not name.isprintable():
+        problems.append(FieldProblem("name", f"must be one line of at most {MAX_NAME_LENGTH} "
+                                             "printable characters"))
     spacing = values["min_hours_between_attempts"]
     if not number(spacing) or not 0 <= spacing <= MAX_SPACING_HOURS:
         problems.append(FieldProblem("min_hours_between_attempts",

@@ -156,21 +156,24 @@ def _segment(item: Any, base: RetryPolicy) -> tuple[Segment | None, list[FieldPr
     problems = [FieldProblem(str(key), "is an unknown field") for key in item
                 if key not in SEGMENT_KEYS]
     name = item.get("name")
-    if not isinstance(name, str) or not name.strip() or len(name) > MAX_NAME_LENGTH:
-        problems.append(FieldProblem("name", f"must be a non-empty text of at most "
-                                             f"{MAX_NAME_LENGTH} characters"))
+    if not isinstance(name, str) or not name.strip() or len(name) > MAX_NAME_LENGTH \
+            or not name.isprintable():
+        problems.append(FieldProblem("name", f"must be one line of at most {MAX_NAME_LENGTH} "
+                                             "printable characters"))
     match, match_problems = _match(item.get("match", {}))
-    overrides, policy, policy_problems = _overrides(item.get("policy"), base, name)
+    overrides, policy_problems = _overrides(item.get("policy"), base)
     problems += under("match", match_problems) + under("policy", policy_problems)
     if problems:
         return None, problems
-    return Segment(name, match, overrides, policy), []
+    if "offsets_days" in overrides:
+        overrides["offsets_days"] = tuple(float(day) for day in overrides["offsets_days"])
+    return Segment(name, match, overrides, replace(base, **overrides, name=name)), []
 
 
-def _overrides(raw: Any, base: RetryPolicy, name: Any
-               ) -> tuple[dict, RetryPolicy | None, list[FieldProblem]]:
+def _overrides(raw: Any, base: RetryPolicy) -> tuple[dict, list[FieldProblem]]:
+    """The segment's own values, and every problem with them over the account's policy."""
     if not isinstance(raw, Mapping):
-        return {}, None, [FieldProblem("", "must be an object of retry policy fields")]
+        return {}, [FieldProblem("", "must be an object of retry policy fields")]
     problems = []
     for key in raw:
         if key in SEGMENT_FIELDS:
@@ -180,13 +183,7 @@ def _overrides(raw: Any, base: RetryPolicy, name: Any
         problems.append(FieldProblem(str(key), f"{why}; a segment may set "
                                                f"{', '.join(SEGMENT_FIELDS)}"))
     overrides = {key: value for key, value in raw.items() if key in SEGMENT_FIELDS}
-    merged = {**vars(base), **overrides}
-    problems += retry_field_problems(merged)
-    if problems:
-        return overrides, None, problems
-    if "offsets_days" in overrides:
-        merged["offsets_days"] = tuple(float(day) for day in overrides["offsets_days"])
-    return overrides, replace(base, **{**merged, "name": str(name)}), []
+    return overrides, problems + retry_field_problems({**vars(base), **overrides})
 
 
 MATCH_FIELDS = tuple(f.name for f in fields(SegmentMatch))

@@ -89,7 +89,11 @@ def test_filters_and_search(api, tokens, services):
     assert invoices(api, reader, first_failed_from="2026-10-02T12:00:00Z",
                     first_failed_to="2026-10-04T12:00:00") == ["in_gamma_003", "in_BETA_002"]
     for bad in ({"status": "lost"}, {"decline_class": "maybe"}, {"limit": 201},
-                {"limit": 0}, {"first_failed_from": "yesterday"}):
+                {"limit": 0}, {"first_failed_from": "yesterday"},
+                # Values the database could not take: a time before year 1 in UTC, a row id
+                # past 32 bits, a NUL in text.
+                {"first_failed_from": "0001-01-01T00:00:00+14:00"}, {"cursor": 2**31},
+                {"q": "in\x00"}, {"customer_id": "cus\x00"}):
         assert api.get("/v1/cases", headers=reader, params=bad).status_code == 422
 
 

@@ -73,6 +73,7 @@ def test_every_wrong_field_of_every_segment_is_named_by_its_path():
             {"name": "late", "match": {}, "policy": {"offsets_days": [5, 12]}},
             "not a segment",
             {"name": "late", "match": {}, "policy": {"max_retries": 2}, "extra": True},
+            {"name": "a\x00b", "match": {}, "policy": {}},
         ]})
     locations = {dotted(error["loc"]) for error in raised.value.field_errors}
     assert locations == {
@@ -84,7 +85,7 @@ def test_every_wrong_field_of_every_segment_is_named_by_its_path():
         "segments[0].policy.typo",
         # 12 days is past the account's 10-day window the segment shares.
         "segments[1].policy.offsets_days",
-        "segments[2]", "segments[3].extra",
+        "segments[2]", "segments[3].extra", "segments[4].name",
     }
     assert "segments[0].match.amount_min must be a whole number" in str(raised.value)
     ownership = next(e for e in raised.value.field_errors
@@ -117,8 +118,8 @@ def test_the_retry_policy_names_every_wrong_field_at_once():
         RetryPolicy.from_dict({"offsets_days": [1, "x", -2], "max_retries": "5",
                                "window_days": 0, "timing": "clever", "exploration": True,
                                "local_hour": 24, "min_hours_between_attempts": -1,
-                               "colour": "blue"})
+                               "colour": "blue", "name": "weekly\n"})
     assert {dotted(e["loc"]) for e in raised.value.field_errors} == {
         "offsets_days[1]", "offsets_days[2]", "max_retries", "window_days", "timing",
-        "exploration", "local_hour", "min_hours_between_attempts", "colour"}
+        "exploration", "local_hour", "min_hours_between_attempts", "colour", "name"}
     assert "timing must be 'fixed' or 'smart', not 'clever'" in str(raised.value)
