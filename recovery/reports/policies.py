@@ -27,7 +27,6 @@ from recovery.errors import NotFound
 from recovery.rules.segments import SegmentedPolicy
 from recovery.runtime.db import SessionFactory
 from recovery.scoring.evaluation import Interval
-from recovery.scoring.logged_history import evaluate_policy, load_logged_cases
 
 
 @dataclass(frozen=True)
@@ -81,6 +80,13 @@ def preview_policy(sessions: SessionFactory, *, account_id: str, document: Any,
                    resamples: int = 400, seed: int = 0) -> PolicyPreview:
     """Estimate how a candidate policy document would have done on the account's history
     (``PolicyError`` if the document is invalid)."""
+    # The log's estimators bring scikit-learn and pandas: imported on the first preview, so the
+    # app and the worker start without them.
+    from recovery.scoring.logged_history import (  # noqa: PLC0415
+        evaluate_policy,
+        load_logged_cases,
+    )
+
     candidate = SegmentedPolicy.from_document(validated_document(document))
     if candidate.uses_smart_timing:
         return PolicyPreview(None, reason="a smart-timing candidate picks its hours with the "
