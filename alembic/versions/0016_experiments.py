@@ -1,7 +1,7 @@
 """A/B experiments between policy versions
 
 Revision ID: 0016_experiments
-Revises: 0014_outbound_webhooks
+Revises: 0015_policy_versions
 Create Date: 2026-12-12
 
 ``experiment``: an account's A/B experiment between a control and a treatment policy version,
@@ -22,7 +22,7 @@ import models.base
 from alembic import op
 
 revision: str = '0016_experiments'
-down_revision: str | None = '0014_outbound_webhooks'
+down_revision: str | None = '0015_policy_versions'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -8,10 +8,11 @@ written with an audit row in the same transaction.
 
 from __future__ import annotations
 
-from sqlmodel import select
+from sqlmodel import Session, select
 
-from models import Account, Experiment, ExperimentStatus
+from models import Account, Experiment, ExperimentStatus, PolicyVersion
 from recovery.accounts.audit import record_change
+from recovery.engine.policy_versions import version_row
 from recovery.errors import ExperimentError, NotFound
 from recovery.rules.experiment_assignment import validate_treatment_percent
 from recovery.runtime.clock import Clock
@@ -21,33 +22,42 @@ MAX_NAME = 200
 
 
 def create_experiment(sessions: SessionFactory, clock: Clock, *, account_id: str, name: str,
-                      control_policy_version_id: int, treatment_policy_version_id: int,
+                      control_version: int, treatment_version: int,
                       treatment_percent: int = 50, actor: str) -> int:
-    """A draft experiment; its id. ``ExperimentError`` for a blank name, the same version in
-    both arms, or a split outside 1-99%."""
+    """A draft experiment between two of the account's policy versions (by number); its id.
+    ``ExperimentError`` for a blank name, a version the account does not have, the same version
+    in both arms, or a split outside 1-99%."""
     name = name.strip()
     if not name or len(name) > MAX_NAME:
         raise ExperimentError(f"an experiment needs a name of 1 to {MAX_NAME} characters")
-    versions = (control_policy_version_id, treatment_policy_version_id)
-    if any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in versions):
-        raise ExperimentError("each arm needs a policy version (1, 2, ...)")
-    if control_policy_version_id == treatment_policy_version_id:
+    if control_version == treatment_version:
         raise ExperimentError("the two arms need different policy versions")
     validate_treatment_percent(treatment_percent)
     with transaction(sessions) as session:
+        control, treatment = (_version(session, account_id, number)
+                              for number in (control_version, treatment_version))
         experiment = Experiment(account_id=account_id, name=name,
-                                control_policy_version_id=control_policy_version_id,
-                                treatment_policy_version_id=treatment_policy_version_id,
+                                control_policy_version_id=control.id,
+                                treatment_policy_version_id=treatment.id,
                                 treatment_percent=treatment_percent, created_by=actor,
                                 created_at=clock.now())
         session.add(experiment)
         session.flush()
         record_change(session, clock, account_id=account_id, actor=actor,
                       action="experiment.create", target=f"experiment:{experiment.id}",
-                      after={"name": name, "control": control_policy_version_id,
-                             "treatment": treatment_policy_version_id,
+                      after={"name": name, "control_version": control_version,
+                             "treatment_version": treatment_version,
                              "treatment_percent": treatment_percent})
         return experiment.id
+
+
+def _version(session: Session, account_id: str, number: int) -> PolicyVersion:
+    if isinstance(number, bool) or not isinstance(number, int) or number < 1:
+        raise ExperimentError("each arm needs a policy version number (1, 2, ...)")
+    try:
+        return version_row(session, account_id, number)
+    except NotFound:
+        raise ExperimentError(f"the account has no policy version {number}") from None
 
 
 def start_experiment(sessions: SessionFactory, clock: Clock, *, account_id: str,

@@ -31,6 +31,7 @@ from models import (
     Message,
     Offer,
     OfferStatus,
+    PolicyVersion,
     RecoveryCase,
 )
 from recovery.errors import NotFound
@@ -247,8 +248,8 @@ class ExperimentSummary:
     id: int
     name: str
     status: str
-    control_policy_version_id: int
-    treatment_policy_version_id: int
+    control_version: int | None  # the policy versions' numbers (None: the version is gone)
+    treatment_version: int | None
     treatment_percent: int
     created_at: datetime
     started_at: datetime | None
@@ -257,8 +258,12 @@ class ExperimentSummary:
 
 def list_experiments(session: Session, account_id: str) -> list[ExperimentSummary]:
     """The account's experiments, the newest first."""
-    rows = session.scalars(select(Experiment).where(Experiment.account_id == account_id)
-                           .order_by(Experiment.id.desc()))
-    return [ExperimentSummary(e.id, e.name, e.status, e.control_policy_version_id,
-                              e.treatment_policy_version_id, e.treatment_percent, e.created_at,
-                              e.started_at, e.stopped_at) for e in rows]
+    rows = list(session.scalars(select(Experiment).where(Experiment.account_id == account_id)
+                                .order_by(Experiment.id.desc())))
+    version_ids = {i for e in rows for i in (e.control_policy_version_id,
+                                             e.treatment_policy_version_id)}
+    numbers = dict(session.execute(select(PolicyVersion.id, PolicyVersion.number).where(
+        PolicyVersion.account_id == account_id, PolicyVersion.id.in_(version_ids))).all())
+    return [ExperimentSummary(e.id, e.name, e.status, numbers.get(e.control_policy_version_id),
+                              numbers.get(e.treatment_policy_version_id), e.treatment_percent,
+                              e.created_at, e.started_at, e.stopped_at) for e in rows]

@@ -42,9 +42,8 @@ def add_routes(router: APIRouter, pages: Pages, services: Services) -> None:
             create_experiment(
                 services.sessions, services.clock, account_id=caller.account_id,
                 name=posted.field("name"),
-                control_policy_version_id=_whole(posted.field("control"), "control version"),
-                treatment_policy_version_id=_whole(posted.field("treatment"),
-                                                   "treatment version"),
+                control_version=_whole(posted.field("control"), "control version"),
+                treatment_version=_whole(posted.field("treatment"), "treatment version"),
                 treatment_percent=_whole(posted.field("treatment_percent", "50"),
                                          "treatment share"),
                 actor=caller.actor)

@@ -11,15 +11,11 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import RedirectResponse, Response
 
 from recovery.dashboard.access import require_write
-from recovery.dashboard.interim_policies import (
-    active_policy,
-    policy_versions,
-    preview_policy,
-    replace_policy,
-    rollback_policy,
-)
 from recovery.dashboard.rendering import PREFIX, Pages
+from recovery.engine.policy_versions import replace_policy, rollback_policy
 from recovery.errors import PolicyError
+from recovery.reports.policies import active_policy, policy_versions, preview_policy
+from recovery.rules.problems import dotted, problems_of
 from recovery.wiring import Services
 
 MAX_DOCUMENT_CHARS = 100_000
@@ -77,10 +73,6 @@ def _parsed(text: str) -> Any:
 
 
 def field_errors(error: PolicyError) -> list[dict[str, str]]:
-    """Each wrong field as ``{"loc", "msg"}``; an error naming no field is one for the whole."""
-    found = getattr(error, "field_errors", None)
-    if found:
-        return [{"loc": str(item.get("loc", "")), "msg": str(item.get("msg", ""))}
-                for item in found]
-    message = str(error).removeprefix("invalid policy: ")
-    return [{"loc": "", "msg": part} for part in message.split("; ")]
+    """Each wrong field as ``{"loc": "segments[0].match", "msg": ...}``, as the API names them
+    (an error naming no field is one for the whole document)."""
+    return [{"loc": dotted(problem.loc), "msg": problem.msg} for problem in problems_of(error)]

@@ -19,7 +19,7 @@ import time
 import pytest
 
 from recovery.app import create_app
-from recovery.dashboard.interim_policies import active_policy
+from recovery.reports.policies import active_policy
 from tests.recovery.dashboard.seed import OPEN_INVOICE
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -118,14 +118,18 @@ def test_a_user_reads_the_overview_and_a_case_edits_the_policy_and_starts_an_exp
     replace_text(wait_for(browser, "#document"), '{"offsets_days": [9, 3], "timing": "often"}')
     browser.find_element(By.ID, "save-button").click()
     errors = wait_for(browser, "#field-errors").text
-    assert "offsets_days must increase" in errors and "timing must be" in errors
-    replace_text(browser.find_element(By.ID, "document"), '{"offsets_days": [2, 6, 12]}')
-    browser.find_element(By.ID, "save-button").click()
-    wait_for(browser, "#saved")
+    assert "offsets_days: must increase" in errors and "timing: must be" in errors
+    for document in ('{"offsets_days": [2, 6, 12]}', '{"timing": "smart"}'):
+        replace_text(browser.find_element(By.ID, "document"), document)
+        browser.find_element(By.ID, "save-button").click()
+        wait_for(browser, "#saved")
+    assert "Saved as version 2" in browser.find_element(By.ID, "saved").text
+    versions = browser.find_element(By.ID, "versions").text
+    assert "token:" in versions and "Roll back to this" in versions
     stored = active_policy(services.sessions, account_id=services.settings.account_id)
-    assert stored.document["offsets_days"] == [2.0, 6.0, 12.0]
+    assert stored.version.number == 2 and stored.document["timing"] == "smart"
 
-    # An experiment between two policy versions, made as a draft, then started.
+    # An experiment between the two versions, made as a draft, then started.
     browser.find_element(By.LINK_TEXT, "Experiments").click()
     replace_text(wait_for(browser, "#experiment-name"), "weekly vs smart")
     replace_text(browser.find_element(By.ID, "experiment-control"), "1")

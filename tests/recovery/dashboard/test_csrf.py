@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from recovery.dashboard.interim_policies import active_policy
+from recovery.reports.policies import active_policy
 from tests.recovery.dashboard.conftest import csrf_token, sign_in
 
 FORMS = [

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 
-from recovery.dashboard.interim_policies import active_policy
+from recovery.reports.policies import active_policy
 from tests.recovery.dashboard.conftest import csrf_token, sign_in
 from tests.recovery.dashboard.seed import (
     EXHAUSTED_INVOICE,
@@ -85,8 +85,8 @@ def test_another_accounts_case_is_not_found(dashboard, tokens):
     sign_in(dashboard, tokens.owner)
     answer = dashboard.get(f"/dashboard/cases/{OTHER_INVOICE}")
     assert answer.status_code == 404
-    assert OTHER_INVOICE in answer.text  # the page names what was asked for, nothing more
-    assert "amex" not in answer.text
+    assert "no recovery case" in answer.text
+    assert "amex" not in answer.text and "cus_in_other_account" not in answer.text
 
 
 def test_the_second_account_sees_only_its_own_case(dashboard, tokens):
@@ -104,7 +104,8 @@ def test_an_invalid_policy_shows_every_field_error_and_changes_nothing(dashboard
                                                          "do": "save"})
     assert answer.status_code == 422
     errors = answer.text[answer.text.index('id="field-errors"'):]
-    assert "offsets_days must increase" in errors and "timing must be" in errors
+    assert "<code>offsets_days</code>: must increase" in errors
+    assert "<code>timing</code>: must be" in errors
     assert "sometimes" in answer.text  # the text typed stays in the editor
     stored = active_policy(services.sessions, account_id=services.settings.account_id)
     assert stored.document["timing"] == "fixed"
@@ -119,16 +120,47 @@ def test_text_that_is_not_json_is_a_field_error_too(dashboard, tokens):
     assert "not valid JSON" in answer.text
 
 
-def test_a_valid_policy_is_saved(dashboard, tokens, services):
-    sign_in(dashboard, tokens.owner)
+def save_policy(dashboard, document: str):
     csrf = csrf_token(dashboard.get("/dashboard/policies").text)
-    answer = dashboard.post("/dashboard/policies", data={
-        "csrf_token": csrf, "document": '{"offsets_days": [2, 5, 9], "max_retries": 3}',
-        "do": "save"}, follow_redirects=False)
-    assert answer.status_code == 303
-    assert 'id="saved"' in dashboard.get(answer.headers["location"]).text
+    return dashboard.post("/dashboard/policies", data={"csrf_token": csrf, "document": document,
+                                                       "do": "save"}, follow_redirects=False)
+
+
+def version_rows(page_html: str) -> list[str]:
+    table = page_html[page_html.index('id="versions"'):]
+    return re.findall(r'<td class="num">(\d+)</td>', table[:table.index("</table>")])
+
+
+def test_a_valid_policy_is_saved_as_a_new_version(dashboard, tokens, services):
+    sign_in(dashboard, tokens.owner)
+    answer = save_policy(dashboard, '{"offsets_days": [2, 5, 9], "max_retries": 3}')
+    assert (answer.status_code, answer.headers["location"]) == (303, "/dashboard/policies?saved=1")
+    page = dashboard.get(answer.headers["location"]).text
+    assert "Saved as version 1" in page and version_rows(page) == ["1"]
     stored = active_policy(services.sessions, account_id=services.settings.account_id)
-    assert stored.document["offsets_days"] == [2.0, 5.0, 9.0]
+    assert (stored.document["offsets_days"], stored.version.author) == (
+        [2, 5, 9], f"token:{tokens.owner_id}")
+
+
+def test_rolling_back_makes_an_old_version_the_policy_again(dashboard, tokens, services):
+    sign_in(dashboard, tokens.owner)
+    save_policy(dashboard, '{"offsets_days": [2, 5, 9], "max_retries": 3}')
+    save_policy(dashboard, '{"offsets_days": [1, 2], "max_retries": 2}')
+    csrf = csrf_token(dashboard.get("/dashboard/policies").text)
+    answer = dashboard.post("/dashboard/policies/versions/1/rollback",
+                            data={"csrf_token": csrf}, follow_redirects=False)
+    assert answer.headers["location"] == "/dashboard/policies?saved=3"
+    assert version_rows(dashboard.get("/dashboard/policies").text) == ["3", "2", "1"]
+    stored = active_policy(services.sessions, account_id=services.settings.account_id)
+    assert stored.document["offsets_days"] == [2, 5, 9] and stored.version.number == 3
+
+
+def test_a_policy_field_error_names_its_path(dashboard, tokens):
+    sign_in(dashboard, tokens.owner)
+    answer = save_policy(dashboard, '{"segments": [{"name": "annual", "match": '
+                                    '{"amount_min": -5}, "policy": {"max_retries": 2}}]}')
+    assert answer.status_code == 422
+    assert "<code>segments[0].match.amount_min</code>" in answer.text
 
 
 def test_a_read_only_token_may_preview_but_not_save(dashboard, tokens):
@@ -169,6 +201,8 @@ def test_pages_load_no_script_from_elsewhere(dashboard, tokens):
 
 def test_an_experiment_is_created_as_a_draft_then_started(dashboard, tokens):
     sign_in(dashboard, tokens.owner)
+    save_policy(dashboard, '{"offsets_days": [7, 14, 21]}')
+    save_policy(dashboard, '{"timing": "smart"}')
     csrf = csrf_token(dashboard.get("/dashboard/experiments").text)
     made = dashboard.post("/dashboard/experiments", data={
         "csrf_token": csrf, "name": "weekly vs smart", "control": "1", "treatment": "2",
@@ -177,6 +211,7 @@ def test_an_experiment_is_created_as_a_draft_then_started(dashboard, tokens):
     page = dashboard.get("/dashboard/experiments").text
     row = re.search(r'<tr id="experiment-(\d+)">(.*?)</tr>', page, re.S)
     assert "weekly vs smart" in row.group(2) and "draft" in row.group(2)
+    assert "version 1" in row.group(2) and "version 2" in row.group(2)
     started = dashboard.post(f"/dashboard/experiments/{row.group(1)}/start",
                              data={"csrf_token": csrf})
     assert started.status_code == 200  # followed to the list
@@ -192,6 +227,9 @@ def test_an_experiment_that_cannot_work_is_refused_on_the_page(dashboard, tokens
     assert answer.status_code == 422
     assert "different policy versions" in answer.text
     assert "No experiment yet" in answer.text
+    answer = dashboard.post("/dashboard/experiments", data={
+        "csrf_token": csrf, "name": "unknown", "control": "1", "treatment": "two"})
+    assert answer.status_code == 422 and "whole number" in answer.text
 
 
 def test_a_read_only_token_cannot_start_experiments(dashboard, tokens):

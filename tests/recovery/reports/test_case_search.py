@@ -74,7 +74,7 @@ def test_the_filter_choices_are_the_accounts_values(services, account):
 
 def test_a_timeline_scoped_to_an_account_does_not_find_anothers_invoice(services, account):
     with pytest.raises(NotFound):
-        case_timeline(services.sessions, OTHER_INVOICE, account_id=account)
+        case_timeline(services.sessions, account_id=account, invoice_id=OTHER_INVOICE)
     case, entries = case_timeline(services.sessions, account_id=account, invoice_id=OPEN_INVOICE)
     assert case.stripe_invoice_id == OPEN_INVOICE
     assert [entry.what for entry in entries] == [
