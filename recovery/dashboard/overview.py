@@ -4,8 +4,8 @@ country, channel and policy.
 
 STAND-IN: until the recovery-rate reports land in ``recovery.reports`` (``recovery_rates``,
 ``recovery_curve``), the figures are counted here from the case list
-(``recovery.reports.case_search``), with the case's latest decline class and card standing in
-for its first failure's, and country, channel and policy not known yet. The page only calls
+(``recovery.reports.cases``), with the case's latest decline class and card standing in for its
+first failure's, and country, channel and policy not known yet. The page only calls
 ``account_overview``: switching to the reports changes this module alone.
 """
 
@@ -16,9 +16,10 @@ from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any  # the case list's rows
 
 from recovery.dashboard.charts import RateBar
-from recovery.reports.case_search import MAX_PAGE, CaseFilters, CaseRow, search_cases
+from recovery.reports.cases import MAX_PAGE, CaseFilters, list_cases
 from recovery.runtime.db import SessionFactory
 
 UNKNOWN = "unknown"
@@ -87,18 +88,19 @@ def account_overview(sessions: SessionFactory, account_id: str,
 
 
 def _cases(sessions: SessionFactory, account_id: str,
-           period: OverviewPeriod) -> Iterator[CaseRow]:
+           period: OverviewPeriod) -> Iterator[Any]:
     filters = CaseFilters(first_failed_from=period.start, first_failed_to=period.end)
-    offset = 0
+    cursor = None
     while True:
-        page = search_cases(sessions, account_id, filters, offset=offset, limit=MAX_PAGE)
-        yield from page.rows
-        offset += len(page.rows)
-        if not page.rows or offset >= page.total:
+        page = list_cases(sessions, account_id=account_id, filters=filters, limit=MAX_PAGE,
+                          cursor=cursor)
+        yield from page.cases
+        cursor = page.next_cursor
+        if cursor is None:
             return
 
 
-def _days_to_recover(row: CaseRow, within_days: int) -> int | None:
+def _days_to_recover(row: Any, within_days: int) -> int | None:
     """Whole days (rounded up) from the first failure to the recovery; None if not recovered
     within the period's days."""
     if row.status != "recovered" or row.closed_at is None:
@@ -108,9 +110,9 @@ def _days_to_recover(row: CaseRow, within_days: int) -> int | None:
     return day if day <= within_days else None
 
 
-def _group(row: CaseRow, dimension: str) -> str:
+def _group(row: Any, dimension: str) -> str:
     if dimension == "decline_class":
-        return row.decline_class or UNKNOWN
+        return row.last_decline_class or UNKNOWN
     if dimension == "card_brand":
         return row.card_brand or UNKNOWN
     if dimension == "policy":
@@ -118,7 +120,7 @@ def _group(row: CaseRow, dimension: str) -> str:
     return UNKNOWN
 
 
-def _bars(rows: list[CaseRow], days: list[int | None], currency: str | None,
+def _bars(rows: list[Any], days: list[int | None], currency: str | None,
           dimension: str) -> tuple[RateBar, ...]:
     totals: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
     for row, day in zip(rows, days, strict=True):

@@ -35,6 +35,7 @@ class CaseFilters:
     waiting_for: str | None = None
     decline_class: str | None = None  # the latest decline's class
     customer_id: str | None = None
+    card_brand: str | None = None  # of the card on file
     q: str | None = None  # part of the invoice id, any case
     first_failed_from: datetime | None = None  # inclusive
     first_failed_to: datetime | None = None  # exclusive
@@ -60,10 +61,40 @@ def list_cases(sessions: SessionFactory, *, account_id: str,
     return CasePage(rows[:limit], rows[limit - 1].id if more else None)
 
 
+def count_cases(sessions: SessionFactory, *, account_id: str,
+                filters: CaseFilters = CaseFilters()) -> int:
+    """How many of the account's cases the filters let through, over all pages."""
+    query = _filtered(select(func.count()).select_from(RecoveryCase)
+                      .where(RecoveryCase.account_id == account_id), filters)
+    with sessions() as session:
+        return int(session.exec(query).one())
+
+
+@dataclass(frozen=True)
+class FilterChoices:
+    """The values the filters can take among the account's cases, for a form's lists."""
+
+    statuses: list[str]
+    waiting_for: list[str]
+    decline_classes: list[str]
+    card_brands: list[str]
+
+
+def filter_choices(sessions: SessionFactory, *, account_id: str) -> FilterChoices:
+    columns = (RecoveryCase.status, RecoveryCase.waiting_for, RecoveryCase.last_decline_class,
+               RecoveryCase.card_brand)
+    with sessions() as session:
+        found = [sorted(str(value) for value in session.exec(
+            select(column).where(RecoveryCase.account_id == account_id, column.is_not(None))
+            .distinct())) for column in columns]
+    return FilterChoices(*found)
+
+
 def _filtered(query, filters: CaseFilters):
     equal = {RecoveryCase.status: filters.status, RecoveryCase.waiting_for: filters.waiting_for,
              RecoveryCase.last_decline_class: filters.decline_class,
-             RecoveryCase.stripe_customer_id: filters.customer_id}
+             RecoveryCase.stripe_customer_id: filters.customer_id,
+             RecoveryCase.card_brand: filters.card_brand}
     for column, value in equal.items():
         if value is not None:
             query = query.where(column == value)

@@ -57,14 +57,32 @@ def test_a_bad_period_is_a_clear_422_page(dashboard, tokens):
 
 def test_the_case_list_searches_and_filters_within_the_account(dashboard, tokens):
     sign_in(dashboard, tokens.owner)
-    everything = case_links(dashboard.get("/dashboard/cases").text)
-    assert sorted(everything) == sorted([OPEN_INVOICE, RECOVERED_INVOICE, EXHAUSTED_INVOICE])
+    page = dashboard.get("/dashboard/cases").text
+    assert sorted(case_links(page)) == sorted([OPEN_INVOICE, RECOVERED_INVOICE,
+                                               EXHAUSTED_INVOICE])
+    assert "3 cases" in page
     assert case_links(dashboard.get("/dashboard/cases", params={"q": "MC"}).text) == [
         RECOVERED_INVOICE]
-    by_brand = case_links(dashboard.get("/dashboard/cases", params={"card_brand": "visa",
-                                                                    "status": "open"}).text)
-    assert by_brand == [OPEN_INVOICE]
+    by_brand = dashboard.get("/dashboard/cases", params={"card_brand": "visa", "status": "open",
+                                                         "q": "", "customer": ""}).text
+    assert case_links(by_brand) == [OPEN_INVOICE] and "1 case<" in by_brand
+    by_customer = dashboard.get("/dashboard/cases", params={"customer": f"cus_{OPEN_INVOICE}"})
+    assert case_links(by_customer.text) == [OPEN_INVOICE]
     assert case_links(dashboard.get("/dashboard/cases", params={"q": "other"}).text) == []
+
+
+def test_the_case_list_pages_to_older_cases(dashboard, tokens, monkeypatch):
+    from recovery.dashboard.pages import cases
+
+    monkeypatch.setattr(cases, "PAGE_SIZE", 2)
+    sign_in(dashboard, tokens.owner)
+    first = dashboard.get("/dashboard/cases", params={"q": "in_"}).text
+    older = re.search(r'href="(/dashboard/cases\?[^"]+)" id="older"', first)
+    assert older and "q=in_" in older.group(1)  # the search goes on to the older page
+    second = dashboard.get(older.group(1).replace("&amp;", "&")).text
+    seen = case_links(first) + case_links(second)
+    assert len(case_links(first)) == 2 and 'id="older"' not in second
+    assert sorted(seen) == sorted([OPEN_INVOICE, RECOVERED_INVOICE, EXHAUSTED_INVOICE])
 
 
 def test_a_case_timeline_shows_attempts_actions_messages_offers_and_the_scorers_reasons(
