@@ -3,6 +3,8 @@
     RecoveryError
     ├── ConfigurationError        settings or a stored policy are invalid
     ├── PolicyError               a policy given by a user is invalid (-> HTTP 422)
+    ├── InvalidReportQuery        a report was asked for an impossible period, window or
+    │                             grouping (-> HTTP 422)
     ├── NotFound                  an account, case or invoice the caller named does not exist
     │                             (also another account's: -> HTTP 404, never 403)
     ├── NotAuthenticated          no API token, or one that is unknown or revoked (-> HTTP 401)
@@ -38,6 +40,11 @@ class ConfigurationError(RecoveryError):
 
 class PolicyError(RecoveryError):
     pass
+
+
+class InvalidReportQuery(RecoveryError):
+    """A report's period is empty or reversed, its window is out of range, or its grouping is
+    unknown."""
 
 
 class NotFound(RecoveryError):

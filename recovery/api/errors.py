@@ -1,7 +1,8 @@
 """The one place the error tree becomes HTTP status codes (JSON routers and HTML pages alike).
 
-Bad input answers a 4xx with a clear message, never a 500: a policy a user gave (422), a thing
-that does not exist (404), a link that cannot be used (400 invalid, 410 expired or used).
+Bad input answers a 4xx with a clear message, never a 500: a policy or a report query a user
+gave (422), a thing that does not exist (404), a link that cannot be used (400 invalid, 410
+expired or used).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from recovery.errors import (
     ConfigurationError,
     DeliveryUnavailable,
     GatewayUnavailable,
+    InvalidReportQuery,
     LinkRejected,
     NotAuthenticated,
     NotFound,
@@ -28,6 +30,7 @@ log = logging.getLogger("recovery.api")
 # Most specific first: the first class the error is an instance of decides.
 STATUS_BY_ERROR: tuple[tuple[type[RecoveryError], int], ...] = (
     (PolicyError, 422),
+    (InvalidReportQuery, 422),
     (NotFound, 404),
     (NotAuthenticated, 401),
     (ScopeMissing, 403),

@@ -1,4 +1,7 @@
-"""Read models shared by the CLI, the API and the dashboard (cases, recovery rates).
+"""Read models shared by the CLI, the API, the dashboard and the simulation report: cases,
+offers, and the recovery-rate metrics (one module per family: ``recovery_rates``,
+``recovery_curve``, ``recovered_by``, ``effort``, ``at_risk``, ``offenders``, ``channels``; the
+shared definitions in ``cohort``). Every metric takes the account and the period it is about.
 
-Read-only: nothing here writes to the database.
+Read-only: nothing here writes to the database. It never imports the sandbox or the doors.
 """

@@ -1,0 +1,215 @@
+"""The cohort every recovery-rate report counts, and the SQL pieces the report families share.
+
+The definitions, the same wherever a recovery rate is shown (CLI, API, dashboard, simulation):
+
+- Cohort, the fixed denominator: the account's recovery cases (one per failed invoice) whose
+  ``first_failed_at`` falls in ``[start, end)``. A case belongs to the period of its first
+  failure only, so a period's denominator does not change as later attempts come and go.
+- Recovered: ``status = 'recovered'`` and ``closed_at - first_failed_at <= within_days`` days
+  (N). A case recovered later than that counts as not recovered; a case younger than N days may
+  still become recovered, so a recent period's rate can still rise.
+- Amounts: ``amount_due`` in minor units of one currency, never added across currencies. Counts
+  cover every currency; amounts cover the currency asked for, by default the account's main
+  currency in the period: the one most of the cohort's cases are in (alphabetical on a tie).
+- The first failure: a case's earliest failed charge attempt (by ``attempted_at``, then id), the
+  decline that opened the case. Decline class, card brand and card country are read from it
+  (``unknown`` when no failed attempt is linked to the case).
+- Messages counted: those a channel accepted (``status = 'sent'``) while the case was open (sent
+  no later than it closed): the note confirming a recovery is not part of the dunning.
+
+Aggregation happens in the database (GROUP BY); Python only reshapes a few rows. Read-only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import ColumnElement, Float, Integer, String, and_, case, func, or_, select, true
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
+from sqlmodel import Session
+
+from models import CaseStatus, ChargeAttempt, Message, MessageStatus, RecoveryCase
+from recovery.errors import InvalidReportQuery
+
+DAY_SECONDS = 86_400
+MAX_WITHIN_DAYS = 365
+UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class Period:
+    """Cases whose first failure is in ``[start, end)``, judged ``within_days`` after it."""
+
+    start: datetime
+    end: datetime
+    within_days: int = 30
+
+    def __post_init__(self) -> None:
+        if self.start.tzinfo is None or self.end.tzinfo is None:
+            raise InvalidReportQuery("a report period needs timezone-aware start and end")
+        if self.start >= self.end:
+            raise InvalidReportQuery(
+                f"the period's start ({self.start.isoformat()}) must be before its end "
+                f"({self.end.isoformat()})")
+        if not 1 <= self.within_days <= MAX_WITHIN_DAYS:
+            raise InvalidReportQuery(
+                f"within_days must be between 1 and {MAX_WITHIN_DAYS}, not {self.within_days}")
+
+    @classmethod
+    def last_days(cls, now: datetime, days: int, within_days: int) -> Period:
+        """The ``days`` days up to ``now``."""
+        if days < 1:
+            raise InvalidReportQuery(f"a period of {days} days is empty")
+        return cls(now - timedelta(days=days), now, within_days)
+
+    @property
+    def window_seconds(self) -> int:
+        return self.within_days * DAY_SECONDS
+
+
+@dataclass(frozen=True)
+class CohortTotals:
+    """The whole cohort: its cases, and how many were recovered within N days."""
+
+    cases: int
+    recovered: int
+    amount_due: int  # minor units of ``currency``
+    recovered_amount: int
+
+
+# Dialect-specific SQL: elapsed seconds, the Monday of a week, and whole days rounded up.
+
+class seconds_between(FunctionElement):  # noqa: N801 - reads as the SQL function it stands for
+    """``later - earlier`` in seconds (a float)."""
+
+    type = Float()
+    inherit_cache = True
+
+
+@compiles(seconds_between)
+def _seconds_between(element, compiler, **kw) -> str:
+    later, earlier = (compiler.process(clause, **kw) for clause in element.clauses)
+    return f"EXTRACT(EPOCH FROM ({later} - {earlier}))"
+
+
+@compiles(seconds_between, "sqlite")
+def _seconds_between_sqlite(element, compiler, **kw) -> str:
+    later, earlier = (compiler.process(clause, **kw) for clause in element.clauses)
+    # julianday keeps milliseconds; rounding the product drops the float's noise, so a recovery
+    # exactly N days after the failure counts as within N days.
+    return f"(ROUND((julianday({later}) - julianday({earlier})) * 86400000.0) / 1000.0)"
+
+
+class week_start(FunctionElement):  # noqa: N801
+    """The Monday (UTC) of the week a timestamp falls in, as ``YYYY-MM-DD``."""
+
+    type = String()
+    inherit_cache = True
+
+
+@compiles(week_start)
+def _week_start(element, compiler, **kw) -> str:
+    (moment,) = (compiler.process(clause, **kw) for clause in element.clauses)
+    return f"to_char(date_trunc('week', {moment} AT TIME ZONE 'UTC'), 'YYYY-MM-DD')"
+
+
+@compiles(week_start, "sqlite")
+def _week_start_sqlite(element, compiler, **kw) -> str:
+    (moment,) = (compiler.process(clause, **kw) for clause in element.clauses)
+    return f"date({moment}, '-6 days', 'weekday 1')"  # SQLite keeps UTC text
+
+
+class days_rounded_up(FunctionElement):  # noqa: N801
+    """``ceil(seconds / 1 day)``, never below 0: recovered "by day d" means within d days."""
+
+    type = Integer()
+    inherit_cache = True
+
+
+@compiles(days_rounded_up)
+def _days_rounded_up(element, compiler, **kw) -> str:
+    (seconds,) = (compiler.process(clause, **kw) for clause in element.clauses)
+    return f"GREATEST(CAST(CEIL({seconds} / {DAY_SECONDS}.0) AS INTEGER), 0)"
+
+
+@compiles(days_rounded_up, "sqlite")
+def _days_rounded_up_sqlite(element, compiler, **kw) -> str:
+    (seconds,) = (compiler.process(clause, **kw) for clause in element.clauses)
+    days = f"({seconds} / {DAY_SECONDS}.0)"
+    return f"MAX(CAST({days} AS INTEGER) + ({days} > CAST({days} AS INTEGER)), 0)"
+
+
+# The definitions above, as SQL.
+
+def in_cohort(account_id: str, period: Period) -> tuple[ColumnElement[bool], ...]:
+    return (RecoveryCase.account_id == account_id, RecoveryCase.first_failed_at >= period.start,
+            RecoveryCase.first_failed_at < period.end)
+
+
+def recovered_within(period: Period) -> ColumnElement[bool]:
+    return and_(RecoveryCase.status == CaseStatus.recovered.value,
+                RecoveryCase.closed_at.is_not(None),
+                seconds_between(RecoveryCase.closed_at, RecoveryCase.first_failed_at)
+                <= period.window_seconds)
+
+
+def first_failure(column) -> ColumnElement:
+    """``column`` of the case's first failed attempt (correlated to ``RecoveryCase``)."""
+    return (select(column)
+            .where(ChargeAttempt.case_id == RecoveryCase.id, ChargeAttempt.succeeded.is_(False))
+            .order_by(ChargeAttempt.attempted_at, ChargeAttempt.id).limit(1)
+            .correlate(RecoveryCase).scalar_subquery())
+
+
+def failed_attempts() -> ColumnElement[int]:
+    """How many failed attempts the case has had (correlated to ``RecoveryCase``)."""
+    return (select(func.count()).select_from(ChargeAttempt)
+            .where(ChargeAttempt.case_id == RecoveryCase.id, ChargeAttempt.succeeded.is_(False))
+            .correlate(RecoveryCase).scalar_subquery())
+
+
+def counted_message() -> ColumnElement[bool]:
+    """A message sent while its case (joined as ``RecoveryCase``) was open."""
+    return and_(Message.status == MessageStatus.sent.value,
+                or_(RecoveryCase.closed_at.is_(None), Message.sent_at <= RecoveryCase.closed_at))
+
+
+def count_where(condition: ColumnElement[bool]) -> ColumnElement[int]:
+    return func.sum(case((condition, 1), else_=0))
+
+
+def amount_where(condition: ColumnElement[bool], currency: str | None) -> ColumnElement[int]:
+    return func.sum(case((and_(condition, RecoveryCase.currency == currency),
+                          RecoveryCase.amount_due), else_=0))
+
+
+def main_currency(session: Session, account_id: str, period: Period) -> str | None:
+    """The currency most of the cohort's cases are in; None for an empty cohort."""
+    return session.execute(
+        select(RecoveryCase.currency).where(*in_cohort(account_id, period))
+        .group_by(RecoveryCase.currency)
+        .order_by(func.count().desc(), RecoveryCase.currency).limit(1)).scalar()
+
+
+def chosen_currency(session: Session, account_id: str, period: Period,
+                    currency: str | None) -> str | None:
+    """``currency`` as stored (lower case), or the period's main currency."""
+    if currency is not None:
+        return currency.strip().lower()
+    return main_currency(session, account_id, period)
+
+
+def cohort_totals(session: Session, account_id: str, period: Period,
+                  currency: str | None) -> CohortTotals:
+    recovered = recovered_within(period)
+    row = session.execute(
+        select(func.count(), count_where(recovered), amount_where(true(), currency),
+               amount_where(recovered, currency))
+        .where(*in_cohort(account_id, period))).one()
+    return CohortTotals(*(int(value or 0) for value in row))
+
+
+def share(part: int, whole: int) -> float:
+    return part / whole if whole else 0.0
