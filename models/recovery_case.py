@@ -44,8 +44,10 @@ class RecoveryCase(SQLModel, table=True):
         UniqueConstraint("account_id", "stripe_invoice_id"),
         Index("ix_recovery_case_account_id_status", "account_id", "status"),
         Index("ix_recovery_case_account_id_stripe_customer_id", "account_id", "stripe_customer_id"),
-        # The recovery-rate reports select a period's cases by their first failure.
-        Index("ix_recovery_case_account_id_first_failed_at", "account_id", "first_failed_at"),
+        # The recovery-rate reports select a period's cases by their first failure; on
+        # PostgreSQL the columns every report reads ride along, for index-only scans.
+        Index("ix_recovery_case_account_id_first_failed_at", "account_id", "first_failed_at",
+              postgresql_include=["id", "status", "closed_at", "currency", "amount_due"]),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -16,6 +16,7 @@ from recovery.api.account import build_account_router
 from recovery.api.errors import install_error_handlers
 from recovery.api.health import build_health_router
 from recovery.api.links import build_links_router
+from recovery.api.metrics import build_metrics_router
 from recovery.runtime.clock import wall_clock
 from recovery.wiring import Services
 from recovery.worker.scheduler import start_scheduler, stop_scheduler
@@ -74,6 +75,7 @@ def create_app(services: Services, *, run_worker: bool | None = None,
     app.add_middleware(ServeBeforeRouting, endpoint=receiver)
     app.include_router(build_health_router(services, receiver_stats))
     app.include_router(build_account_router(services))
+    app.include_router(build_metrics_router(services))
     if services.link_signer is not None:
         # Like the webhook router, it gets what it needs passed in: sessions, the signer, the
         # function that applies an accepted offer and the one that opens the billing portal.

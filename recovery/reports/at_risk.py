@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Float, and_, case, func, literal, select
+from sqlalchemy import Float, Integer, String, and_, func, literal, select, union_all
 from sqlmodel import Session
 
 from models import CaseStatus, ChargeAttempt, RecoveryCase
@@ -31,6 +31,7 @@ from recovery.reports.cohort import (
     in_cohort,
     recovered_within,
 )
+from recovery.reports.dialect import prepare
 from recovery.reports.tables import ReportTable
 
 DEFAULT_LIMIT = 50
@@ -99,20 +100,21 @@ def estimate_chance(history: History, decline_class: str, attempts_so_far: int) 
 
 def cases_at_risk(session: Session, account_id: str, period: Period, *,
                   currency: str | None = None, limit: int = DEFAULT_LIMIT) -> AtRisk:
+    prepare(session)
     currency = chosen_currency(session, account_id, period, currency)
     history = closed_history(session, account_id, period)
-    open_cases = _open_cases(account_id, period, currency)
-    combos = session.execute(
-        select(open_cases.c.decline_class, open_cases.c.attempts).distinct()).all()
-    chances = {(c, k): estimate_chance(history, c, k) for c, k in combos}
-    expected = (_chance_of(open_cases, chances) * open_cases.c.amount_due).label("expected")
+    # Materialized: each open case's first failure and attempts are looked up once.
+    open_cases = (_open_cases(account_id, period, currency).cte("open_cases")
+                  .prefix_with("MATERIALIZED"))
+    source, chance = _with_chances(history, open_cases)
+    expected = (chance * open_cases.c.amount_due).label("expected")
     ranked = session.execute(
-        select(open_cases, expected)
+        select(open_cases, func.count().over().label("open_count")).select_from(source)
         .order_by(expected.desc().nulls_last(), open_cases.c.amount_due.desc(),
                   open_cases.c.id).limit(limit)).all()
-    rows = tuple(_row(row, chances[(row.decline_class, row.attempts)]) for row in ranked)
-    count = session.execute(select(func.count()).select_from(open_cases)).scalar() or 0
-    return AtRisk(account_id, period, currency, count, rows)
+    rows = tuple(_row(row, estimate_chance(history, row.decline_class, row.attempts))
+                 for row in ranked)
+    return AtRisk(account_id, period, currency, ranked[0].open_count if ranked else 0, rows)
 
 
 def closed_history(session: Session, account_id: str, period: Period) -> History:
@@ -135,18 +137,46 @@ def _open_cases(account_id: str, period: Period, currency: str | None):
                    RecoveryCase.currency, RecoveryCase.amount_due,
                    _first_class().label("decline_class"), failed_attempts().label("attempts"))
             .where(*in_cohort(account_id, period), RecoveryCase.status == CaseStatus.open.value,
-                   RecoveryCase.currency == currency).subquery())
+                   RecoveryCase.currency == currency))
 
 
-def _chance_of(open_cases, chances: dict[tuple[str, int], Chance]):
-    """Each open case's chance as SQL (one branch per decline class and attempts), so the
-    database ranks them and only the top rows are read."""
-    known = [(key, estimate.value) for key, estimate in chances.items()
-             if estimate.value is not None]
-    if not known:
-        return literal(None, Float())
-    return case(*((and_(open_cases.c.decline_class == c, open_cases.c.attempts == k),
-                   literal(value, Float())) for (c, k), value in known), else_=None)
+# The chances as small lookup tables the database joins, so that it ranks the open cases and
+# only the top rows are read: one per decline class and attempts reached, one per decline
+# class, and the chance over every closed case; each built with ``estimate_chance``.
+
+def _exact_chances(history: History) -> list[tuple[str, int, float]]:
+    reached: dict[str, int] = {}
+    for c, k, _n, _r in history:
+        reached[c] = max(reached.get(c, 0), k)
+    return [(c, k, estimate_chance(history, c, k).value)
+            for c, most in reached.items() for k in range(1, most + 1)]
+
+
+def _class_chances(history: History) -> list[tuple[str, float]]:
+    return [(c, estimate_chance(history, c, 0).value) for c in sorted({c for c, *_ in history})]
+
+
+def _lookup(rows: list[tuple], names: tuple[str, ...], types: tuple, alias: str):
+    return union_all(*(select(*(literal(value, kind).label(name)
+                                for value, name, kind in zip(row, names, types, strict=True)))
+                       for row in rows)).subquery(alias)
+
+
+def _with_chances(history: History, open_cases):
+    """The open cases joined to the lookups, and their chance: the most similar closed cases
+    there are (as ``estimate_chance`` says)."""
+    if not history:
+        return open_cases, literal(None, Float())
+    exact = _lookup(_exact_chances(history), ("decline_class", "attempts", "chance"),
+                    (String(), Integer(), Float()), "exact_chance")
+    by_class = _lookup(_class_chances(history), ("decline_class", "chance"),
+                       (String(), Float()), "class_chance")
+    source = (open_cases
+              .outerjoin(exact, and_(exact.c.decline_class == open_cases.c.decline_class,
+                                     exact.c.attempts == open_cases.c.attempts))
+              .outerjoin(by_class, by_class.c.decline_class == open_cases.c.decline_class))
+    overall = sum(r for *_, r in history) / sum(n for _c, _k, n, _r in history)
+    return source, func.coalesce(exact.c.chance, by_class.c.chance, literal(overall, Float()))
 
 
 def _first_class():

@@ -11,7 +11,8 @@ from sqlalchemy import and_, case, func, select
 from sqlmodel import Session
 
 from models import CaseStatus, Message, RecoveryCase
-from recovery.reports.cohort import Period, counted_message, in_cohort, seconds_between, share
+from recovery.reports.cohort import Period, counted_message, in_cohort, share
+from recovery.reports.dialect import prepare, seconds_between
 from recovery.reports.tables import ReportTable
 
 
@@ -55,6 +56,7 @@ def template_effectiveness(session: Session, account_id: str, period: Period) ->
 
 def _effects(session: Session, account_id: str, period: Period,
              keys: tuple) -> list[tuple[tuple, tuple[int, int, int]]]:
+    prepare(session)
     recovered_after = and_(
         RecoveryCase.status == CaseStatus.recovered.value,
         seconds_between(RecoveryCase.closed_at, Message.sent_at) <= period.window_seconds)

@@ -25,15 +25,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, Float, Integer, String, and_, case, func, or_, select, true
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy import ColumnElement, and_, case, func, or_, select
 from sqlmodel import Session
 
 from models import CaseStatus, ChargeAttempt, Message, MessageStatus, RecoveryCase
 from recovery.errors import InvalidReportQuery
+from recovery.reports.dialect import DAY_SECONDS, seconds_between
 
-DAY_SECONDS = 86_400
 MAX_WITHIN_DAYS = 365
 UNKNOWN = "unknown"
 
@@ -69,78 +67,6 @@ class Period:
         return self.within_days * DAY_SECONDS
 
 
-@dataclass(frozen=True)
-class CohortTotals:
-    """The whole cohort: its cases, and how many were recovered within N days."""
-
-    cases: int
-    recovered: int
-    amount_due: int  # minor units of ``currency``
-    recovered_amount: int
-
-
-# Dialect-specific SQL: elapsed seconds, the Monday of a week, and whole days rounded up.
-
-class seconds_between(FunctionElement):  # noqa: N801 - reads as the SQL function it stands for
-    """``later - earlier`` in seconds (a float)."""
-
-    type = Float()
-    inherit_cache = True
-
-
-@compiles(seconds_between)
-def _seconds_between(element, compiler, **kw) -> str:
-    later, earlier = (compiler.process(clause, **kw) for clause in element.clauses)
-    return f"EXTRACT(EPOCH FROM ({later} - {earlier}))"
-
-
-@compiles(seconds_between, "sqlite")
-def _seconds_between_sqlite(element, compiler, **kw) -> str:
-    later, earlier = (compiler.process(clause, **kw) for clause in element.clauses)
-    # julianday keeps milliseconds; rounding the product drops the float's noise, so a recovery
-    # exactly N days after the failure counts as within N days.
-    return f"(ROUND((julianday({later}) - julianday({earlier})) * 86400000.0) / 1000.0)"
-
-
-class week_start(FunctionElement):  # noqa: N801
-    """The Monday (UTC) of the week a timestamp falls in, as ``YYYY-MM-DD``."""
-
-    type = String()
-    inherit_cache = True
-
-
-@compiles(week_start)
-def _week_start(element, compiler, **kw) -> str:
-    (moment,) = (compiler.process(clause, **kw) for clause in element.clauses)
-    return f"to_char(date_trunc('week', {moment} AT TIME ZONE 'UTC'), 'YYYY-MM-DD')"
-
-
-@compiles(week_start, "sqlite")
-def _week_start_sqlite(element, compiler, **kw) -> str:
-    (moment,) = (compiler.process(clause, **kw) for clause in element.clauses)
-    return f"date({moment}, '-6 days', 'weekday 1')"  # SQLite keeps UTC text
-
-
-class days_rounded_up(FunctionElement):  # noqa: N801
-    """``ceil(seconds / 1 day)``, never below 0: recovered "by day d" means within d days."""
-
-    type = Integer()
-    inherit_cache = True
-
-
-@compiles(days_rounded_up)
-def _days_rounded_up(element, compiler, **kw) -> str:
-    (seconds,) = (compiler.process(clause, **kw) for clause in element.clauses)
-    return f"GREATEST(CAST(CEIL({seconds} / {DAY_SECONDS}.0) AS INTEGER), 0)"
-
-
-@compiles(days_rounded_up, "sqlite")
-def _days_rounded_up_sqlite(element, compiler, **kw) -> str:
-    (seconds,) = (compiler.process(clause, **kw) for clause in element.clauses)
-    days = f"({seconds} / {DAY_SECONDS}.0)"
-    return f"MAX(CAST({days} AS INTEGER) + ({days} > CAST({days} AS INTEGER)), 0)"
-
-
 # The definitions above, as SQL.
 
 def in_cohort(account_id: str, period: Period) -> tuple[ColumnElement[bool], ...]:
@@ -158,7 +84,7 @@ def recovered_within(period: Period) -> ColumnElement[bool]:
 def first_failure(column) -> ColumnElement:
     """``column`` of the case's first failed attempt (correlated to ``RecoveryCase``)."""
     return (select(column)
-            .where(ChargeAttempt.case_id == RecoveryCase.id, ChargeAttempt.succeeded.is_(False))
+            .where(ChargeAttempt.case_id == RecoveryCase.id, ~ChargeAttempt.succeeded)
             .order_by(ChargeAttempt.attempted_at, ChargeAttempt.id).limit(1)
             .correlate(RecoveryCase).scalar_subquery())
 
@@ -166,7 +92,7 @@ def first_failure(column) -> ColumnElement:
 def failed_attempts() -> ColumnElement[int]:
     """How many failed attempts the case has had (correlated to ``RecoveryCase``)."""
     return (select(func.count()).select_from(ChargeAttempt)
-            .where(ChargeAttempt.case_id == RecoveryCase.id, ChargeAttempt.succeeded.is_(False))
+            .where(ChargeAttempt.case_id == RecoveryCase.id, ~ChargeAttempt.succeeded)
             .correlate(RecoveryCase).scalar_subquery())
 
 
@@ -199,16 +125,6 @@ def chosen_currency(session: Session, account_id: str, period: Period,
     if currency is not None:
         return currency.strip().lower()
     return main_currency(session, account_id, period)
-
-
-def cohort_totals(session: Session, account_id: str, period: Period,
-                  currency: str | None) -> CohortTotals:
-    recovered = recovered_within(period)
-    row = session.execute(
-        select(func.count(), count_where(recovered), amount_where(true(), currency),
-               amount_where(recovered, currency))
-        .where(*in_cohort(account_id, period))).one()
-    return CohortTotals(*(int(value or 0) for value in row))
 
 
 def share(part: int, whole: int) -> float:

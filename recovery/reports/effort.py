@@ -11,20 +11,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import func, literal_column, select
 from sqlmodel import Session
 
 from models import ChargeAttempt, Message, RecoveryCase
 from recovery.reports.cohort import (
     Period,
-    cohort_totals,
     count_where,
     counted_message,
     in_cohort,
     recovered_within,
     share,
 )
+from recovery.reports.dialect import prepare
 from recovery.reports.tables import ReportTable
+from recovery.reports.tallies import fold, tally
 
 
 @dataclass(frozen=True)
@@ -70,8 +71,9 @@ class Effort:
 
 
 def effort_per_recovery(session: Session, account_id: str, period: Period) -> Effort:
+    prepare(session)
     cohort, recovered = in_cohort(account_id, period), recovered_within(period)
-    totals = cohort_totals(session, account_id, period, None)
+    totals = fold(tally(session, account_id, period, literal_column("1")), None)
     by_engine = ChargeAttempt.by == "engine"
     attempts = session.execute(
         select(func.count(), count_where(by_engine), count_where(recovered),

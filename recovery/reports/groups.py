@@ -26,7 +26,8 @@ import enum
 from sqlalchemy import ColumnElement, String, case, cast, func, literal, or_, select
 
 from models import ChargeAttempt, Message, MessageStatus, RecoveryCase
-from recovery.reports.cohort import UNKNOWN, Period, first_failure, seconds_between, week_start
+from recovery.reports.cohort import UNKNOWN, Period, first_failure
+from recovery.reports.dialect import seconds_between, week_start
 
 
 class Grouping(enum.StrEnum):

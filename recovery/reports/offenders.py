@@ -18,6 +18,7 @@ from recovery.reports.cohort import (
     in_cohort,
     recovered_within,
 )
+from recovery.reports.dialect import prepare
 from recovery.reports.tables import ReportTable
 
 DEFAULT_LIMIT = 20
@@ -51,6 +52,7 @@ class Offenders:
 
 def biggest_offenders(session: Session, account_id: str, period: Period, *,
                       currency: str | None = None, limit: int = DEFAULT_LIMIT) -> Offenders:
+    prepare(session)
     currency = chosen_currency(session, account_id, period, currency)
     is_open = RecoveryCase.status == CaseStatus.open.value
     customer = RecoveryCase.stripe_customer_id
@@ -78,6 +80,6 @@ def _failed_charges(session: Session, account_id: str, period: Period,
     query = (select(customer, func.count()).select_from(ChargeAttempt)
              .join(RecoveryCase, ChargeAttempt.case_id == RecoveryCase.id)
              .where(*in_cohort(account_id, period), customer.in_(customers),
-                    ChargeAttempt.succeeded.is_(False))
+                    ~ChargeAttempt.succeeded)
              .group_by(customer))
     return {who: int(count) for who, count in session.execute(query)}

@@ -6,21 +6,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, true
+from sqlalchemy import case, func
 from sqlmodel import Session
 
 from models import RecoveryCase
-from recovery.reports.cohort import (
-    UNKNOWN,
-    Period,
-    amount_where,
-    chosen_currency,
-    cohort_totals,
-    in_cohort,
-    recovered_within,
-    share,
-)
+from recovery.reports.cohort import UNKNOWN, Period, recovered_within, share
+from recovery.reports.dialect import prepare
 from recovery.reports.tables import ReportTable
+from recovery.reports.tallies import by_key, fold, main_currency_of, tally
 
 
 @dataclass(frozen=True)
@@ -53,15 +46,16 @@ class RecoveredByShares:
 
 def recovered_by_shares(session: Session, account_id: str, period: Period, *,
                         currency: str | None = None) -> RecoveredByShares:
-    currency = chosen_currency(session, account_id, period, currency)
-    totals = cohort_totals(session, account_id, period, currency)
-    how = func.coalesce(RecoveryCase.recovered_by, UNKNOWN).label("how")
-    query = (select(how, func.count(), amount_where(true(), currency))
-             .where(*in_cohort(account_id, period), recovered_within(period))
-             .group_by(how))
-    rows = tuple(
-        RecoveredByRow(str(name), int(count), share(int(count), totals.recovered), currency,
-                       int(amount or 0), share(int(amount or 0), totals.recovered_amount))
-        for name, count, amount in sorted(session.execute(query)))
+    prepare(session)
+    how = func.coalesce(RecoveryCase.recovered_by, UNKNOWN)
+    tallies = tally(session, account_id, period, case((recovered_within(period), how)))
+    currency = currency.strip().lower() if currency else main_currency_of(tallies)
+    totals = fold(tallies, currency)
+    rows = []
+    for name, group in sorted(by_key(tallies, lambda key: key is not None).items()):
+        figures = fold(group, currency)
+        rows.append(RecoveredByRow(
+            str(name), figures.recovered, share(figures.recovered, totals.recovered), currency,
+            figures.recovered_amount, share(figures.recovered_amount, totals.recovered_amount)))
     return RecoveredByShares(account_id, period, currency, totals.cases, totals.recovered,
-                             totals.recovered_amount, rows)
+                             totals.recovered_amount, tuple(rows))

@@ -6,19 +6,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import case
 from sqlmodel import Session
 
 from models import RecoveryCase
-from recovery.reports.cohort import (
-    Period,
-    days_rounded_up,
-    in_cohort,
-    recovered_within,
-    seconds_between,
-    share,
-)
+from recovery.reports.cohort import Period, recovered_within, share
+from recovery.reports.dialect import days_rounded_up, prepare, seconds_between
 from recovery.reports.tables import ReportTable
+from recovery.reports.tallies import by_key, tally
 
 
 @dataclass(frozen=True)
@@ -41,12 +36,12 @@ class RecoveryCurve:
 
 
 def recovery_curve(session: Session, account_id: str, period: Period) -> RecoveryCurve:
-    cohort = in_cohort(account_id, period)
-    cases = session.execute(select(func.count()).where(*cohort)).scalar() or 0
-    day = days_rounded_up(seconds_between(RecoveryCase.closed_at,
-                                          RecoveryCase.first_failed_at)).label("day")
-    per_day = dict(session.execute(
-        select(day, func.count()).where(*cohort, recovered_within(period)).group_by(day)).all())
+    prepare(session)
+    day = days_rounded_up(seconds_between(RecoveryCase.closed_at, RecoveryCase.first_failed_at))
+    tallies = tally(session, account_id, period, case((recovered_within(period), day)))
+    cases = sum(t.cases for t in tallies)
+    per_day = {d: sum(t.cases for t in group)
+               for d, group in by_key(tallies, lambda key: key is not None).items()}
     points, recovered = [], 0
     for d in range(period.within_days + 1):
         recovered += per_day.get(d, 0)
