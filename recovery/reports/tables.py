@@ -16,9 +16,10 @@ class ReportTable:
 
 
 def to_csv(table: ReportTable) -> str:
-    """RFC 4180 CSV with a header line; rates are written in full (``repr`` of the float)."""
+    """CSV (RFC 4180 quoting, newline line ends) with a header line; rates are written in full
+    (``repr`` of the float)."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(table.columns)
     writer.writerows(_cells(row) for row in table.rows)
     return buffer.getvalue()

@@ -133,14 +133,15 @@ OTHER_CASES = [
 ]
 
 
-def build(sessions: SessionFactory, account_id: str, now: datetime) -> dict[str, int]:
+def build(sessions: SessionFactory, account_id: str, now: datetime,
+          other_account: str = OTHER_ACCOUNT) -> dict[str, int]:
     """Write both accounts' cases; returns each case's id by name."""
     ids: dict[str, int] = {}
     with transaction(sessions) as session:
-        if session.get(Account, OTHER_ACCOUNT) is None:
-            session.add(Account(id=OTHER_ACCOUNT, name="other", created_at=now))
+        if session.get(Account, other_account) is None:
+            session.add(Account(id=other_account, name="other", created_at=now))
         session.flush()
-        for owner, cases in ((account_id, CASES), (OTHER_ACCOUNT, OTHER_CASES)):
+        for owner, cases in ((account_id, CASES), (other_account, OTHER_CASES)):
             for spec in cases:
                 ids[spec.name] = _write(session, owner, spec, now)
     return ids
@@ -158,7 +159,8 @@ def _write(session, account_id: str, spec: Case, now: datetime) -> int:
     for n, (hours, by, succeeded, decline_class, brand, country) in enumerate(spec.attempts):
         session.add(ChargeAttempt(
             account_id=account_id, case_id=case.id, stripe_invoice_id=case.stripe_invoice_id,
-            stripe_charge_id=f"ch_{spec.name}_{n}", attempted_at=spec.first + timedelta(hours=hours),
+            stripe_charge_id=f"ch_{spec.name}_{n}",
+            attempted_at=spec.first + timedelta(hours=hours),
             by=by, succeeded=succeeded, decline_class=decline_class, card_brand=brand,
             card_country=country, amount=spec.amount, currency=spec.currency, created_at=now))
     for n, (sent_at, channel, kind, status) in enumerate(spec.messages):
