@@ -47,7 +47,8 @@ class RecoveryCase(SQLModel, table=True):
         # The recovery-rate reports select a period's cases by their first failure; on
         # PostgreSQL the columns every report reads ride along, for index-only scans.
         Index("ix_recovery_case_account_id_first_failed_at", "account_id", "first_failed_at",
-              postgresql_include=["id", "status", "closed_at", "currency", "amount_due"]),
+              postgresql_include=["id", "status", "closed_at", "currency", "amount_due",
+                                  "recovered_by", "stripe_customer_id"]),
     )
 
     id: int | None = Field(default=None, primary_key=True)

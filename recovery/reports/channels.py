@@ -11,7 +11,7 @@ from sqlalchemy import and_, case, func, select
 from sqlmodel import Session
 
 from models import CaseStatus, Message, RecoveryCase
-from recovery.reports.cohort import Period, counted_message, in_cohort, share
+from recovery.reports.cohort import Period, case_id_bounds, counted_message, in_cohort, share
 from recovery.reports.dialect import prepare, seconds_between
 from recovery.reports.tables import ReportTable
 
@@ -57,13 +57,15 @@ def template_effectiveness(session: Session, account_id: str, period: Period) ->
 def _effects(session: Session, account_id: str, period: Period,
              keys: tuple) -> list[tuple[tuple, tuple[int, int, int]]]:
     prepare(session)
+    bounds = case_id_bounds(session, account_id, period)
     recovered_after = and_(
         RecoveryCase.status == CaseStatus.recovered.value,
         seconds_between(RecoveryCase.closed_at, Message.sent_at) <= period.window_seconds)
     query = (select(*keys, func.count(), func.count(Message.case_id.distinct()),
                     func.count(case((recovered_after, Message.case_id)).distinct()))
              .select_from(Message).join(RecoveryCase, Message.case_id == RecoveryCase.id)
-             .where(*in_cohort(account_id, period), counted_message())
+             .where(*in_cohort(account_id, period), counted_message(),
+                    Message.case_id.between(*bounds))
              .group_by(*keys))
     width = len(keys)
     return sorted((tuple(row[:width]), tuple(int(v or 0) for v in row[width:]))

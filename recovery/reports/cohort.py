@@ -74,6 +74,20 @@ def in_cohort(account_id: str, period: Period) -> tuple[ColumnElement[bool], ...
             RecoveryCase.first_failed_at < period.end)
 
 
+def case_id_bounds(session: Session, account_id: str, period: Period) -> tuple[int, int]:
+    """The smallest and largest id of the cohort's cases ((0, -1) for none). Joins to attempts
+    and messages also ask for a case id within them: always true of the cohort's own, and since
+    case ids grow with time, a period's cases are a narrow band, so the database reads that band
+    of the attempts' or messages' index rather than all of them (measured: a third less time for
+    a quarter of a million attempts, two thirds less for their messages)."""
+    # ``id + 0``: on a bare ``min(id)`` PostgreSQL walks the primary key from the smallest id,
+    # testing each case against the period (measured: 226,000 cases read to find the first).
+    low, high = session.execute(
+        select(func.min(RecoveryCase.id + 0), func.max(RecoveryCase.id + 0))
+        .where(*in_cohort(account_id, period))).one()
+    return (0, -1) if low is None else (int(low), int(high))
+
+
 def recovered_within(period: Period) -> ColumnElement[bool]:
     return and_(RecoveryCase.status == CaseStatus.recovered.value,
                 RecoveryCase.closed_at.is_not(None),

@@ -17,6 +17,7 @@ from sqlmodel import Session
 from models import ChargeAttempt, Message, RecoveryCase
 from recovery.reports.cohort import (
     Period,
+    case_id_bounds,
     count_where,
     counted_message,
     in_cohort,
@@ -74,16 +75,17 @@ def effort_per_recovery(session: Session, account_id: str, period: Period) -> Ef
     prepare(session)
     cohort, recovered = in_cohort(account_id, period), recovered_within(period)
     totals = fold(tally(session, account_id, period, literal_column("1")), None)
+    bounds = case_id_bounds(session, account_id, period)
     by_engine = ChargeAttempt.by == "engine"
     attempts = session.execute(
         select(func.count(), count_where(by_engine), count_where(recovered),
                count_where(recovered & by_engine))
         .select_from(ChargeAttempt).join(RecoveryCase, ChargeAttempt.case_id == RecoveryCase.id)
-        .where(*cohort)).one()
+        .where(*cohort, ChargeAttempt.case_id.between(*bounds))).one()
     messages = session.execute(
         select(func.count(), count_where(recovered))
         .select_from(Message).join(RecoveryCase, Message.case_id == RecoveryCase.id)
-        .where(*cohort, counted_message())).one()
+        .where(*cohort, counted_message(), Message.case_id.between(*bounds))).one()
     (all_attempts, engine, on_recovered, engine_on_recovered) = (int(v or 0) for v in attempts)
     all_messages, messages_on_recovered = (int(v or 0) for v in messages)
     return Effort(account_id, period, totals.cases, totals.recovered, all_attempts, engine,
