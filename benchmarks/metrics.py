@@ -16,6 +16,7 @@ prints EXPLAIN ANALYZE of every statement each report runs.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import random
 import statistics
@@ -228,7 +229,7 @@ def timed(call: Callable[[], object], repeat: int) -> tuple[float, float]:
         call()
         samples.append((time.perf_counter() - started) * 1000)
     samples.sort()
-    return statistics.median(samples), samples[min(len(samples) - 1, int(0.95 * len(samples)))]
+    return statistics.median(samples), samples[max(0, math.ceil(0.95 * len(samples)) - 1)]
 
 
 def explain(services, name: str, run: Callable) -> None:
@@ -332,7 +333,9 @@ def main() -> None:
     finally:
         if not (args.keep or args.seed_only or args.database):
             admin(args.postgres_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    print(f"\nLast {args.days} days, within 30 days, {args.repeat} runs each (ms)\n")
+    load = " / ".join(f"{value:.1f}" for value in os.getloadavg())
+    print(f"\nLast {args.days} days, within 30 days, {args.repeat} runs each (ms); load average "
+          f"at the end {load}\n")
     print("| report | function p50 | function p95 | API p50 | API p95 |")
     print("|---|---:|---:|---:|---:|")
     for report, p50, p95, api50, api95 in results:

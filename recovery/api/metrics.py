@@ -29,6 +29,7 @@ from recovery.api.metrics_models import (
     RecoveryCurveOut,
     RecoveryRateOut,
 )
+from recovery.errors import InvalidReportQuery
 from recovery.reports import at_risk, channels, effort, offenders, recovered_by
 from recovery.reports.cohort import MAX_WITHIN_DAYS, Period
 from recovery.reports.groups import Grouping
@@ -53,8 +54,11 @@ def period_parameters(clock: Clock) -> Callable[..., Period]:
         within: int = Query(30, ge=1, le=MAX_WITHIN_DAYS,
                             description="N: recovered within N days of the first failure"),
     ) -> Period:
-        last = end or clock.now().date() + timedelta(days=1)
-        first = start or last - timedelta(days=DEFAULT_DAYS)
+        try:
+            last = end or clock.now().date() + timedelta(days=1)
+            first = start or last - timedelta(days=DEFAULT_DAYS)
+        except OverflowError:  # a default 90 days before 0001-01-01
+            raise InvalidReportQuery(f"no period of {DEFAULT_DAYS} days ends on {end}") from None
         return Period(_midnight(first), _midnight(last), within)
 
     return period

@@ -60,7 +60,11 @@ class Period:
         """The ``days`` days up to ``now``."""
         if days < 1:
             raise InvalidReportQuery(f"a period of {days} days is empty")
-        return cls(now - timedelta(days=days), now, within_days)
+        try:
+            return cls(now - timedelta(days=days), now, within_days)
+        except OverflowError:
+            raise InvalidReportQuery(f"{days} days before {now:%Y-%m-%d} is before year 1") \
+                from None
 
     @property
     def window_seconds(self) -> int:

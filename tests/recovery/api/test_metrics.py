@@ -99,7 +99,7 @@ def test_each_account_sees_only_its_own_cases(api, data):
 @pytest.mark.parametrize("query", [
     "start=2026-13-01", "start=yesterday", "end=2026-02-30", "within=0", "within=366",
     "within=ten", "by=planet", "format=xml", "currency=dollars", "start=2026-11-01&end=2026-10-01",
-    "start=2026-10-01&end=2026-10-01"])
+    "start=2026-10-01&end=2026-10-01", "end=0001-01-01", "start=9999-12-31"])
 def test_a_bad_query_is_a_422(api, data, query):
     answer = get(api, f"recovery-rate?{query}", data.reader)
     assert answer.status_code == 422, answer.text

@@ -53,6 +53,7 @@ def test_another_account(services, account):
 
 @pytest.mark.parametrize("arguments", [
     ("--start", "2026-11-01", "--end", "2026-10-01"), ("--start", "2026-10-01"),
-    ("--start", "October"), ("--by", "planet"), ("--within", "0"), ("--days", "0")])
+    ("--start", "October"), ("--by", "planet"), ("--within", "0"), ("--days", "0"),
+    ("--days", "999999999")])
 def test_bad_options_exit_2(services, account, arguments):
     assert run(services, "metrics", "rate", *arguments).exit_code == 2
