@@ -6,10 +6,12 @@ Importing this package registers every table on ``metadata`` (Alembic reads it).
 from models.account import Account
 from models.api_token import ApiToken
 from models.audit_entry import AuditEntry
+from models.backfill_run import BackfillRun, BackfillStatus
 from models.base import metadata
 from models.canceled_subscription import CanceledSubscription
 from models.charge_attempt import ChargeAttempt
 from models.contact_preference import ContactPreference
+from models.experiment import Experiment, ExperimentAssignment, ExperimentStatus
 from models.finished_invoice import FinishedInvoice
 from models.link_use import LinkUse
 from models.message import Message, MessageStatus
@@ -21,9 +23,10 @@ from models.scheduled_action import ActionKind, ActionStatus, ScheduledAction
 from models.webhook_event import InboxStatus, WebhookEvent
 
 __all__ = [
-    "Account", "ActionKind", "ActionStatus", "ApiToken", "AuditEntry", "CanceledSubscription",
-    "CaseStatus", "ChargeAttempt",
-    "ContactPreference", "FinishedInvoice", "InboxStatus", "LinkUse", "Message", "MessageStatus",
-    "ModelVersion", "Offer", "OfferKind", "OfferStatus", "RateLimitSlot", "RecoveredBy",
-    "RecoveryCase", "ScheduledAction", "WaitingFor", "WebhookEvent", "metadata",
+    "Account", "ActionKind", "ActionStatus", "ApiToken", "AuditEntry", "BackfillRun",
+    "BackfillStatus", "CanceledSubscription", "CaseStatus", "ChargeAttempt",
+    "ContactPreference", "Experiment", "ExperimentAssignment", "ExperimentStatus",
+    "FinishedInvoice", "InboxStatus", "LinkUse", "Message", "MessageStatus", "ModelVersion",
+    "Offer", "OfferKind", "OfferStatus", "RateLimitSlot", "RecoveredBy", "RecoveryCase",
+    "ScheduledAction", "WaitingFor", "WebhookEvent", "metadata",
 ]

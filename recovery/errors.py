@@ -5,6 +5,8 @@
     ├── PolicyError               a policy given by a user is invalid (-> HTTP 422)
     ├── InvalidReportQuery        a report was asked for an impossible period, window or
     │                             grouping (-> HTTP 422)
+    ├── ExperimentError           an experiment given by a user is invalid (a split outside
+    │                             1-99%, a customer without an id) (-> HTTP 422)
     ├── NotFound                  an account, case or invoice the caller named does not exist
     │                             (also another account's: -> HTTP 404, never 403)
     ├── NotAuthenticated          no API token, or one that is unknown or revoked (-> HTTP 401)
@@ -45,6 +47,10 @@ class PolicyError(RecoveryError):
 class InvalidReportQuery(RecoveryError):
     """A report's period is empty or reversed, its window is out of range, or its grouping is
     unknown."""
+
+
+class ExperimentError(RecoveryError):
+    """An A/B experiment between policy versions cannot be set up as asked."""
 
 
 class NotFound(RecoveryError):

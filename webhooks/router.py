@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Protocol
 
 from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel
 from sqlmodel import Session
 from starlette.requests import ClientDisconnect
 
@@ -164,12 +165,46 @@ _STORED = _answer_json({"received": True, "duplicate": False})
 _DUPLICATE = _answer_json({"received": True, "duplicate": True})
 
 
+class ReceivedOut(BaseModel):
+    received: bool
+    duplicate: bool  # the same Stripe event was already stored
+
+
+class RejectionOut(BaseModel):
+    code: str
+    message: str
+
+
+class RejectedOut(BaseModel):
+    error: RejectionOut
+
+
+_REFUSED = {"model": RejectedOut}
+# The raw body is read by the endpoint itself (the signature covers its exact bytes), so the
+# OpenAPI document describes it here: a Stripe event object, signed in ``Stripe-Signature``.
+_STRIPE_EVENT_DOCUMENT = {
+    "parameters": [{"name": "Stripe-Signature", "in": "header", "required": True,
+                    "schema": {"type": "string"},
+                    "description": "t=<unix time>,v1=<HMAC-SHA256 of t.body>"}],
+    "requestBody": {"required": True, "content": {"application/json": {"schema": {
+        "type": "object", "required": ["id", "object", "type", "data"],
+        "properties": {"id": {"type": "string"}, "object": {"const": "event"},
+                       "type": {"type": "string"}, "account": {"type": "string"},
+                       "api_version": {"type": "string"}, "created": {"type": "integer"},
+                       "data": {"type": "object"}}}}}},
+}
+
+
 def build_router(endpoint: StripeWebhookEndpoint) -> APIRouter:
     """The documented ``POST /webhooks/stripe`` route, answering through ``endpoint``; an app
     that serves ``endpoint`` before routing (``serve_before_routing``) never reaches it."""
     router = APIRouter()
 
-    @router.post("/webhooks/stripe")
+    @router.post("/webhooks/stripe", response_model=ReceivedOut,
+                 openapi_extra=_STRIPE_EVENT_DOCUMENT,
+                 responses={400: {**_REFUSED, "description": "Unreadable body or bad signature"},
+                            413: {**_REFUSED, "description": "Body too large"},
+                            503: {**_REFUSED, "description": "Not stored: Stripe retries"}})
     async def receive_stripe_event(request: Request) -> Response:
         status, content = await endpoint.respond(request.headers.get("content-length"),
                                                  request.headers.get("stripe-signature"),

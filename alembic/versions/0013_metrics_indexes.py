@@ -1,7 +1,7 @@
 """recovery-rate metrics: the case's policy version and experiment arm, and the reports' indexes
 
 Revision ID: 0013_metrics_indexes
-Revises: 0011_api_tokens_audit
+Revises: 0016_experiments
 Create Date: 2026-12-01
 
 The recovery-rate reports group cases by the policy version and experiment arm that planned them
@@ -29,7 +29,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '0013_metrics_indexes'
-down_revision: str | None = '0011_api_tokens_audit'
+down_revision: str | None = '0016_experiments'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -12,6 +12,7 @@ from sqlmodel import select
 from models import Account, AuditEntry
 from recovery.accounts.tokens import Caller, list_tokens, revoke_token
 from recovery.api.auth import require_read, require_write
+from recovery.api.errors import ERROR_RESPONSES
 from recovery.errors import NotFound
 from recovery.wiring import Services
 
@@ -44,7 +45,7 @@ class AuditEntryOut(BaseModel):
 
 
 def build_account_router(services: Services) -> APIRouter:
-    router = APIRouter(prefix="/v1", tags=["account"])
+    router = APIRouter(prefix="/v1", tags=["account"], responses=ERROR_RESPONSES)
 
     @router.get("/account", response_model=AccountOut)
     def read_account(caller: Caller = Depends(require_read)) -> AccountOut:

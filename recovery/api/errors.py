@@ -8,13 +8,17 @@ expired or used).
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from recovery.errors import (
     ConfigurationError,
     DeliveryUnavailable,
+    ExperimentError,
     GatewayUnavailable,
     InvalidReportQuery,
     LinkRejected,
@@ -31,6 +35,7 @@ log = logging.getLogger("recovery.api")
 STATUS_BY_ERROR: tuple[tuple[type[RecoveryError], int], ...] = (
     (PolicyError, 422),
     (InvalidReportQuery, 422),
+    (ExperimentError, 422),
     (NotFound, 404),
     (NotAuthenticated, 401),
     (ScopeMissing, 403),
@@ -39,6 +44,28 @@ STATUS_BY_ERROR: tuple[tuple[type[RecoveryError], int], ...] = (
     (ConfigurationError, 503),
 )
 LINK_STATUS = {"invalid": 400, "expired": 410, "used": 410}
+
+
+class FieldErrorOut(BaseModel):
+    loc: list[str | int]  # where in the request: ["body", "segments", 0, "match"]
+    msg: str
+
+
+class ErrorOut(BaseModel):
+    """Every JSON API error: a message, and for invalid input each wrong field."""
+
+    error: str
+    field_errors: list[FieldErrorOut] | None = None
+
+
+# Documented on every authenticated JSON router (``APIRouter(responses=ERROR_RESPONSES)``), so the
+# OpenAPI document describes the errors a client will meet, with their schema.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorOut, "description": "No API token, or an unknown or revoked one"},
+    403: {"model": ErrorOut, "description": "The token lacks the scope this request needs"},
+    404: {"model": ErrorOut, "description": "Not found (another account's objects included)"},
+    422: {"model": ErrorOut, "description": "Invalid input: every wrong field is named"},
+}
 
 
 def status_for(error: RecoveryError) -> int:
@@ -51,7 +78,8 @@ def status_for(error: RecoveryError) -> int:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """JSON answers for errors a route lets through: ``{"error": <message>}``."""
+    """JSON answers for errors a route lets through: ``{"error": <message>}``, with
+    ``field_errors`` for invalid input (a policy, or a request FastAPI could not read)."""
 
     @app.exception_handler(RecoveryError)
     async def recovery_error(_request: Request, error: RecoveryError) -> JSONResponse:
@@ -59,4 +87,15 @@ def install_error_handlers(app: FastAPI) -> None:
         if status >= 500:
             log.error("request failed", extra={"error": f"{type(error).__name__}: {error}"})
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-        return JSONResponse({"error": str(error)}, status_code=status, headers=headers)
+        answer = ErrorOut(error=str(error), field_errors=getattr(error, "field_errors", None))
+        return JSONResponse(answer.model_dump(exclude_none=True), status_code=status,
+                            headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_request: Request, error: RequestValidationError) -> JSONResponse:
+        fields = [FieldErrorOut(loc=[str(part) if not isinstance(part, int) else part
+                                     for part in problem.get("loc", ())],
+                                msg=str(problem.get("msg", "invalid")))
+                  for problem in error.errors()]
+        answer = ErrorOut(error="the request is invalid", field_errors=fields)
+        return JSONResponse(answer.model_dump(), status_code=422)

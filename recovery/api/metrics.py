@@ -20,6 +20,7 @@ from pydantic import BaseModel
 
 from recovery.accounts.tokens import Caller
 from recovery.api.auth import require_read
+from recovery.api.errors import ERROR_RESPONSES
 from recovery.api.metrics_models import (
     AtRiskOut,
     EffortOut,
@@ -86,7 +87,8 @@ def build_metrics_router(services: Services,
                          caller_dependency: Callable[..., Caller] = require_read) -> APIRouter:
     """``caller_dependency``: who is asking (the bearer token's account); every query is scoped
     to its ``account_id``."""
-    router = APIRouter(prefix="/v1/metrics", tags=["metrics"], responses=CSV_RESPONSE)
+    router = APIRouter(prefix="/v1/metrics", tags=["metrics"],
+                       responses={**ERROR_RESPONSES, **CSV_RESPONSE})
     period_of = period_parameters(services.clock)
     routes = {
         "/recovery-rate": _rate_route, "/recovery-curve": _curve_route,

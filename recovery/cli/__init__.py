@@ -4,6 +4,7 @@ import typer
 
 from recovery.cli import serve as serve_commands
 from recovery.cli import simulate as simulate_command
+from recovery.cli.backfill import backfill
 from recovery.cli.cases import cases_app
 from recovery.cli.evaluate import evaluate_policy
 from recovery.cli.inbox import inbox_app
@@ -25,3 +26,4 @@ app.add_typer(tokens_app, name="tokens")
 app.command()(train)
 app.add_typer(versions_app, name="models")
 app.command(name="evaluate-policy")(evaluate_policy)
+app.command()(backfill)

@@ -1,4 +1,4 @@
 """Stage 4: the only writer of recovery cases and scheduled actions (fact handlers, planning,
-attempts, case store). Must not import ``actions``, ``worker``, ``api``, ``dashboard``, ``cli``
-or ``sandbox``.
+attempts, case store, and the history backfill's import of past invoices). Must not import
+``actions``, ``worker``, ``api``, ``dashboard``, ``cli`` or ``sandbox``.
 """

@@ -50,6 +50,8 @@ class AttemptFacts:
     # An engine retry's decision (``planning.attempt_features``): the scorer's training log.
     features: dict | None = None
     scorer_version: str | None = None
+    # Read from Stripe's history by a backfill: a decline long past raises no alert.
+    imported: bool = False
 
     @classmethod
     def from_details(cls, details: AttemptDetails | None, *, at: datetime, invoice_id: str,
@@ -110,7 +112,7 @@ def _merge(row: ChargeAttempt, case: RecoveryCase | None, facts: AttemptFacts) -
         row.case_id = case.id
         row.stripe_invoice_id = case.stripe_invoice_id
         _card_from_case(row, case)
-    reclassified = _classify(row, before)
+    reclassified = _classify(row, before, alert=not facts.imported)
     return newly_linked or (reclassified and case is not None and row.case_id == case.id)
 
 
@@ -128,7 +130,8 @@ def _fill(row: ChargeAttempt, case: RecoveryCase | None, facts: AttemptFacts) ->
         _card_from_case(row, case)
     if facts.decline is not None:
         _merge_decline(row, facts.decline)
-        _classify(row, None)  # after the card: the brand changes the class
+        # After the card: the brand changes the class.
+        _classify(row, None, alert=not facts.imported)
 
 
 def _keep_decision(row: ChargeAttempt, facts: AttemptFacts) -> None:
@@ -187,13 +190,13 @@ def _label(row: ChargeAttempt) -> Classification | None:
     return cases.classify_row(row) if has_decline else None
 
 
-def _classify(row: ChargeAttempt, before: Classification | None) -> bool:
+def _classify(row: ChargeAttempt, before: Classification | None, *, alert: bool = True) -> bool:
     """Classify the row's decline from everything known; True when that changed its meaning."""
     label = _label(row)
     if label is None or label == before:
         return False
     row.decline_class, row.reason = label.decline_class.value, label.reason
-    if label.decline_class is DeclineClass.RECONCILE:
+    if alert and label.decline_class is DeclineClass.RECONCILE:
         # Duplicates, wrong amounts, token problems and reviews are not the customer's to fix,
         # and retrying repeats them: the case stops and someone must look.
         log.error(RECONCILE_ALERT, extra={

@@ -39,8 +39,7 @@ def why_finished(session: Session, account_id: str, invoice_id: str,
                  subscription_id: str | None) -> str | None:
     """Why a failure of this invoice must be ignored ("invoice paid", "subscription canceled"),
     or None when neither the invoice nor its subscription is known to have ended."""
-    status = session.scalar(select(FINISHED.c.status).where(
-        FINISHED.c.account_id == account_id, FINISHED.c.stripe_invoice_id == invoice_id))
+    status = finished_status(session, account_id, invoice_id)
     if status is not None:
         return f"invoice {status}"
     if subscription_id and session.scalar(select(CANCELED.c.id).where(
@@ -48,6 +47,12 @@ def why_finished(session: Session, account_id: str, invoice_id: str,
             CANCELED.c.stripe_subscription_id == subscription_id)) is not None:
         return "subscription canceled"
     return None
+
+
+def finished_status(session: Session, account_id: str, invoice_id: str) -> str | None:
+    """How the invoice is known to have ended (paid, void, uncollectible), if it has."""
+    return session.scalar(select(FINISHED.c.status).where(
+        FINISHED.c.account_id == account_id, FINISHED.c.stripe_invoice_id == invoice_id))
 
 
 def _insert_once(session: Session, table, unique: list[str], row: dict) -> None:

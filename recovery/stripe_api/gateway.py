@@ -1,4 +1,5 @@
-"""The only module that calls the Stripe API. It returns our own values, never ``stripe.*`` objects.
+"""The only module that calls the Stripe API (``history`` pages through lists with its ``_call``).
+It returns our own values, never ``stripe.*`` objects.
 
 Card declines come back as ``PaymentOutcome`` values; transport trouble (429, 5xx, 409, network)
 becomes ``GatewayUnavailable`` so the caller retries later with the same idempotency key.
@@ -7,7 +8,7 @@ becomes ``GatewayUnavailable`` so the caller retries later with the same idempot
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -15,6 +16,8 @@ import httpx
 import stripe
 
 from recovery.errors import AccountAccessRevoked, GatewayError, GatewayUnavailable
+from recovery.stripe_api import history
+from recovery.stripe_api.history import InvoicePage, PastAttempt, next_page
 from recovery.stripe_api.rate_limit import RateLimiter, TokenBucket
 from recovery.stripe_api.results import (
     AttemptDetails,
@@ -214,9 +217,27 @@ class StripeGateway:
         page = self._call(self._client.v1.invoices.list, params, account=stripe_account)
         states = [read_invoice(invoice) for invoice in page.data]
         while page.has_more:
-            page = self._call(_next_page, page, account=stripe_account)
+            page = self._call(next_page, page, account=stripe_account)
             states.extend(read_invoice(invoice) for invoice in page.data)
         return states
+
+    # History (the backfill's reads)
+
+    def invoice_history(
+        self, since: datetime, *, starting_after: str | None = None,
+        stripe_account: str | None = None,
+    ) -> Iterator[InvoicePage]:
+        """The invoices created at or after ``since``, newest first, one page per request;
+        ``starting_after``: continue after that invoice (a resumed backfill's cursor)."""
+        return history.invoice_pages(self._call, self._client.v1, since,
+                                     starting_after=starting_after, stripe_account=stripe_account)
+
+    def invoice_attempts(
+        self, invoice_id: str, *, stripe_account: str | None = None
+    ) -> tuple[PastAttempt, ...]:
+        """Every charge made on the invoice, with its outcome and decline details, oldest first."""
+        return history.invoice_attempts(self._call, self._client.v1, invoice_id,
+                                        stripe_account=stripe_account)
 
     # Attempts and cards
 
@@ -438,10 +459,6 @@ def _json_of(obj: Any) -> dict:
     if response is None:
         raise GatewayError("Stripe's answer carried no body")
     return json.loads(response.body)
-
-
-def _next_page(page: Any, options: stripe.RequestOptions) -> Any:
-    return page.next_page(**options)
 
 
 def _options(stripe_account: str | None, idempotency_key: str | None) -> stripe.RequestOptions:

@@ -14,6 +14,8 @@ from recovery.runtime import migrations
 from recovery.runtime.db import make_engine
 from tests.conftest import POSTGRES_URL, create_postgres_database, drop_postgres_database
 
+EXPERIMENT_TABLES = ("experiment", "experiment_assignment")
+
 
 def table_names(url: str) -> set[str]:
     engine = make_engine(url, pool_size=1)
@@ -393,3 +395,67 @@ def test_message_content_migrates_up_and_down_on_sqlite(tmp_path):
 @pytest.mark.postgres
 def test_message_content_migrates_up_and_down_on_postgres():
     on_fresh_postgres("recovery_migrations_message_content", message_content_comes_and_goes)
+
+
+def backfill_progress_comes_and_goes(url: str) -> None:
+    """0012_backfill_progress adds only the ``backfill_run`` table, and reverting it removes
+    only that."""
+    before = revision_before("0012_backfill_progress")
+    migrations.upgrade(url, before)
+    earlier = table_names(url)
+    migrations.upgrade(url, "0012_backfill_progress")
+    assert table_names(url) - earlier == {"backfill_run"}
+    assert "reached_at" in columns_of(url, "backfill_run")
+    migrations.downgrade(url, before)
+    assert table_names(url) == earlier
+    migrations.upgrade(url)
+
+
+def experiments_come_and_go(url: str) -> None:
+    """0016_experiments adds only the experiment tables; an assignment is written once per
+    experiment and customer; reverting it removes only those tables."""
+    before = revision_before("0016_experiments")
+    migrations.upgrade(url, before)
+    earlier = table_names(url)
+    migrations.upgrade(url, "0016_experiments")
+    assert table_names(url) - earlier == set(EXPERIMENT_TABLES)
+    engine = make_engine(url, pool_size=1)
+    now = datetime(2026, 12, 12, 9, 0, tzinfo=UTC)
+    assign = text("INSERT INTO experiment_assignment (experiment_id, account_id, "
+                  "stripe_customer_id, arm, assigned_at) VALUES (1, 'acct_x', 'cus_1', :arm, "
+                  ":now)")
+    try:
+        with engine.begin() as connection:
+            connection.execute(text(
+                "INSERT INTO account (id, name, livemode, webhook_secrets, created_at) "
+                "VALUES ('acct_x', '', false, '', :now)"), {"now": now})
+            connection.execute(text(
+                "INSERT INTO experiment (id, account_id, name, control_policy_version_id, "
+                "treatment_policy_version_id, treatment_percent, status, created_at) VALUES "
+                "(1, 'acct_x', 'x', 1, 2, 50, 'running', :now)"), {"now": now})
+            connection.execute(assign, {"arm": "control", "now": now})
+        with pytest.raises(IntegrityError), engine.begin() as connection:
+            connection.execute(assign, {"arm": "treatment", "now": now})
+    finally:
+        engine.dispose()
+    migrations.downgrade(url, before)
+    assert table_names(url) == earlier
+    migrations.upgrade(url)
+
+
+def test_backfill_progress_migrates_up_and_down_on_sqlite(tmp_path):
+    backfill_progress_comes_and_goes(f"sqlite:///{tmp_path / 'b.db'}")
+
+
+@pytest.mark.postgres
+def test_backfill_progress_migrates_up_and_down_on_postgres():
+    on_fresh_postgres("recovery_migrations_backfill_progress", backfill_progress_comes_and_goes)
+
+
+def test_experiments_migrate_up_and_down_on_sqlite(tmp_path):
+    experiments_come_and_go(f"sqlite:///{tmp_path / 'x.db'}")
+
+
+@pytest.mark.postgres
+def test_experiments_migrate_up_and_down_on_postgres():
+    on_fresh_postgres("recovery_migrations_experiments", experiments_come_and_go)

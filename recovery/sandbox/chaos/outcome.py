@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -75,11 +76,8 @@ def run_chaos(config: SimulationConfig, policy: RetryPolicy, plan: ChaosPlan, *,
               workers: int = 1, database_url: str | None = None) -> ChaosOutcome:
     """Run the whole simulation under ``plan`` on a fresh database (``database_url``: an empty
     PostgreSQL database; default a SQLite file in a temporary folder) and judge it."""
-    logging.getLogger().setLevel(logging.WARNING)
-    # Stale replays are refused by design; a line for each would drown the run's output.
-    logging.getLogger("webhooks.receiver").setLevel(logging.ERROR)
     started = time.perf_counter()
-    with temporary_workdir() as workdir:
+    with _quiet_logs(), temporary_workdir() as workdir:
         sandbox = ChaosSandbox(config, policy, Path(workdir), plan=plan, workers=workers,
                                database_url=database_url)
         try:
@@ -90,6 +88,22 @@ def run_chaos(config: SimulationConfig, policy: RetryPolicy, plan: ChaosPlan, *,
             sandbox.close()
     outcome.wall_seconds = time.perf_counter() - started
     return outcome
+
+
+@contextmanager
+def _quiet_logs():
+    """Warnings only while the run lasts (and no line per stale replay, refused by design: one
+    each would drown the run's output); the loggers' levels are put back afterwards."""
+    loggers = {logging.getLogger(): logging.WARNING,
+               logging.getLogger("webhooks.receiver"): logging.ERROR}
+    saved = {logger: logger.level for logger in loggers}
+    for logger, level in loggers.items():
+        logger.setLevel(level)
+    try:
+        yield
+    finally:
+        for logger, level in saved.items():
+            logger.setLevel(level)
 
 
 def judge(sandbox: ChaosSandbox, label: str) -> ChaosOutcome:
