@@ -1,6 +1,6 @@
 """The cohort every recovery-rate report counts, and the SQL pieces the report families share.
 
-The definitions, the same wherever a recovery rate is shown (CLI, API, dashboard, simulation):
+The definitions, the same wherever a recovery rate is shown (CLI, API, simulation report):
 
 - Cohort, the fixed denominator: the account's recovery cases (one per failed invoice) whose
   ``first_failed_at`` falls in ``[start, end)``. A case belongs to the period of its first
