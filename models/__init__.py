@@ -24,6 +24,7 @@ from models.outbound import (
     OutboundEvent,
     OutboundEventType,
 )
+from models.policy_version import PolicyVersion
 from models.rate_limit_slot import RateLimitSlot
 from models.recovery_case import CaseStatus, RecoveredBy, RecoveryCase, WaitingFor
 from models.scheduled_action import ActionKind, ActionStatus, ScheduledAction
@@ -35,6 +36,6 @@ __all__ = [
     "ContactPreference", "DeliveryOutcome", "Experiment", "ExperimentAssignment",
     "ExperimentStatus", "FinishedInvoice", "InboxStatus", "LinkUse", "Message", "MessageStatus",
     "ModelVersion", "Offer", "OfferKind", "OfferStatus", "OutboundDelivery", "OutboundEndpoint",
-    "OutboundEvent", "OutboundEventType", "RateLimitSlot", "RecoveredBy", "RecoveryCase",
-    "ScheduledAction", "WaitingFor", "WebhookEvent", "metadata",
+    "OutboundEvent", "OutboundEventType", "PolicyVersion", "RateLimitSlot", "RecoveredBy",
+    "RecoveryCase", "ScheduledAction", "WaitingFor", "WebhookEvent", "metadata",
 ]

@@ -13,9 +13,11 @@ from fastapi import FastAPI
 
 from recovery.accounts.directory import ensure_default_account
 from recovery.api.account import build_account_router
+from recovery.api.cases import build_cases_router
 from recovery.api.errors import install_error_handlers
 from recovery.api.health import build_health_router
 from recovery.api.links import build_links_router
+from recovery.api.policies import build_policies_router
 from recovery.api.webhook_endpoints import build_webhook_endpoints_router
 from recovery.runtime.clock import wall_clock
 from recovery.wiring import Services
@@ -76,6 +78,8 @@ def create_app(services: Services, *, run_worker: bool | None = None,
     app.include_router(build_health_router(services, receiver_stats))
     app.include_router(build_account_router(services))
     app.include_router(build_webhook_endpoints_router(services))
+    app.include_router(build_policies_router(services))
+    app.include_router(build_cases_router(services))
     if services.link_signer is not None:
         # Like the webhook router, it gets what it needs passed in: sessions, the signer, the
         # function that applies an accepted offer and the one that opens the billing portal.

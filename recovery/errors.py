@@ -2,7 +2,8 @@
 
     RecoveryError
     ├── ConfigurationError        settings or a stored policy are invalid
-    ├── PolicyError               a policy given by a user is invalid (-> HTTP 422)
+    ├── PolicyError               a policy given by a user is invalid (-> HTTP 422);
+    │                             ``field_errors`` names each wrong field by its JSON path
     ├── ExperimentError           an experiment given by a user is invalid (a split outside
     │                             1-99%, a customer without an id) (-> HTTP 422)
     ├── NotFound                  an account, case or invoice the caller named does not exist
@@ -42,7 +43,13 @@ class ConfigurationError(RecoveryError):
 
 
 class PolicyError(RecoveryError):
-    pass
+    """``field_errors``: every wrong field, as ``{"loc": ["segments", 0, "match",
+    "amount_min"], "msg": "must be a whole number of at least 0"}`` (the JSON path of the value
+    in the policy document; empty when the error names no field)."""
+
+    def __init__(self, message: str, *, field_errors: list[dict] | None = None) -> None:
+        super().__init__(message)
+        self.field_errors = list(field_errors or [])
 
 
 class ExperimentError(RecoveryError):

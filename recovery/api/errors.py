@@ -1,8 +1,8 @@
 """The one place the error tree becomes HTTP status codes (JSON routers and HTML pages alike).
 
-Bad input answers a 4xx with a clear message, never a 500: a policy or a webhook endpoint a user
-gave (422), a thing that does not exist (404), a link that cannot be used (400 invalid, 410
-expired or used).
+Bad input answers a 4xx with a clear message, never a 500: a policy (422, with each wrong
+field), a webhook endpoint or an experiment a user gave (422), a thing that does not exist (404),
+a link that cannot be used (400 invalid, 410 expired or used).
 """
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ def install_error_handlers(app: FastAPI) -> None:
         if status >= 500:
             log.error("request failed", extra={"error": f"{type(error).__name__}: {error}"})
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-        answer = ErrorOut(error=str(error), field_errors=getattr(error, "field_errors", None))
+        answer = ErrorOut(error=str(error), field_errors=_field_errors(error))
         return JSONResponse(answer.model_dump(exclude_none=True), status_code=status,
                             headers=headers)
 
@@ -99,3 +99,12 @@ def install_error_handlers(app: FastAPI) -> None:
                   for problem in error.errors()]
         answer = ErrorOut(error="the request is invalid", field_errors=fields)
         return JSONResponse(answer.model_dump(), status_code=422)
+
+
+def _field_errors(error: RecoveryError) -> list[FieldErrorOut] | None:
+    """A policy's wrong fields, located like FastAPI's own: in the request body that carried
+    the policy document (``["body", "segments", 0, "match", "amount_min"]``)."""
+    found = error.field_errors if isinstance(error, PolicyError) else None
+    if not found:
+        return None
+    return [FieldErrorOut(loc=["body", *item["loc"]], msg=item["msg"]) for item in found]

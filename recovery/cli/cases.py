@@ -14,13 +14,20 @@ cases_app = typer.Typer(help="Recovery cases: list them, or show one's timeline.
                         no_args_is_help=True)
 
 
+ACCOUNT_HELP = "The account (default: the settings' account)."
+
+
 @cases_app.command("list")
 def cases_list(status: str = typer.Option(None, help="open, recovered, exhausted, ..."),
-               limit: int = typer.Option(50)) -> None:
+               limit: int = typer.Option(50, min=1, max=case_report.MAX_PAGE),
+               account: str = typer.Option(None, help=ACCOUNT_HELP)) -> None:
     """The newest recovery cases."""
-    services = build_services(load_settings())
+    settings = load_settings()
+    services = build_services(settings)
     table = Table("invoice", "status", "waiting for", "amount", "first failed", "last reason")
-    for case in case_report.list_cases(services.sessions, status=status, limit=limit):
+    page = case_report.list_cases(services.sessions, account_id=account or settings.account_id,
+                                  filters=case_report.CaseFilters(status=status), limit=limit)
+    for case in page.cases:
         table.add_row(case.stripe_invoice_id, case.status, case.waiting_for,
                       f"{case.amount_due / 100:.2f} {case.currency}",
                       case.first_failed_at.strftime("%Y-%m-%d %H:%M"), case.last_reason or "")
@@ -28,11 +35,14 @@ def cases_list(status: str = typer.Option(None, help="open, recovered, exhausted
 
 
 @cases_app.command("show")
-def cases_show(invoice_id: str) -> None:
-    """One case: its attempts, declines, reasons and next step."""
-    services = build_services(load_settings())
+def cases_show(invoice_id: str,
+               account: str = typer.Option(None, help=ACCOUNT_HELP)) -> None:
+    """One case: its attempts, declines, messages, reasons and next step."""
+    settings = load_settings()
+    services = build_services(settings)
     try:
-        case, timeline = case_report.case_timeline(services.sessions, invoice_id)
+        case, timeline = case_report.case_timeline(
+            services.sessions, account_id=account or settings.account_id, invoice_id=invoice_id)
     except NotFound as problem:
         console.print(str(problem))
         raise typer.Exit(1) from None

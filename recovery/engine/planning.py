@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlmodel import Session
@@ -41,7 +41,7 @@ from recovery.engine import case_store as cases
 from recovery.engine.case_store import ActionDraft, ActionLog
 from recovery.engine.due_times import allowed_due_at
 from recovery.engine.outbound_events import emit_case_event
-from recovery.engine.policies import communication_of, policy_of
+from recovery.engine.policies import case_policies, communication_of, policy_of
 from recovery.rules.communication import (
     OPENING_KINDS,
     CommunicationPolicy,
@@ -145,6 +145,14 @@ class Planner:
         if self.policy_override is not None:
             return self.policy_override
         return policy_of(session.get(Account, account_id))
+
+    def case_policies(self, session: Session, cases: Sequence[RecoveryCase]
+                      ) -> dict[int, tuple[RetryPolicy, str | None]]:
+        """Each case's retry policy, by case id: its account's first segment that matches the
+        case, else the account's own; with the segment's name (None: no segment)."""
+        if self.policy_override is not None:
+            return {case.id: (self.policy_override, None) for case in cases}
+        return case_policies(session, cases)
 
     def communication(self, session: Session, account_id: str) -> CommunicationPolicy:
         """The account's communication policy (the sandbox may set one for every account)."""
@@ -273,21 +281,23 @@ class Planner:
         logs = cases.action_logs(session, [r.case.id for r in requests])
         histories = cases.card_histories(session, {(r.case.account_id, r.case.card_fingerprint)
                                                    for r in requests if r.case.card_fingerprint})
+        for request in requests:
+            if request.new_decline:
+                # Set after the flush above, so the case is written once, with its plan.
+                request.case.last_decline_class = request.label.decline_class.value \
+                    if request.label else None
         policies = {}
         for account_id in {r.case.account_id for r in requests}:
             policies[account_id] = self.policy(session, account_id)
-        smart = [r.case for r in requests if policies[r.case.account_id].timing == "smart"]
+        chosen = self.case_policies(session, [r.case for r in requests])
+        smart = [r.case for r in requests if chosen[r.case.id][0].timing == "smart"]
         if smart:
             # One bulk read for the batch (snapshots, artifacts) before any choice is made.
             self.scorer.prepare(session, smart, now)
         items = []
         for request in requests:
             case = request.case
-            if request.new_decline:
-                # Set after the flush above, so the case is written once, with its plan.
-                case.last_decline_class = request.label.decline_class.value \
-                    if request.label else None
-            items.append((policies[case.account_id], RetryContext(
+            items.append((chosen[case.id][0], RetryContext(
                 now=now, first_failed_at=case.first_failed_at,
                 retries_done=logs[case.id].retries_done, classification=request.label,
                 card_fingerprint=case.card_fingerprint, card_brand=case.card_brand,
@@ -296,7 +306,8 @@ class Planner:
                 stripe_next_attempt=case.stripe_next_payment_attempt,
                 case_id=case.id, account_id=case.account_id,
             )))
-        plans = plan_next_retries(items, self.scorer)
+        plans = [_in_segment(plan, chosen[r.case.id][1]) for r, plan in zip(
+            requests, plan_next_retries(items, self.scorer), strict=True)]
         planned = [(r.case, plan, []) for r, plan in zip(requests, plans, strict=True)]
         self._write(session, planned, logs, policies,
                     make_default={r.case.id for r in requests if r.make_default})
@@ -404,3 +415,10 @@ class Planner:
     def latest_label(self, session: Session, case: RecoveryCase):
         failed = [a for a in cases.case_attempts(session, case.id) if not a.succeeded]
         return cases.classify_row(failed[-1]) if failed else None
+
+
+def _in_segment(plan: Plan, segment: str | None) -> Plan:
+    """The plan, its reason naming the segment whose policy made it, if one did."""
+    if segment is None:
+        return plan
+    return replace(plan, reason=f"{plan.reason} [segment {segment!r}]")

@@ -1,16 +1,19 @@
-"""An account's policies as stored (retry, communication): validated when saved, the defaults if
-one is still broken."""
+"""An account's policies as stored (retry and its segments, communication): validated when saved,
+the defaults if one is still broken."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 from sqlmodel import Session
 
-from models import Account
+from models import Account, RecoveryCase
+from recovery.engine.case_facts import case_facts
 from recovery.errors import PolicyError
 from recovery.rules.communication import CommunicationPolicy
 from recovery.rules.policy import RetryPolicy
+from recovery.rules.segments import SegmentedPolicy
 
 log = logging.getLogger("recovery.planning")
 
@@ -23,6 +26,17 @@ def policy_of(account: Account | None) -> RetryPolicy:
         # with the defaults rather than stopping every case of the account.
         log.error("stored policy is invalid; using defaults", extra={"error": str(problem)})
         return RetryPolicy()
+
+
+def segmented_policy_of(account: Account | None) -> SegmentedPolicy:
+    """The account's retry policy with its segments; without the segments if they are broken
+    (every case then gets the account's own policy, as before they were set)."""
+    try:
+        return SegmentedPolicy.from_document(account.policy if account else None)
+    except PolicyError as problem:
+        log.error("stored segments are invalid; planning without them",
+                  extra={"error": str(problem)})
+        return SegmentedPolicy(policy_of(account))
 
 
 def stored_policy(session: Session, account_id: str) -> RetryPolicy:
@@ -43,3 +57,20 @@ def communication_of(account: Account | None) -> CommunicationPolicy:
 
 def stored_communication(session: Session, account_id: str) -> CommunicationPolicy:
     return communication_of(session.get(Account, account_id))
+
+
+def case_policies(session: Session, cases: Sequence[RecoveryCase]
+                  ) -> dict[int, tuple[RetryPolicy, str | None]]:
+    """Each case's retry policy, by case id: the first of its account's segments that matches
+    the case, else the account's own; with that segment's name (None: no segment)."""
+    accounts = {account_id: segmented_policy_of(session.get(Account, account_id))
+                for account_id in {case.account_id for case in cases}}
+    segmented = [case for case in cases if accounts[case.account_id].segments]
+    facts = case_facts(session, segmented)
+    chosen = {}
+    for case in cases:
+        account = accounts[case.account_id]
+        policy, segment = account.for_case(facts[case.id]) if case.id in facts \
+            else (account.base, None)
+        chosen[case.id] = (policy, segment.name if segment else None)
+    return chosen

@@ -12,13 +12,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from recovery.errors import PolicyError
+from recovery.rules.problems import FieldProblem, refuse
 
 _COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
 # Deliberately plain: one @, no spaces, angle brackets, quotes or line breaks, a dot in the domain.
 _ADDRESS = re.compile(r"[^@\s<>\"',;()]+@[^@\s<>\"',;()]+\.[^@\s<>\"',;()]+")
 _URL = re.compile(r"https?://[^\s<>\"']+")
 MAX_NAME_LENGTH = 100
+TITLE = "invalid branding"
 
 
 @dataclass(frozen=True)
@@ -31,9 +32,7 @@ class Branding:
     reply_to: str | None = None
 
     def __post_init__(self) -> None:
-        problems = list(_problems(self))
-        if problems:
-            raise PolicyError("invalid branding: " + "; ".join(problems))
+        refuse(TITLE, _problems(self))
 
     @classmethod
     def from_mapping(cls, data: Mapping | None) -> Branding:
@@ -41,11 +40,15 @@ class Branding:
         if data is None:
             return cls()
         if not isinstance(data, Mapping):
-            raise PolicyError("invalid branding: branding must be a mapping")
-        unknown = set(data) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise PolicyError(f"invalid branding: unknown fields {sorted(unknown)}")
-        return cls(**dict(data))
+            refuse(TITLE, [FieldProblem("", "must be a mapping of fields")])
+        known = cls.__dataclass_fields__
+        values = {key: value for key, value in data.items() if key in known}
+        unchecked = object.__new__(cls)  # only to list the problems of every field at once
+        for name, spec in known.items():
+            object.__setattr__(unchecked, name, values.get(name, spec.default))
+        refuse(TITLE, [FieldProblem(str(key), "is an unknown field") for key in data
+                       if key not in known] + list(_problems(unchecked)))
+        return cls(**values)
 
     @classmethod
     def from_policy(cls, policy: Mapping | None) -> Branding:
@@ -56,19 +59,19 @@ class Branding:
 def _problems(branding: Branding):
     name = branding.name
     if not isinstance(name, str) or not name.strip():
-        yield "name must be a non-empty string"
+        yield FieldProblem("name", "must be a non-empty string")
     elif len(name) > MAX_NAME_LENGTH or "\r" in name or "\n" in name:
-        yield f"name must be one line of at most {MAX_NAME_LENGTH} characters"
+        yield FieldProblem("name", f"must be one line of at most {MAX_NAME_LENGTH} characters")
     if branding.logo_url is not None and not _matches(_URL, branding.logo_url):
-        yield f"logo_url must be an http(s) URL, got {branding.logo_url!r}"
+        yield FieldProblem("logo_url", f"must be an http(s) URL, got {branding.logo_url!r}")
     for field_name in ("primary_color", "accent_color"):
         value = getattr(branding, field_name)
         if not _matches(_COLOUR, value):
-            yield f"{field_name} must be a #rrggbb colour, got {value!r}"
+            yield FieldProblem(field_name, f"must be a #rrggbb colour, got {value!r}")
     if not _matches(_ADDRESS, branding.sender):
-        yield f"sender must be an email address, got {branding.sender!r}"
+        yield FieldProblem("sender", f"must be an email address, got {branding.sender!r}")
     if branding.reply_to is not None and not _matches(_ADDRESS, branding.reply_to):
-        yield f"reply_to must be an email address, got {branding.reply_to!r}"
+        yield FieldProblem("reply_to", f"must be an email address, got {branding.reply_to!r}")
 
 
 def _matches(pattern: re.Pattern, value: Any) -> bool:

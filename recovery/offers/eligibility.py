@@ -19,12 +19,15 @@ from dataclasses import dataclass, fields
 
 from recovery.errors import PolicyError
 from recovery.rules.decline_codes import DeclineClass
+from recovery.rules.problems import FieldProblem, path, problems_of, refuse, under
 
 KINDS = ("discount", "pause")
 MESSAGE_KINDS = ("reminder", "final_notice")  # the messages an offer may ride in
 # A plan interval by name, as the invoice's period length in days (months and years vary).
 PLAN_INTERVALS = {"month": range(28, 32), "year": range(365, 367)}
 MAX_MONTHS = {"discount": 24, "pause": 6}  # longer is no longer a retention offer
+TITLE = "invalid offers policy"
+REQUIRED = ("kind", "months")
 
 
 @dataclass(frozen=True)
@@ -55,33 +58,32 @@ class OfferRule:
     in_messages: tuple[str, ...] = MESSAGE_KINDS
 
     def __post_init__(self) -> None:
-        problems = rule_problems(self)
-        if problems:
-            raise PolicyError("invalid offer rule: " + "; ".join(problems))
+        refuse("invalid offer rule", rule_problems(self))
 
     def matches(self, segment: Segment, message_kind: str) -> bool:
         return message_kind in self.in_messages and all(
             check(self, segment) for check in SEGMENT_CHECKS)
 
     @classmethod
-    def from_mapping(cls, data: Mapping, where: str = "rule") -> OfferRule:
+    def from_mapping(cls, data: Mapping, where: str = "") -> OfferRule:
+        """The rule ``data`` describes; one ``PolicyError`` names every wrong field, each under
+        ``where`` (the rule's path in the policy)."""
         if not isinstance(data, Mapping):
-            raise PolicyError(f"invalid offers policy: {where} must be a mapping")
+            refuse(TITLE, [FieldProblem(where, "must be a mapping")])
         known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise PolicyError(f"invalid offers policy: {where} has unknown fields {unknown}")
-        missing = [name for name in ("kind", "months") if name not in data]
-        if missing:
-            raise PolicyError(f"invalid offers policy: {where} needs {', '.join(missing)}")
-        values = dict(data)
+        problems = [FieldProblem(str(key), "is an unknown field") for key in data
+                    if key not in known]
+        problems += [FieldProblem(name, "is required") for name in REQUIRED if name not in data]
+        values = {key: value for key, value in data.items() if key in known}
         for name in ("decline_classes", "in_messages"):
             if name in values:
                 values[name] = _as_tuple(values[name])
-        # Validate before construction, so the error names the rule and each bad field.
-        problems = rule_problems(_Unchecked(**{**_defaults(), **values}))
-        if problems:
-            raise PolicyError(f"invalid offers policy: {where}: " + "; ".join(problems))
+        # Validate before construction, so the error names the rule and each bad field; a
+        # missing field is named once, as missing.
+        problems += [problem for problem in rule_problems(_Unchecked(**{
+            **_defaults(), **dict.fromkeys(REQUIRED), **values})) if problem.loc[0] in values
+            or problem.loc[0] not in REQUIRED]
+        refuse(TITLE, under(where, problems))
         return cls(**values)
 
 
@@ -96,21 +98,19 @@ class OffersPolicy:
         if data is None:
             return cls()
         if not isinstance(data, Mapping):
-            raise PolicyError("invalid offers policy: it must be a mapping with 'rules'")
-        unknown = sorted(set(data) - {"rules"})
-        if unknown:
-            raise PolicyError(f"invalid offers policy: unknown fields {unknown}")
+            refuse(TITLE, [FieldProblem("", "must be a mapping with 'rules'")])
+        problems = [FieldProblem(str(key), "is an unknown field") for key in data
+                    if key != "rules"]
         rules = data.get("rules", ())
         if isinstance(rules, str | bytes) or not isinstance(rules, Sequence):
-            raise PolicyError("invalid offers policy: rules must be a list")
-        made, problems = [], []
+            refuse(TITLE, problems + [FieldProblem("rules", "must be a list")])
+        made = []
         for number, rule in enumerate(rules):
             try:
-                made.append(OfferRule.from_mapping(rule, f"rules[{number}]"))
+                made.append(OfferRule.from_mapping(rule, path("rules", number)))
             except PolicyError as problem:
-                problems.append(str(problem).removeprefix("invalid offers policy: "))
-        if problems:
-            raise PolicyError("invalid offers policy: " + "; ".join(problems))
+                problems += problems_of(problem)
+        refuse(TITLE, problems)
         return cls(tuple(made))
 
     def to_dict(self) -> dict:
@@ -198,37 +198,39 @@ def _whole(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def rule_problems(rule) -> list[str]:
+def rule_problems(rule) -> list[FieldProblem]:
     """Every problem of a rule's fields, each naming its field."""
     problems = []
     if rule.kind not in KINDS:
-        problems.append(f"kind must be one of {list(KINDS)}, not {rule.kind!r}")
+        problems.append(FieldProblem("kind", f"must be one of {list(KINDS)}, not {rule.kind!r}"))
     limit = MAX_MONTHS.get(rule.kind, 24)
     if not _whole(rule.months) or not 1 <= rule.months <= limit:
-        problems.append(f"months must be a whole number 1-{limit}")
+        problems.append(FieldProblem("months", f"must be a whole number 1-{limit}"))
     if rule.kind == "discount" and (not _whole(rule.percent_off)
                                     or not 1 <= rule.percent_off <= 100):
-        problems.append("percent_off must be a whole number 1-100")
+        problems.append(FieldProblem("percent_off", "must be a whole number 1-100"))
     if rule.kind == "pause" and rule.percent_off not in (0, None):
-        problems.append("percent_off must be left out of a pause")
+        problems.append(FieldProblem("percent_off", "must be left out of a pause"))
     for name in ("min_amount", "max_amount", "min_tenure_days", "max_earlier_failures"):
         value = getattr(rule, name)
         if value is not None and (not _whole(value) or value < 0):
-            problems.append(f"{name} must be a whole number of at least 0")
+            problems.append(FieldProblem(name, "must be a whole number of at least 0"))
     low, high = rule.min_amount, rule.max_amount
     if _whole(low) and _whole(high) and low > high:
-        problems.append("min_amount must not be above max_amount")
+        problems.append(FieldProblem("min_amount", "must not be above max_amount"))
     if rule.currency is not None and (not isinstance(rule.currency, str)
                                       or len(rule.currency) != 3):
-        problems.append("currency must be an ISO 4217 code such as 'usd'")
+        problems.append(FieldProblem("currency", "must be an ISO 4217 code such as 'usd'"))
     if rule.plan_interval is not None and rule.plan_interval not in PLAN_INTERVALS:
-        problems.append(f"plan_interval must be one of {list(PLAN_INTERVALS)}")
+        problems.append(FieldProblem("plan_interval",
+                                     f"must be one of {list(PLAN_INTERVALS)}"))
     classes = {c.value for c in DeclineClass}
     if not _strings(rule.decline_classes) or not set(rule.decline_classes) <= classes:
-        problems.append(f"decline_classes must be among {sorted(classes)}")
+        problems.append(FieldProblem("decline_classes", f"must be among {sorted(classes)}"))
     if not _strings(rule.in_messages) or not rule.in_messages or \
             not set(rule.in_messages) <= set(MESSAGE_KINDS):
-        problems.append(f"in_messages must be a non-empty list among {list(MESSAGE_KINDS)}")
+        problems.append(FieldProblem(
+            "in_messages", f"must be a non-empty list among {list(MESSAGE_KINDS)}"))
     return problems
 
 

@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from recovery.errors import PolicyError
+from recovery.rules.problems import FieldProblem, path, refuse
 
 OPENING_KINDS = ("payment_failed", "card_update_request", "authentication_required")
 SEQUENCE_KINDS = OPENING_KINDS + ("reminder", "final_notice", "payment_recovered")
@@ -33,6 +33,7 @@ MAX_DAYS = 90  # no dunning window is longer (the retry policy's window_days lim
 MAX_REMINDERS = 10
 # Decline classes (recovery.rules.declines.DeclineClass values) that need a new card at once.
 NEW_CARD_CLASSES = ("new_payment_method", "stop")
+TITLE = "invalid communication policy"
 
 
 @dataclass(frozen=True)
@@ -87,9 +88,7 @@ class CommunicationPolicy:
     channels: tuple[str, ...] = ("email",)
 
     def __post_init__(self) -> None:
-        problems = _problems(self)
-        if problems:
-            raise PolicyError("invalid communication policy: " + "; ".join(problems))
+        refuse(TITLE, _problems(self))
 
     @classmethod
     def from_mapping(cls, data: Mapping | None) -> CommunicationPolicy:
@@ -98,11 +97,9 @@ class CommunicationPolicy:
         if data is None:
             return cls()
         if not isinstance(data, Mapping):
-            raise PolicyError("invalid communication policy: expected a mapping of fields")
-        problems = []
-        unknown = sorted(str(key) for key in data if key not in _FIELDS)
-        if unknown:
-            problems.append(f"unknown fields {unknown}")
+            refuse(TITLE, [FieldProblem("", "must be an object of fields")])
+        problems = [FieldProblem(str(key), "is an unknown field")
+                    for key in data if key not in _FIELDS]
         values = {key: value for key, value in data.items() if key in _FIELDS}
         if "sequence" in values:
             steps, step_problems = _parse_sequence(values["sequence"])
@@ -111,13 +108,11 @@ class CommunicationPolicy:
         if "channels" in values:
             channels = values["channels"]
             if isinstance(channels, str) or not isinstance(channels, Sequence):
-                problems.append(f"channels must be a list of {CHANNELS}")
+                problems.append(FieldProblem("channels", f"must be a list of {list(CHANNELS)}"))
                 values.pop("channels")
             else:
                 values["channels"] = tuple(channels)
-        problems += _problems(_unchecked(values))
-        if problems:
-            raise PolicyError("invalid communication policy: " + "; ".join(problems))
+        refuse(TITLE, problems + _problems(_unchecked(values)))
         return cls(**values)
 
     def to_dict(self) -> dict:
@@ -157,35 +152,36 @@ def _unchecked(values: dict) -> CommunicationPolicy:
     return policy
 
 
-def _parse_sequence(raw) -> tuple[tuple[SequenceStep, ...], list[str]]:
+def _parse_sequence(raw) -> tuple[tuple[SequenceStep, ...], list[FieldProblem]]:
     if isinstance(raw, str | bytes) or not isinstance(raw, Sequence):
-        return DEFAULT_SEQUENCE, ["sequence must be a list of steps"]
+        return DEFAULT_SEQUENCE, [FieldProblem("sequence", "must be a list of steps")]
     steps, problems = [], []
     for index, item in enumerate(raw):
         if isinstance(item, SequenceStep):
             steps.append(item)
             continue
+        where = path("sequence", index)
         if not isinstance(item, Mapping):
-            problems.append(f"sequence[{index}] must be a mapping with a kind")
+            problems.append(FieldProblem(where, "must be a mapping with a kind"))
             continue
-        unknown = sorted(str(key) for key in item if key not in ("kind", "after_days",
-                                                                  "before_end_days"))
+        unknown = [FieldProblem(path(where, str(key)), "is an unknown field")
+                   for key in item if key not in ("kind", "after_days", "before_end_days")]
         if unknown:
-            problems.append(f"sequence[{index}]: unknown fields {unknown}")
+            problems += unknown
             continue
         steps.append(SequenceStep(item.get("kind"), item.get("after_days"),
                                   item.get("before_end_days")))
     return tuple(steps), problems
 
 
-def _problems(policy: CommunicationPolicy) -> list[str]:
+def _problems(policy: CommunicationPolicy) -> list[FieldProblem]:
     return list(_field_problems(policy)) + list(_sequence_problems(policy.sequence))
 
 
 def _field_problems(policy: CommunicationPolicy):
     for name in ("enabled", "card_update_at_once", "final_notice_must_send"):
         if not isinstance(getattr(policy, name), bool):
-            yield f"{name} must be true or false"
+            yield FieldProblem(name, "must be true or false")
     yield from _whole_number("card_expiring_days_before", policy.card_expiring_days_before,
                              0, 60)
     for name in ("quiet_start_hour", "quiet_end_hour"):
@@ -194,54 +190,58 @@ def _field_problems(policy: CommunicationPolicy):
     yield from _whole_number("max_per_customer_week", policy.max_per_customer_week, 1, 50)
     gap = policy.min_gap_hours
     if not _finite_number(gap) or not 0 <= gap <= 24 * 14:
-        yield "min_gap_hours must be a number of hours between 0 and 336"
+        yield FieldProblem("min_gap_hours", "must be a number of hours between 0 and 336")
     channels = policy.channels
     if not isinstance(channels, tuple) or not channels \
             or any(channel not in CHANNELS for channel in channels) \
             or len(set(channels)) != len(channels):
-        yield f"channels must be a non-empty list of distinct channels from {CHANNELS}"
+        yield FieldProblem("channels",
+                           f"must be a non-empty list of distinct channels from {list(CHANNELS)}")
 
 
 def _sequence_problems(sequence):
     if not isinstance(sequence, tuple):
-        yield "sequence must be a list of steps"
+        yield FieldProblem("sequence", "must be a list of steps")
         return
     seen: set[str] = set()
     for index, step in enumerate(sequence):
-        where = f"sequence[{index}]"
+        where = path("sequence", index)
         if not isinstance(step, SequenceStep):
-            yield f"{where} must be a step"
+            yield FieldProblem(where, "must be a step")
             continue
         if step.kind not in SEQUENCE_KINDS:
-            yield f"{where}.kind must be one of {SEQUENCE_KINDS}, not {step.kind!r}"
+            yield FieldProblem(path(where, "kind"),
+                               f"must be one of {list(SEQUENCE_KINDS)}, not {step.kind!r}")
             continue
         yield from _step_timing_problems(where, step)
         key = step.key if _finite_number(step.after_days) or step.kind != "reminder" else None
         if key is not None:
             if key in seen:
-                yield f"{where} repeats the {key} step"
+                yield FieldProblem(where, f"repeats the {key} step")
             seen.add(key)
     if sum(1 for step in sequence if getattr(step, "kind", None) == "reminder") > MAX_REMINDERS:
-        yield f"sequence has more than {MAX_REMINDERS} reminders"
+        yield FieldProblem("sequence", f"has more than {MAX_REMINDERS} reminders")
 
 
 def _step_timing_problems(where: str, step: SequenceStep):
     if step.kind == "reminder":
         if not _finite_number(step.after_days) or not 0 < step.after_days <= MAX_DAYS:
-            yield f"{where}.after_days must be a number of days above 0, at most {MAX_DAYS}"
+            yield FieldProblem(path(where, "after_days"),
+                               f"must be a number of days above 0, at most {MAX_DAYS}")
     elif step.after_days is not None:
-        yield f"{where}.after_days is only for reminders"
+        yield FieldProblem(path(where, "after_days"), "is only for reminders")
     if step.kind == "final_notice":
         days = step.before_end_days
         if not _finite_number(days) or not 0 <= days <= MAX_DAYS:
-            yield f"{where}.before_end_days must be a number of days from 0 to {MAX_DAYS}"
+            yield FieldProblem(path(where, "before_end_days"),
+                               f"must be a number of days from 0 to {MAX_DAYS}")
     elif step.before_end_days is not None:
-        yield f"{where}.before_end_days is only for the final notice"
+        yield FieldProblem(path(where, "before_end_days"), "is only for the final notice")
 
 
 def _whole_number(name: str, value, low: int, high: int):
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        yield f"{name} must be a whole number from {low} to {high}"
+        yield FieldProblem(name, f"must be a whole number from {low} to {high}")
 
 
 def _finite_number(value) -> bool:

@@ -19,7 +19,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 
-from recovery.errors import PolicyError
 from recovery.rules.candidate_hours import STRIPE_ATTEMPT_MARGIN, smart_candidates
 from recovery.rules.declines import Classification, DeclineClass
 from recovery.rules.network_rules import (
@@ -28,15 +27,12 @@ from recovery.rules.network_rules import (
     NetworkLimits,
     earliest_allowed,
 )
+from recovery.rules.problems import FieldProblem, refuse
+from recovery.rules.retry_fields import retry_field_problems
 
-OWNERSHIP_MODES = ("exclusive", "coexist")
-SUBSCRIPTION_ENDINGS = ("cancel", "past_due", "pause")
-INVOICE_ENDINGS = ("open", "uncollectible", "void")
-TIMINGS = ("fixed", "smart")
-MAX_EXPLORATION = 0.5  # above this, exploring would cost more recoveries than it teaches
 # Sections of ``account.policy`` that other policies own (each validated by its own module):
 # the retry policy reads the fields beside them.
-POLICY_SECTIONS = ("communication", "branding", "offers")
+POLICY_SECTIONS = ("communication", "branding", "offers", "segments")
 
 
 @dataclass(frozen=True)
@@ -58,9 +54,7 @@ class RetryPolicy:
     exploration: float = 0.1  # share of smart decisions that try another allowed hour
 
     def __post_init__(self) -> None:
-        problems = list(_problems(self))
-        if problems:
-            raise PolicyError("invalid policy: " + "; ".join(problems))
+        refuse("invalid policy", retry_field_problems(vars(self)))
 
     @property
     def limits(self) -> NetworkLimits:
@@ -71,19 +65,15 @@ class RetryPolicy:
 
     @classmethod
     def from_dict(cls, data: Mapping | None) -> RetryPolicy:
-        data = {key: value for key, value in (data or {}).items() if key not in POLICY_SECTIONS}
-        unknown = set(data) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise PolicyError(f"invalid policy: unknown fields {sorted(unknown)}")
-        if "offsets_days" in data:
-            try:
-                data["offsets_days"] = tuple(float(x) for x in data["offsets_days"])
-            except (TypeError, ValueError):
-                raise PolicyError("invalid policy: offsets_days must be numbers") from None
-        try:
-            return cls(**data)
-        except TypeError as problem:
-            raise PolicyError(f"invalid policy: {problem}") from None
+        """The policy ``data`` describes, beside the sections other policies own; one
+        ``PolicyError`` names every wrong field."""
+        if data is not None and not isinstance(data, Mapping):
+            refuse("invalid policy", [FieldProblem("", "must be an object of policy fields")])
+        values = {key: value for key, value in (data or {}).items() if key not in POLICY_SECTIONS}
+        refuse("invalid policy", retry_problems(values))
+        if "offsets_days" in values:
+            values["offsets_days"] = tuple(float(day) for day in values["offsets_days"])
+        return cls(**values)
 
     def to_dict(self) -> dict:
         values = asdict(self)
@@ -94,37 +84,15 @@ class RetryPolicy:
         return replace(self, name=name, offsets_days=tuple(offsets), max_retries=len(offsets))
 
 
-def _problems(policy: RetryPolicy):
-    offsets = policy.offsets_days
-    if any(not isinstance(x, int | float) or x <= 0 for x in offsets):
-        yield "offsets_days must be positive numbers of days"
-    if list(offsets) != sorted(offsets):
-        yield "offsets_days must increase"
-    if offsets and max(offsets) > policy.window_days:
-        yield "every offset must fall inside window_days"
-    if not 0 <= policy.max_retries <= 30:
-        yield "max_retries must be between 0 and 30"
-    if not 1 <= policy.window_days <= 90:
-        yield "window_days must be between 1 and 90"
-    for hour in (policy.local_hour, policy.quiet_start_hour, policy.quiet_end_hour):
-        if hour is not None and not (isinstance(hour, int) and 0 <= hour <= 23):
-            yield "hours must be whole hours 0-23"
-    if policy.ownership not in OWNERSHIP_MODES:
-        yield f"ownership must be one of {OWNERSHIP_MODES}"
-    if policy.end_subscription not in SUBSCRIPTION_ENDINGS:
-        yield f"end_subscription must be one of {SUBSCRIPTION_ENDINGS}"
-    if policy.end_invoice not in INVOICE_ENDINGS:
-        yield f"end_invoice must be one of {INVOICE_ENDINGS}"
-    if policy.timing not in TIMINGS:
-        yield f"timing must be 'fixed' or 'smart', not {policy.timing!r}"
-    exploration = policy.exploration
-    if isinstance(exploration, bool) or not isinstance(exploration, int | float) \
-            or not 0 <= exploration <= MAX_EXPLORATION:
-        yield f"exploration must be a share between 0 and {MAX_EXPLORATION}"
-    try:
-        RetryPolicy.limits.fget(policy)
-    except ValueError as problem:
-        yield str(problem)
+def retry_problems(values: Mapping[str, Any]) -> list[FieldProblem]:
+    """Every problem of ``values`` as retry policy fields (the rest left at their defaults):
+    unknown fields and wrong values alike."""
+    known = RetryPolicy.__dataclass_fields__
+    problems = [FieldProblem(str(key), "is an unknown field")
+                for key in values if key not in known]
+    defaults = {name: known[name].default for name in known}
+    return problems + retry_field_problems(
+        {**defaults, **{key: value for key, value in values.items() if key in known}})
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,8 @@ the account's outcome model in one batch; and hands the arrays to ``evaluation.e
 
 Assumes the engine owned the retries (exclusive mode): Stripe's own retries are not modelled.
 What follows a card update, a customer's own payment or a cancellation is taken to be the same
-under any retry schedule.
+under any retry schedule. A candidate with segments plans each case with the segment that
+matches it, re-chosen each round with the latest decline as the engine does.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from recovery.rules.declines import Classification, classify_decline
 from recovery.rules.local_time import epoch_hours, from_epoch_hour
 from recovery.rules.network_rules import AttemptRecord
 from recovery.rules.policy import RetryContext, RetryPolicy, plan_next_retries
+from recovery.rules.segments import CaseFacts, SegmentedPolicy
 from recovery.scoring.evaluation import (
     INFINITY,
     Estimates,
@@ -68,6 +70,7 @@ class LoggedCase:
     base_history: tuple[AttemptRecord, ...]  # attempts before the engine's first retry
     decisions: list[LoggedDecision] = field(default_factory=list)
     labels: list[Classification | None] = field(default_factory=list)  # per executed retry
+    facts: CaseFacts | None = None  # what segment rules see (at the first decline)
 
 
 @dataclass(frozen=True)
@@ -78,20 +81,25 @@ class PolicyEvaluation:
     logged_rate: float  # the logging policy's own recovery rate on these cases
 
 
-def evaluate_policy(session: Session, account_id: str, policy: RetryPolicy, *,
+def evaluate_policy(session: Session, account_id: str, policy: RetryPolicy | SegmentedPolicy, *,
                     since: datetime | None = None, until: datetime | None = None,
                     half_width: float = 12.0, resamples: int = 400, seed: int = 0,
-                    artifact: Artifact | None = None) -> PolicyEvaluation:
-    """Estimate ``policy``'s 30-day recovery rate from the account's logged history."""
-    if policy.timing != "fixed":
+                    artifact: Artifact | None = None,
+                    cases: list[LoggedCase] | None = None) -> PolicyEvaluation:
+    """Estimate ``policy``'s 30-day recovery rate from the account's logged history (``cases``:
+    the log already loaded with ``load_logged_cases``, if the caller has it)."""
+    segmented = policy if isinstance(policy, SegmentedPolicy) else SegmentedPolicy(policy)
+    if any(p.timing != "fixed" for p in (segmented.base, *(s.policy for s in
+                                                          segmented.segments))):
         raise ValueError("evaluate-policy judges fixed-timing candidates (a smart candidate's "
                          "choices depend on a scorer the log cannot replay)")
-    cases = load_logged_cases(session, account_id, since=since, until=until)
+    if cases is None:
+        cases = load_logged_cases(session, account_id, since=since, until=until)
     if artifact is None:
         artifact, source = outcome_model(session, account_id)
     else:
         source = f"given artifact {artifact.version}"
-    candidate = replay_candidate(policy, cases, half_width)
+    candidate = replay_candidate(segmented, cases, half_width)
     log = AccountLog.load(session, account_id)
     chances_candidate, chances_logged = score_paths(artifact, log, cases, candidate)
     recovered = np.array([c.recovered for c in cases], dtype=np.float64)
@@ -104,7 +112,7 @@ def evaluate_policy(session: Session, account_id: str, policy: RetryPolicy, *,
         horizon=c.horizon, half_width=half_width) for c, times in zip(cases, candidate,
                                                                        strict=True)])
     found = estimate(recovered, weights, direct, logged, resamples=resamples, seed=seed)
-    return PolicyEvaluation(policy.name, source, found,
+    return PolicyEvaluation(segmented.base.name, source, found,
                             float(recovered.mean()) if len(cases) else math.nan)
 
 
@@ -144,9 +152,22 @@ def load_logged_cases(session: Session, account_id: str, *, since: datetime | No
     attempts = _by_case(session, ChargeAttempt, [r.id for r in rows], ChargeAttempt.attempted_at)
     actions = _by_case(session, ScheduledAction, [r.id for r in rows], ScheduledAction.id,
                        ScheduledAction.kind == ActionKind.retry.value)
-    found = [_logged_case(row, attempts.get(row.id, []), actions.get(row.id, []))
-             for row in rows]
+    earlier = _earlier_failures(rows)
+    found = [_logged_case(row, attempts.get(row.id, []), actions.get(row.id, []),
+                          earlier.get(row.id, 0)) for row in rows]
     return [case for case in found if case is not None]
+
+
+def _earlier_failures(rows: list[RecoveryCase]) -> dict[int, int]:
+    """Per case, the customer's cases that failed before it (among ``rows``, which are in the
+    order they first failed)."""
+    seen: dict[str, int] = defaultdict(int)
+    earlier = {}
+    for row in rows:
+        if row.stripe_customer_id:
+            earlier[row.id] = seen[row.stripe_customer_id]
+            seen[row.stripe_customer_id] += 1
+    return earlier
 
 
 def _by_case(session: Session, table, case_ids: list[int], order, *conditions) -> dict:
@@ -159,7 +180,8 @@ def _by_case(session: Session, table, case_ids: list[int], order, *conditions) -
     return grouped
 
 
-def _logged_case(case: RecoveryCase, attempts: list, actions: list) -> LoggedCase | None:
+def _logged_case(case: RecoveryCase, attempts: list, actions: list,
+                 earlier_failures: int) -> LoggedCase | None:
     failed = [a for a in attempts if not a.succeeded]
     if not failed:
         return None  # no decline on record: nothing to plan from
@@ -183,6 +205,11 @@ def _logged_case(case: RecoveryCase, attempts: list, actions: list) -> LoggedCas
             a.succeeded for a in engine), horizon=horizon,
         base_history=tuple(_record(a) for a in attempts if a.by != "engine" and (
             first_engine is None or a.attempted_at < first_engine)))
+    logged.facts = CaseFacts(
+        amount=case.amount_due, currency=case.currency,
+        plan_interval_days=case.plan_interval_days, card_country=first.card_country,
+        card_funding=first.card_funding, decline_class=first.decline_class,
+        earlier_failures=earlier_failures)
     logged.decisions = [_decision(a.features, a.attempted_at) for a in engine]
     logged.labels = [None if a.succeeded else _classify(a) for a in engine]
     pending = _pending(actions, horizon) if not logged.retry_recovered else None
@@ -251,7 +278,7 @@ def _record(attempt) -> AttemptRecord:
                          kind=attempt.payment_method_kind)
 
 
-def replay_candidate(policy: RetryPolicy, cases: Sequence[LoggedCase],
+def replay_candidate(policy: RetryPolicy | SegmentedPolicy, cases: Sequence[LoggedCase],
                      half_width: float) -> list[list[datetime]]:
     """Each case's candidate attempt times, planned as the engine would, one round per retry.
 
@@ -264,7 +291,8 @@ def replay_candidate(policy: RetryPolicy, cases: Sequence[LoggedCase],
     for number in range(MAX_REPLAYED_RETRIES):
         if not active:
             break
-        items = [(policy, _context(cases[i], times[i], labels[i], number)) for i in active]
+        items = [(_policy_for(policy, cases[i], labels[i]),
+                  _context(cases[i], times[i], labels[i], number)) for i in active]
         still = []
         for i, plan in zip(active, plan_next_retries(items), strict=True):
             if plan.kind != "retry" or plan.at is None:
@@ -274,6 +302,18 @@ def replay_candidate(policy: RetryPolicy, cases: Sequence[LoggedCase],
             still.append(i)
         active = still
     return times
+
+
+def _policy_for(policy: RetryPolicy | SegmentedPolicy, case: LoggedCase,
+                label: Classification | None) -> RetryPolicy:
+    """The case's policy: its segment's, chosen with its latest decline, if it has segments."""
+    if isinstance(policy, RetryPolicy):
+        return policy
+    if case.facts is None:
+        return policy.base
+    facts = replace(case.facts, decline_class=label.decline_class.value) if label is not None \
+        else case.facts
+    return policy.for_case(facts)[0]
 
 
 def _context(case: LoggedCase, times: list[datetime], label, number: int) -> RetryContext:

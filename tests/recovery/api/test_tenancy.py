@@ -11,19 +11,21 @@ from sqlalchemy import inspect, text
 from models import ChargeAttempt, Message, RecoveryCase
 from recovery.accounts.outbound_endpoints import create_endpoint
 from recovery.accounts.secret_box import SecretBox
+from recovery.engine.policy_versions import replace_policy
 from recovery.runtime.db import transaction
 
 MARK = "tenant_first"  # in every identifier of the first account's objects
 WALK = settings(max_examples=4, deadline=None, database=None,
                 suppress_health_check=list(HealthCheck))
+POLICY_VERSIONS = 12  # more than the walk's changes (PUT and rollback, 4 examples each) can make
 # Routes that are not the API's: customers' signed links and Stripe's signed webhooks carry
 # their own proof of whose they are (the signature), not a token.
 NOT_TOKEN_ROUTES = ("/webhooks/stripe", "/links/", "/healthz")
 
 
 def seed_first_account(services) -> dict[str, str]:
-    """A case with an attempt and a message in the settings' account; the path parameters that
-    name them."""
+    """A case with an attempt and a message, and a policy version, in the settings' account; the
+    path parameters that name them."""
     account_id, now = services.settings.account_id, services.clock.now()
     invoice = f"in_{MARK}"
     with transaction(services.sessions) as session:
@@ -41,8 +43,13 @@ def seed_first_account(services) -> dict[str, str]:
                             kind="payment_failed", subject=f"subject {MARK}", created_at=now))
     endpoint = create_endpoint(services.sessions, SecretBox.from_settings(services.settings),
                                services.clock, account_id, f"https://{MARK}.example/hook")
+    # Version numbers count per account, and the walk's own changes give the second account
+    # versions of its own: the first account's is aimed at a number the walk cannot reach.
+    for n in range(POLICY_VERSIONS):
+        replace_policy(services.sessions, services.clock, account_id=account_id,
+                       document={"name": f"policy {n} {MARK}"}, author="test")
     return {"invoice_id": invoice, "case_id": str(case.id),
-            "endpoint_id": str(endpoint.endpoint.id)}
+            "endpoint_id": str(endpoint.endpoint.id), "number": str(POLICY_VERSIONS)}
 
 
 def first_account_rows(services) -> str:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from sqlmodel import select
 from typer.testing import CliRunner
 
-from models import RecoveryCase
+from models import PolicyVersion, RecoveryCase
 from recovery.cli import app
 from tests.recovery.ingest.test_inbox import invoice_event, put
 
@@ -63,3 +64,19 @@ def test_policy_set_and_show_carry_the_communication_policy(services):
                                              '"channels": ["fax"]}}')
     assert refused.exit_code == 2
     assert "min_gap_hours" in refused.output and "channels" in refused.output
+
+
+def test_policy_set_makes_versions_that_rollback_returns_to(services):
+    assert "version 1" in run(services, "policy", "set", '{"name": "weekly"}').output
+    assert "version 2" in run(services, "policy", "set", '{"name": "daily"}', "--note",
+                              "faster").output
+    listed = run(services, "policy", "versions")
+    assert listed.exit_code == 0 and "cli:" in listed.output and "faster" in listed.output
+    back = run(services, "policy", "rollback", "1")
+    assert back.exit_code == 0 and "as version 3" in back.output, back.output
+    assert '"weekly"' in run(services, "policy", "show").output
+    assert run(services, "policy", "rollback", "9").exit_code == 2
+    with services.sessions() as session:
+        rows = list(session.exec(select(PolicyVersion).order_by(PolicyVersion.number)))
+    assert [(v.number, v.note) for v in rows] == [(1, None), (2, "faster"), (3, "rollback to 1")]
+    assert all(v.author.startswith("cli:") for v in rows)

@@ -52,7 +52,8 @@ def test_a_smart_retry_records_its_decision_on_its_charge_attempt(client, servic
     paid = attempts(services)[-1]
     assert paid.succeeded and paid.features["chosen_at"] == second.due_at.isoformat()
 
-    _case, timeline = case_report.case_timeline(services.sessions, p.INVOICE_ID)
+    _case, timeline = case_report.case_timeline(services.sessions, account_id="acct_default",
+                                                invoice_id=p.INVOICE_ID)
     explained = [entry for entry in timeline if entry.explanation]
     assert len(explained) == 2
     text = describe_decision(explained[0].explanation)

@@ -65,26 +65,26 @@ def test_every_bad_field_of_every_rule_is_named():
         ]})
     message = str(raised.value)
     for expected in (
-            "rules[0]: percent_off must be a whole number 1-100",
+            "rules[0].percent_off must be a whole number 1-100",
             "plan_interval must be one of ['month', 'year']",
-            "rules[1]: months must be a whole number 1-6",
+            "rules[1].months must be a whole number 1-6",
             "percent_off must be left out of a pause",
-            "rules[2]: kind must be one of ['discount', 'pause'], not 'gift'",
+            "rules[2].kind must be one of ['discount', 'pause'], not 'gift'",
             "min_amount must be a whole number of at least 0",
             "in_messages must be a non-empty list among ['reminder', 'final_notice']",
-            "rules[3]: max_earlier_failures must be a whole number of at least 0",
+            "rules[3].max_earlier_failures must be a whole number of at least 0",
             "min_amount must not be above max_amount",
             "decline_classes must be among"):
         assert expected in message
 
 
 @pytest.mark.parametrize(("data", "expected"), [
-    ([{"kind": "pause"}], "it must be a mapping with 'rules'"),
+    ([{"kind": "pause"}], "must be a mapping with 'rules'"),
     ({"rules": [{"kind": "pause", "months": 1, "colour": "red"}]},
-     "rules[0] has unknown fields ['colour']"),
-    ({"rules": [{"kind": "pause"}]}, "rules[0] needs months"),
+     "rules[0].colour is an unknown field"),
+    ({"rules": [{"kind": "pause"}]}, "rules[0].months is required"),
     ({"rules": ["pause"]}, "rules[0] must be a mapping"),
-    ({"rules": [], "enabled": True}, "unknown fields ['enabled']"),
+    ({"rules": [], "enabled": True}, "enabled is an unknown field"),
     ({"rules": "pause"}, "rules must be a list"),
     ({"rules": [{"kind": "pause", "months": True}]}, "months must be a whole number"),
 ])

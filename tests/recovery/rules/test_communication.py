@@ -52,10 +52,10 @@ def test_every_wrong_field_is_named_in_one_error():
                          {"kind": "reminder", "after_days": 3, "when": "soon"}]})
     message = str(raised.value)
     for named in ("max_per_case", "min_gap_hours", "quiet_start_hour", "max_per_customer_week",
-                  "card_expiring_days_before", "channels", "enabled", "unknown fields ['colour']",
+                  "card_expiring_days_before", "channels", "enabled", "colour is an unknown field",
                   "sequence[0].after_days", "sequence[1].kind", "sequence[2].before_end_days",
                   "sequence[3].after_days is only for reminders", "sequence[4] must be",
-                  "sequence[5]: unknown fields ['when']"):
+                  "sequence[5].when is an unknown field"):
         assert named in message
 
 

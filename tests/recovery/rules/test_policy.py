@@ -178,5 +178,5 @@ def test_the_retry_policy_reads_its_fields_beside_the_other_policies_sections():
     policy = RetryPolicy.from_dict({"max_retries": 3, "communication": {"max_per_case": 2},
                                     "branding": {"name": "Acme"}})
     assert policy.max_retries == 3
-    with pytest.raises(PolicyError, match="unknown fields"):
+    with pytest.raises(PolicyError, match="comunication is an unknown field"):
         RetryPolicy.from_dict({"max_retries": 3, "comunication": {}})
