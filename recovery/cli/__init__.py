@@ -7,6 +7,7 @@ from recovery.cli import simulate as simulate_command
 from recovery.cli.backfill import backfill
 from recovery.cli.cases import cases_app
 from recovery.cli.evaluate import evaluate_policy
+from recovery.cli.experiments import experiments_app
 from recovery.cli.inbox import inbox_app
 from recovery.cli.outbound import outbound_app
 from recovery.cli.policy import policy_app
@@ -21,6 +22,7 @@ app.command()(simulate_command.simulate)
 app.add_typer(inbox_app, name="inbox")
 app.add_typer(cases_app, name="cases")
 app.add_typer(policy_app, name="policy")
+app.add_typer(experiments_app, name="experiments")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(outbound_app, name="outbound")
 app.command()(train)
