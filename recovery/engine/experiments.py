@@ -132,6 +132,11 @@ def arm_version_id(experiment: Experiment, arm: Arm) -> int:
         else experiment.control_policy_version_id
 
 
+def arm_versions(session: Session, experiment: Experiment) -> dict[Arm, PolicyVersion | None]:
+    """Each arm's policy version row (None: deleted since, which nothing does today)."""
+    return {arm: session.get(PolicyVersion, arm_version_id(experiment, arm)) for arm in Arm}
+
+
 def case_arm_versions(session: Session, cases: Sequence[RecoveryCase],
                       now: datetime) -> dict[int, PolicyVersion]:
     """The policy version of each case's arm, by case id, for the cases that are in a running
@@ -144,8 +149,7 @@ def case_arm_versions(session: Session, cases: Sequence[RecoveryCase],
         mine = [case for case in cases if case.account_id == account_id
                 and case.stripe_customer_id and case.created_at >= experiment.started_at]
         arms = assign_customers(session, experiment, {c.stripe_customer_id for c in mine}, now)
-        versions = {arm: session.get(PolicyVersion, arm_version_id(experiment, arm))
-                    for arm in Arm}
+        versions = arm_versions(session, experiment)
         for case in mine:
             version = versions[arms[case.stripe_customer_id]]
             if version is not None:

@@ -11,7 +11,7 @@ from sqlmodel import Session
 
 from models import Account, RecoveryCase
 from recovery.engine.case_facts import case_facts
-from recovery.engine.experiments import case_arm_versions
+from recovery.engine.experiments import arm_versions, case_arm_versions, running_experiment
 from recovery.errors import PolicyError
 from recovery.rules.communication import CommunicationPolicy
 from recovery.rules.policy import RetryPolicy
@@ -46,6 +46,17 @@ def _segmented(document: Mapping | None) -> SegmentedPolicy:
             return SegmentedPolicy(RetryPolicy.from_dict(document))
         except PolicyError:
             return SegmentedPolicy(RetryPolicy())
+
+
+def uses_smart_timing(session: Session, account: Account) -> bool:
+    """Whether any case of the account may be timed smartly: by its policy or a segment, or by
+    a policy version an experiment running in it tries."""
+    if segmented_policy_of(account).uses_smart_timing:
+        return True
+    experiment = running_experiment(session, account.id)
+    return experiment is not None and any(
+        _segmented(version.document).uses_smart_timing
+        for version in arm_versions(session, experiment).values() if version is not None)
 
 
 def stored_policy(session: Session, account_id: str) -> RetryPolicy:

@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 from sqlmodel import select
 
-from models import AuditEntry, ExperimentAssignment, RecoveryCase
+from models import Account, AuditEntry, ExperimentAssignment, RecoveryCase
+from recovery.engine import experiments
 from recovery.engine.experiments import (
     ExperimentPlan,
     assign_customers,
@@ -16,6 +17,7 @@ from recovery.engine.experiments import (
     stop_experiment,
 )
 from recovery.engine.planning import Planner, PlanRequest
+from recovery.engine.policies import uses_smart_timing
 from recovery.engine.policy_versions import replace_policy
 from recovery.errors import ExperimentError, NotFound
 from recovery.reports.policies import active_policy
@@ -164,3 +166,50 @@ def test_another_accounts_experiment_is_not_found(services):
                    experiment_id=experiment.id, actor="test", **extra)
     with services.sessions() as session:
         assert session.get(RecoveryCase, 1) is None  # nothing was planned meanwhile
+
+
+def test_an_account_trying_smart_timing_has_its_scorer_retrained(services):
+    replace_policy(services.sessions, services.clock, account_id=ACCOUNT, document=CONTROL,
+                   author="test")
+    replace_policy(services.sessions, services.clock, account_id=ACCOUNT,
+                   document={**TREATMENT, "timing": "smart"}, author="test")
+    replace_policy(services.sessions, services.clock, account_id=ACCOUNT, document=CONTROL,
+                   author="test")  # version 3: the account's own policy times nothing
+
+    def smart() -> bool:
+        with services.sessions() as session:
+            return uses_smart_timing(session, session.get(Account, ACCOUNT))
+
+    assert not smart()
+    experiment = start(services, control_version=3)
+    assert smart()
+    stop_experiment(services.sessions, services.clock, account_id=ACCOUNT,
+                    experiment_id=experiment.id, actor="test")
+    assert not smart()
+
+
+def test_a_racing_insert_of_the_same_customer_keeps_the_first_row(services, monkeypatch):
+    two_versions(services)
+    experiment = start(services)
+    now = services.clock.now()
+    with services.sessions() as session:  # another worker got there first, with its own arm
+        session.add(ExperimentAssignment(experiment_id=experiment.id, account_id=ACCOUNT,
+                                         stripe_customer_id="cus_race", arm="treatment",
+                                         assigned_at=now))
+        session.add(ExperimentAssignment(experiment_id=experiment.id, account_id=ACCOUNT,
+                                         stripe_customer_id="cus_race2", arm="control",
+                                         assigned_at=now))
+        session.commit()
+    real, reads = experiments._stored_arms, []
+
+    def first_read_sees_nothing(*args):
+        reads.append(args)
+        return {} if len(reads) == 1 else real(*args)
+
+    monkeypatch.setattr(experiments, "_stored_arms", first_read_sees_nothing)
+    with services.sessions() as session:
+        arms = assign_customers(session, experiment, {"cus_race", "cus_race2", "cus_new"}, now)
+        session.commit()
+    assert arms["cus_race"] == Arm.treatment and arms["cus_race2"] == Arm.control
+    assert arms["cus_new"] == assign_arm(experiment.id, "cus_new")
+    assert len(assignments(services)) == 3 and len(reads) == 2
