@@ -31,6 +31,7 @@ from models import (
     Message,
     Offer,
     OfferStatus,
+    PolicyVersion,
     RecoveryCase,
 )
 from recovery.errors import NotFound
@@ -115,6 +116,22 @@ def find_experiment(session: Session, account_id: str, experiment_id: int) -> Ex
     if experiment is None:
         raise NotFound(f"no experiment {experiment_id} in this account")
     return experiment
+
+
+def list_experiments(session: Session, account_id: str) -> list[Experiment]:
+    """The account's experiments, the newest first."""
+    return list(session.scalars(select(Experiment).where(Experiment.account_id == account_id)
+                                .order_by(Experiment.id.desc())))
+
+
+def version_numbers(session: Session, account_id: str,
+                    version_ids: set[int]) -> dict[int, int]:
+    """The account's policy version numbers (what people name) by row id (what is stored)."""
+    if not version_ids:
+        return {}
+    rows = session.execute(select(PolicyVersion.id, PolicyVersion.number).where(
+        PolicyVersion.account_id == account_id, PolicyVersion.id.in_(version_ids)))
+    return {row_id: number for row_id, number in rows}
 
 
 def experiment_results(session: Session, account_id: str, experiment_id: int, *,
