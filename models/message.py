@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import JSON, Column, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, Column, ForeignKey, Index, String, Text, text
 from sqlmodel import Field, SQLModel
 
 from models.base import UTCDateTime
@@ -22,6 +22,10 @@ class Message(SQLModel, table=True):
     __table_args__ = (
         # The re-send job's query: pending messages whose next attempt is due.
         Index("ix_message_status_next_attempt_at", "status", "next_attempt_at"),
+        # The reports' messages of a case that a channel accepted, in order.
+        Index("ix_message_case_id_sent", "case_id", "sent_at",
+              postgresql_where=text("status = 'sent'"), sqlite_where=text("status = 'sent'"),
+              postgresql_include=["channel", "kind"]),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -44,6 +44,11 @@ class RecoveryCase(SQLModel, table=True):
         UniqueConstraint("account_id", "stripe_invoice_id"),
         Index("ix_recovery_case_account_id_status", "account_id", "status"),
         Index("ix_recovery_case_account_id_stripe_customer_id", "account_id", "stripe_customer_id"),
+        # The recovery-rate reports select a period's cases by their first failure; on
+        # PostgreSQL the columns every report reads ride along, for index-only scans.
+        Index("ix_recovery_case_account_id_first_failed_at", "account_id", "first_failed_at",
+              postgresql_include=["id", "status", "closed_at", "currency", "amount_due",
+                                  "recovered_by", "stripe_customer_id"]),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -72,6 +77,10 @@ class RecoveryCase(SQLModel, table=True):
     last_decline_class: str | None = Field(default=None, max_length=32)
     last_reason: str | None = Field(default=None, sa_column=Column(Text))
     engine_retries: int = 0
+    # The version of the account's retry policy that planned the case, and the experiment arm
+    # it was assigned to; NULL: the default policy, no experiment. Reports group by them.
+    policy_version: int | None = Field(default=None)
+    experiment_arm: str | None = Field(default=None, max_length=32)
     first_failed_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     card_changed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     closed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))

@@ -18,8 +18,10 @@ from recovery.api.account import build_account_router
 from recovery.api.accounts import build_accounts_router
 from recovery.api.cases import build_cases_router
 from recovery.api.errors import install_error_handlers
+from recovery.api.experiments import build_experiments_router
 from recovery.api.health import build_health_router
 from recovery.api.links import build_links_router
+from recovery.api.metrics import build_metrics_router
 from recovery.api.policies import build_policies_router
 from recovery.api.webhook_endpoints import build_webhook_endpoints_router
 from recovery.dashboard.router import build_dashboard_router
@@ -87,6 +89,8 @@ def create_app(services: Services, *, run_worker: bool | None = None,
     app.include_router(build_accounts_router(services))
     app.include_router(build_policies_router(services))
     app.include_router(build_cases_router(services))
+    app.include_router(build_metrics_router(services))
+    app.include_router(build_experiments_router(services))
     if services.link_signer is not None:
         # Like the webhook router, it gets what it needs passed in: sessions, the signer, the
         # function that applies an accepted offer and the one that opens the billing portal.

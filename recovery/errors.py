@@ -4,6 +4,8 @@
     ├── ConfigurationError        settings or a stored policy are invalid
     ├── PolicyError               a policy given by a user is invalid (-> HTTP 422);
     │                             ``field_errors`` names each wrong field by its JSON path
+    ├── InvalidReportQuery        a report was asked for an impossible period, window or
+    │                             grouping (-> HTTP 422)
     ├── ExperimentError           an experiment given by a user is invalid (a split outside
     │                             1-99%, a customer without an id) (-> HTTP 422)
     ├── NotFound                  an account, case or invoice the caller named does not exist
@@ -56,6 +58,11 @@ class PolicyError(RecoveryError):
     def __init__(self, message: str, *, field_errors: list[dict] | None = None) -> None:
         super().__init__(message)
         self.field_errors = list(field_errors or [])
+
+
+class InvalidReportQuery(RecoveryError):
+    """A report's period is empty or reversed, its window is out of range, or its grouping is
+    unknown."""
 
 
 class ExperimentError(RecoveryError):

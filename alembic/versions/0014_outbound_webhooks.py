@@ -1,7 +1,7 @@
 """outbound webhooks
 
 Revision ID: 0014_outbound_webhooks
-Revises: 0012_backfill_progress
+Revises: 0013_metrics_indexes
 Create Date: 2026-12-01
 
 A company's CRM or ERP hears of its cases through signed webhooks: ``outbound_endpoint`` keeps the
@@ -19,7 +19,7 @@ import models.base
 from alembic import op
 
 revision: str = '0014_outbound_webhooks'
-down_revision: str | None = '0012_backfill_progress'
+down_revision: str | None = '0013_metrics_indexes'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,8 +1,8 @@
 """The one place the error tree becomes HTTP status codes (JSON routers and HTML pages alike).
 
-Bad input answers a 4xx with a clear message, never a 500: a policy or a webhook endpoint a user
-gave (422, with each wrong field), a thing that does not exist (404), a link that cannot be used
-(400 invalid, 410 expired or used).
+Bad input answers a 4xx with a clear message, never a 500: a policy, a webhook endpoint, an
+experiment or a report query a user gave (422, with each wrong field where there are fields), a
+thing that does not exist (404), a link that cannot be used (400 invalid, 410 expired or used).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from recovery.errors import (
     FormRejected,
     GatewayUnavailable,
     InvalidEndpoint,
+    InvalidReportQuery,
     LinkRejected,
     NotAuthenticated,
     NotFound,
@@ -39,6 +40,7 @@ STATUS_BY_ERROR: tuple[tuple[type[RecoveryError], int], ...] = (
     (PolicyError, 422),
     (AccountRejected, 422),
     (AccountConflict, 409),
+    (InvalidReportQuery, 422),
     (ExperimentError, 422),
     (InvalidEndpoint, 422),
     (NotFound, 404),

@@ -48,21 +48,29 @@ def simulate(
     chaos_database: str | None = typer.Option(
         None, help="With --chaos: an empty PostgreSQL database to run on (default: SQLite in "
                    "a temporary folder)."),
+    experiment: str | None = typer.Option(
+        None, metavar="CONTROL:TREATMENT",
+        help="One run in which the account holds both policies (named as --policy names "
+             "them, e.g. default:smart) as versions, with a 50/50 experiment between them "
+             "from the start; prints each arm's results with intervals."),
 ) -> None:
     """Run the real pipeline against simulated Stripe and customers, and measure recovery."""
     from recovery.sandbox import policies as sim_policies  # noqa: PLC0415
     from recovery.sandbox.run import SimulationConfig  # noqa: PLC0415
 
     settings = load_settings()
+    config = SimulationConfig(world=world, subscribers=subscribers, days=days,
+                              warmup_days=warmup_days, seed=seed,
+                              keep_renewing=compare if keep_renewing is None else keep_renewing)
+    if experiment is not None:
+        _run_experiment(config, experiment, settings.database_url)
+        return
     try:
         chosen = sim_policies.comparison_policies(world) if compare else [
             sim_policies.resolve_policy(spec, settings.database_url) for spec in policy]
     except PolicyError as problem:
         console.print(f"[red]{problem}[/red]")
         raise typer.Exit(2) from None
-    config = SimulationConfig(world=world, subscribers=subscribers, days=days,
-                              warmup_days=warmup_days, seed=seed,
-                              keep_renewing=compare if keep_renewing is None else keep_renewing)
     if chaos is not None:
         _run_chaos(config, chosen, chaos, workers, chaos_database)
         return
@@ -72,6 +80,23 @@ def simulate(
     started = time.perf_counter()
     results = _run_all(config, chosen, processes, keep_database)
     _present(results, config, report, processes, time.perf_counter() - started)
+
+
+def _run_experiment(config, spec: str, database_url: str | None) -> None:
+    from recovery.cli.experiments import print_results  # noqa: PLC0415
+    from recovery.sandbox.experiment import experiment_policies, run_experiment  # noqa: PLC0415
+
+    try:
+        control, treatment = experiment_policies(spec, database_url)
+    except PolicyError as problem:
+        console.print(f"[red]{problem}[/red]")
+        raise typer.Exit(2) from None
+    with console.status(f"simulating an experiment: {control.name} against {treatment.name}"):
+        run = run_experiment(config, control, treatment)
+    console.print(f"experiment {run.control} (control) against {run.treatment} (treatment): "
+                  f"{config.subscribers} subscribers, {config.days} days, seed {config.seed}")
+    print_results(run.results, (f"control: {run.control}", f"treatment: {run.treatment}"))
+    console.print(f"wall time {run.wall_seconds:.1f} s; {run.invoices_simulated} invoices")
 
 
 def _run_all(config, policies, processes: int, keep_database: Path | None = None) -> list:

@@ -152,7 +152,7 @@ class Planner:
         case, else the account's own; with the segment's name (None: no segment)."""
         if self.policy_override is not None:
             return {case.id: (self.policy_override, None) for case in cases}
-        return case_policies(session, cases)
+        return case_policies(session, cases, self.clock.now())
 
     def communication(self, session: Session, account_id: str) -> CommunicationPolicy:
         """The account's communication policy (the sandbox may set one for every account)."""

@@ -54,10 +54,18 @@ def rollback_policy(sessions: SessionFactory, clock: Clock, *, account_id: str, 
     """Make version ``number`` the account's policy again, as a new version (checked again:
     ``PolicyError`` if the rules have since changed under it)."""
     with transaction(sessions) as session:
-        old = validated_document(version_row(session, account_id, number).document)
-        return _new_version(session, clock, account_id=account_id, document=old,
-                            author=author, note=f"rollback to {number}",
-                            action="policy.rollback")
+        return adopt_version(session, clock, account_id=account_id,
+                             row=version_row(session, account_id, number), author=author,
+                             note=f"rollback to {number}", action="policy.rollback")
+
+
+def adopt_version(session: Session, clock: Clock, *, account_id: str, row: PolicyVersion,
+                  author: str, note: str, action: str) -> PolicyVersionInfo:
+    """Within the caller's transaction, make an old version's document the account's policy
+    again as a new version (checked again: ``PolicyError`` if the rules changed under it)."""
+    return _new_version(session, clock, account_id=account_id,
+                        document=validated_document(row.document), author=author, note=note,
+                        action=action)
 
 
 def version_row(session: Session, account_id: str, number: int) -> PolicyVersion:

@@ -118,6 +118,22 @@ def find_experiment(session: Session, account_id: str, experiment_id: int) -> Ex
     return experiment
 
 
+def list_experiments(session: Session, account_id: str) -> list[Experiment]:
+    """The account's experiments, the newest first."""
+    return list(session.scalars(select(Experiment).where(Experiment.account_id == account_id)
+                                .order_by(Experiment.id.desc())))
+
+
+def version_numbers(session: Session, account_id: str,
+                    version_ids: set[int]) -> dict[int, int]:
+    """The account's policy version numbers (what people name) by row id (what is stored)."""
+    if not version_ids:
+        return {}
+    rows = session.execute(select(PolicyVersion.id, PolicyVersion.number).where(
+        PolicyVersion.account_id == account_id, PolicyVersion.id.in_(version_ids)))
+    return {row_id: number for row_id, number in rows}
+
+
 def experiment_results(session: Session, account_id: str, experiment_id: int, *,
                        currency: str | None = None, confidence: float = 0.95,
                        alpha: float = 0.05,
@@ -241,29 +257,3 @@ def _sequential(ended: list[_EndedCase], alpha: float,
         np.cumsum(recovered & ~is_treatment), np.cumsum(~is_treatment),
         np.cumsum(recovered & is_treatment), np.cumsum(is_treatment),
         alpha=alpha, mixing_variance=mixing_variance)
-
-
-@dataclass(frozen=True)
-class ExperimentSummary:
-    id: int
-    name: str
-    status: str
-    control_version: int | None  # the policy versions' numbers (None: the version is gone)
-    treatment_version: int | None
-    treatment_percent: int
-    created_at: datetime
-    started_at: datetime | None
-    stopped_at: datetime | None
-
-
-def list_experiments(session: Session, account_id: str) -> list[ExperimentSummary]:
-    """The account's experiments, the newest first."""
-    rows = list(session.scalars(select(Experiment).where(Experiment.account_id == account_id)
-                                .order_by(Experiment.id.desc())))
-    version_ids = {i for e in rows for i in (e.control_policy_version_id,
-                                             e.treatment_policy_version_id)}
-    numbers = dict(session.execute(select(PolicyVersion.id, PolicyVersion.number).where(
-        PolicyVersion.account_id == account_id, PolicyVersion.id.in_(version_ids))).all())
-    return [ExperimentSummary(e.id, e.name, e.status, numbers.get(e.control_policy_version_id),
-                              numbers.get(e.treatment_policy_version_id), e.treatment_percent,
-                              e.created_at, e.started_at, e.stopped_at) for e in rows]

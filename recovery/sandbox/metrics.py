@@ -1,7 +1,10 @@
 """Recovery figures of one simulated run, read from the engine's own tables.
 
 Counted: invoices whose first failure falls after the warm-up (and before the last renewal);
-an invoice counts as recovered when it was paid within 30 days of its first failure.
+an invoice counts as recovered when it was paid within 30 days of its first failure. That is
+the recovery-rate reports' cohort with the period [warm-up end, last renewal) and N = 30, so the
+rates, the curve and the breakdown by decline class are asked of ``recovery/reports`` (the same
+functions as the API and the CLI, on the run's database) rather than counted here.
 """
 
 from __future__ import annotations
@@ -22,10 +25,15 @@ from models import (
     ScheduledAction,
 )
 from recovery.engine import case_store as cases
+from recovery.reports.cohort import Period
+from recovery.reports.groups import Grouping
+from recovery.reports.recovery_curve import recovery_curve
+from recovery.reports.recovery_rates import recovery_rate
 from recovery.rules.contact import WEEK
 from recovery.rules.network_rules import check_attempt
 
-RECOVERY_SPAN = timedelta(days=30)
+RECOVERY_DAYS = 30
+RECOVERY_SPAN = timedelta(days=RECOVERY_DAYS)
 
 
 @dataclass
@@ -88,30 +96,39 @@ class RunMetrics:
                 "messages_per_failed": self.messages_per_failed}
 
 
-def measure(session: Session, policy: str, cohort_start: datetime,
+def measure(session: Session, account_id: str, policy: str, cohort_start: datetime,
             cohort_end: datetime) -> RunMetrics:
     metrics = RunMetrics(policy=policy)
+    period = Period(cohort_start, cohort_end, RECOVERY_DAYS)
+    _recovery_figures(session, account_id, period, metrics)
     cohort = list(session.exec(select(RecoveryCase).where(
-        RecoveryCase.first_failed_at >= cohort_start, RecoveryCase.first_failed_at < cohort_end)))
+        RecoveryCase.account_id == account_id, RecoveryCase.first_failed_at >= cohort_start,
+        RecoveryCase.first_failed_at < cohort_end)))
     ids = {case.id for case in cohort}
-    delays = [_recovery_delay(case) for case in cohort]
-    recovered = [(c, d) for c, d in zip(cohort, delays, strict=True) if d is not None]
-    metrics.failed_invoices = len(cohort)
-    metrics.failed_amount = sum(c.amount_due for c in cohort)
-    metrics.recovered = len(recovered)
-    metrics.recovered_amount = sum(c.amount_due for c, _ in recovered)
-    hours = [d.total_seconds() / 3600 for _, d in recovered]
+    hours = [d.total_seconds() / 3600 for d in map(_recovery_delay, cohort) if d is not None]
     metrics.median_hours_to_recover = statistics.median(hours) if hours else None
-    metrics.recovered_by_day = [
-        sum(1 for h in hours if h <= day * 24) / len(cohort) if cohort else 0.0
-        for day in range(31)]
     _count_activity(session, metrics, ids)
     _count_offers(session, metrics, ids)
     metrics.max_messages_per_customer_week = busiest_customer_week(session)
-    metrics.by_decline_class = _by_first_decline_class(
-        session, {case.id: delay is not None for case, delay in zip(cohort, delays, strict=True)})
     metrics.violations = count_violations(session)
     return metrics
+
+
+def _recovery_figures(session: Session, account_id: str, period: Period,
+                      metrics: RunMetrics) -> None:
+    """Failed and recovered invoices, the curve and the decline-class breakdown, from the
+    reports. The World bills in several currencies; the comparison table has always added their
+    minor units (the same World for every policy, so the sums compare), while the reports keep
+    each currency apart: the run's amounts are the sum of the per-currency rows."""
+    by_currency = recovery_rate(session, account_id, period, by=Grouping.currency)
+    metrics.failed_invoices = by_currency.total.cases
+    metrics.recovered = by_currency.total.recovered
+    metrics.failed_amount = sum(row.amount_due for row in by_currency.rows)
+    metrics.recovered_amount = sum(row.recovered_amount for row in by_currency.rows)
+    metrics.recovered_by_day = [point.share
+                                for point in recovery_curve(session, account_id, period).points]
+    by_class = recovery_rate(session, account_id, period, by=Grouping.decline_class)
+    metrics.by_decline_class = {row.group: [row.cases, row.recovered] for row in by_class.rows}
 
 
 def _recovery_delay(case: RecoveryCase) -> timedelta | None:
@@ -119,23 +136,6 @@ def _recovery_delay(case: RecoveryCase) -> timedelta | None:
         return None
     delay = case.closed_at - case.first_failed_at
     return delay if delay <= RECOVERY_SPAN else None
-
-
-def _by_first_decline_class(session: Session, recovered: dict[int, bool]) -> dict:
-    """[failed, recovered] per decline class of each case's first failed attempt."""
-    first: dict[int, str] = {}
-    for case_id, decline_class in session.exec(
-            select(ChargeAttempt.case_id, ChargeAttempt.decline_class)
-            .where(ChargeAttempt.case_id.is_not(None), ChargeAttempt.succeeded.is_(False))
-            .order_by(ChargeAttempt.attempted_at, ChargeAttempt.id)):
-        if case_id in recovered and case_id not in first:
-            first[case_id] = decline_class or "unknown"
-    counts: dict[str, list[int]] = {}
-    for case_id, was_recovered in recovered.items():
-        entry = counts.setdefault(first.get(case_id, "unknown"), [0, 0])
-        entry[0] += 1
-        entry[1] += int(was_recovered)
-    return dict(sorted(counts.items()))
 
 
 def _count_activity(session: Session, metrics: RunMetrics, ids: set[int]) -> None:

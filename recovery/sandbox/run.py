@@ -21,7 +21,9 @@ from sqlalchemy import func, select
 from models import ActionStatus, ScheduledAction
 from recovery.accounts.directory import ensure_default_account
 from recovery.app import create_app
+from recovery.engine.experiments import ExperimentPlan, start_experiment
 from recovery.engine.planning import Planner
+from recovery.engine.policy_versions import replace_policy
 from recovery.rules.policy import RetryPolicy
 from recovery.runtime import migrations
 from recovery.runtime.clock import VirtualClock
@@ -92,12 +94,19 @@ def load_world(spec: str) -> Callable[..., World]:
 
 
 class Sandbox:
-    """One simulated account: world, fake Stripe and the engine on a fresh database."""
+    """One simulated account: world, fake Stripe and the engine on a fresh database.
+
+    With a ``treatment``, the run is an A/B experiment: the account stores ``policy`` (the
+    control) and the treatment as policy versions and runs an experiment between them from the
+    start, so the engine plans each case by its customer's arm, as it would live.
+    """
 
     def __init__(self, config: SimulationConfig, policy: RetryPolicy, workdir: Path,
-                 template_db: Path | None = None) -> None:
+                 template_db: Path | None = None, treatment: RetryPolicy | None = None) -> None:
         self.config = config
         self.policy = renewing(policy) if config.keep_renewing else policy
+        self.treatment = renewing(treatment) if treatment and config.keep_renewing \
+            else treatment
         self.clock = VirtualClock(config.start)
         self.world = load_world(config.world)(seed=config.seed, start=config.start,
                                               subscribers=config.subscribers)
@@ -122,6 +131,7 @@ class Sandbox:
         self._next_training = config.start + self._training_interval
         self.services.retrainer = Retrainer(
             min_attempts=self.services.settings.smart_min_attempts)
+        self.experiment_id = self._start_experiment() if self.treatment else None
         self._wire()
 
     def _services(self, workdir: Path, template_db: Path | None) -> Services:
@@ -136,12 +146,26 @@ class Sandbox:
         ensure_default_account(services.sessions, settings, self.clock)
         return services
 
+    def _start_experiment(self) -> int:
+        """The control and the treatment as the account's policy versions (the control last,
+        so it is the account's own policy), and a 50/50 experiment between them."""
+        account_id = self.services.settings.account_id
+        treatment, control = (
+            replace_policy(self.services.sessions, self.clock, account_id=account_id,
+                           document=policy.to_dict(), author="sandbox").number
+            for policy in (self.treatment, self.policy))
+        plan = ExperimentPlan(f"{self.policy.name} vs {self.treatment.name}", control, treatment)
+        return start_experiment(self.services.sessions, self.clock, account_id=account_id,
+                                plan=plan, actor="sandbox").id
+
     def _wire(self) -> None:
         gateway = StripeGateway("sk_test_sandbox", transport=self.fake.transport())
         # Stripe holds no timezone; operators supply one per customer (here: the World's).
         scorer = OracleScorer(self.world, self.fake) if is_oracle(self.policy) \
             else build_scorer(self.services.settings)
-        planner = Planner(self.clock, scorer=scorer, policy_override=self.policy,
+        # An experiment plans from the account's stored versions, as a live account would.
+        override = None if self.treatment else self.policy
+        planner = Planner(self.clock, scorer=scorer, policy_override=override,
                           timezone_of=self.renewals.timezone_of,
                           send_messages=sends_messages(self.policy))
         wire_engine(self.services, gateway, WorldChannel(self.world, self.fake), planner,
@@ -201,8 +225,8 @@ class Sandbox:
         return timedelta(hours=self.services.settings.retrain_every_hours)
 
     def _retrain_if_due(self) -> None:
-        if self.policy.timing != "smart" or is_oracle(self.policy) \
-                or self.clock.now() < self._next_training:
+        smart = any(p.timing == "smart" for p in (self.policy, self.treatment) if p)
+        if not smart or is_oracle(self.policy) or self.clock.now() < self._next_training:
             return
         self.services.retrainer.retrain(self.services.sessions, self.clock,
                                         [self.services.settings.account_id])

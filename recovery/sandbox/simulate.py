@@ -32,7 +32,8 @@ def run_policy(config: SimulationConfig, policy: RetryPolicy,
             cohort_start = config.start + timedelta(days=config.warmup_days)
             cohort_end = config.start + timedelta(days=config.days)
             with sandbox.services.sessions() as session:
-                metrics = measure(session, policy.name, cohort_start, cohort_end)
+                metrics = measure(session, sandbox.services.settings.account_id, policy.name,
+                                  cohort_start, cohort_end)
             metrics.invoices_simulated = sandbox.invoices
             metrics.voluntary_cancellations = sandbox.voluntary_cancellations
         finally:

@@ -19,7 +19,7 @@ from recovery.actions.runner import (
     run_due_actions,
 )
 from recovery.engine.card_expiry import expiring_cards
-from recovery.engine.policies import segmented_policy_of
+from recovery.engine.policies import uses_smart_timing
 from recovery.ingest.decline_details import refresh_decline_details
 from recovery.ingest.inbox import ingest_once, release_claims_of, release_stale_claims
 from recovery.ingest.thin_events import SnapshotReader, fetch_thin_events
@@ -143,11 +143,12 @@ def sweep_expiring_cards(services: Services) -> int:
 
 
 def retrain_scorers(services: Services) -> int:
-    """Retrain the scorer of every account whose policy (or one of its segments) times its
-    retries smartly; returns how many accounts got a new version promoted."""
+    """Retrain the scorer of every account whose policy (or one of its segments, or a version
+    its running experiment tries) times its retries smartly; returns how many accounts got a
+    new version promoted."""
     with services.sessions() as session:
         smart = [account.id for account in session.exec(select(Account))
-                 if segmented_policy_of(account).uses_smart_timing]
+                 if uses_smart_timing(session, account)]
     if services.retrainer is None:
         services.retrainer = Retrainer(min_attempts=services.settings.smart_min_attempts)
     outcomes = services.retrainer.retrain(services.sessions, services.clock, smart)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 
 import pytest
@@ -51,7 +52,9 @@ def test_migrations_up_and_down_on_sqlite(tmp_path):
 
 
 def on_fresh_postgres(name: str, check) -> None:
-    """Run ``check`` against a new, empty PostgreSQL database, dropped afterwards."""
+    """Run ``check`` against a new, empty PostgreSQL database, dropped afterwards. The name is
+    made unique, so two test runs on one server never drop each other's database."""
+    name = f"{name}_{uuid.uuid4().hex[:10]}"
     url = create_postgres_database(POSTGRES_URL, name)
     try:
         check(url)

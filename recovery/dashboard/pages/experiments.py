@@ -1,21 +1,26 @@
 """Experiments: the account's A/B experiments between two policy versions, how each arm does so
-far, and the forms that set one up and start it (through the engine's experiment functions)."""
+far, and the forms that start, stop and promote one (through the engine's experiment
+functions, as the API's routes do)."""
 
 from __future__ import annotations
+
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import RedirectResponse, Response
 
 from recovery.dashboard.rendering import PREFIX, Pages
-from recovery.engine.experiments import create_experiment, start_experiment
-from recovery.errors import ExperimentError
-from recovery.reports.experiments import (
-    ExperimentResults,
-    ExperimentSummary,
-    experiment_results,
-    list_experiments,
+from recovery.engine.experiments import (
+    ExperimentPlan,
+    promote_experiment,
+    start_experiment,
+    stop_experiment,
 )
+from recovery.errors import ExperimentError, NotFound
+from recovery.reports.experiments import experiment_results, list_experiments, version_numbers
 from recovery.wiring import Services
+
+EXPERIMENT_ID = Path(..., ge=1, le=2**31 - 1)
 
 
 def add_routes(router: APIRouter, pages: Pages, services: Services) -> None:
@@ -24,51 +29,64 @@ def add_routes(router: APIRouter, pages: Pages, services: Services) -> None:
         account_id = pages.access.signed_in(request).account_id
         with services.sessions() as session:
             experiments = list_experiments(session, account_id)
-            results = {e.id: _results(session, account_id, e) for e in experiments}
+            numbers = version_numbers(session, account_id, {
+                i for e in experiments
+                for i in (e.control_policy_version_id, e.treatment_policy_version_id)})
+            results = {e.id: experiment_results(session, account_id, e.id)
+                       for e in experiments}
         return pages.render(request, "experiments.html", {
-            "nav": "experiments", "experiments": experiments, "results": results,
-            "problem": problem, "started": request.query_params.get("started")},
-            status_code=status_code)
+            "nav": "experiments", "experiments": experiments, "numbers": numbers,
+            "results": results, "problem": problem,
+            "done": request.query_params.get("done")}, status_code=status_code)
 
     @router.get("/experiments")
     def experiments_list(request: Request) -> Response:
         return experiments_page(request)
 
     @router.post("/experiments")
-    async def experiment_create(request: Request) -> Response:
+    async def experiment_start(request: Request) -> Response:
         posted = await pages.access.posted(request)
         caller = posted.visitor.caller
         try:
-            create_experiment(
-                services.sessions, services.clock, account_id=caller.account_id,
-                name=posted.field("name"),
-                control_version=_whole(posted.field("control"), "control version"),
-                treatment_version=_whole(posted.field("treatment"), "treatment version"),
-                treatment_percent=_whole(posted.field("treatment_percent", "50"),
-                                         "treatment share"),
-                actor=caller.actor)
-        except ExperimentError as error:
+            plan = ExperimentPlan(
+                posted.field("name"), _whole(posted.field("control"), "control version"),
+                _whole(posted.field("treatment"), "treatment version"),
+                _whole(posted.field("treatment_percent", "50"), "treatment share"))
+            started = start_experiment(services.sessions, services.clock,
+                                       account_id=caller.account_id, plan=plan,
+                                       actor=caller.actor)
+        except (ExperimentError, NotFound) as error:  # NotFound: a version the account lacks
             return experiments_page(request, problem=str(error), status_code=422)
-        return RedirectResponse(f"{PREFIX}/experiments", status_code=303)
+        return _done(f"experiment {started.id} is running")
 
-    @router.post("/experiments/{experiment_id}/start")
-    async def experiment_start(request: Request,
-                               experiment_id: int = Path(..., ge=1)) -> Response:
+    @router.post("/experiments/{experiment_id}/stop")
+    async def experiment_stop(request: Request, experiment_id: int = EXPERIMENT_ID) -> Response:
         caller = (await pages.access.posted(request)).visitor.caller
         try:
-            start_experiment(services.sessions, services.clock, account_id=caller.account_id,
-                             experiment_id=experiment_id, actor=caller.actor)
+            stop_experiment(services.sessions, services.clock, account_id=caller.account_id,
+                            experiment_id=experiment_id, actor=caller.actor)
         except ExperimentError as error:
             return experiments_page(request, problem=str(error), status_code=422)
-        return RedirectResponse(f"{PREFIX}/experiments?started={experiment_id}",
-                                status_code=303)
+        return _done(f"experiment {experiment_id} is stopped")
+
+    @router.post("/experiments/{experiment_id}/promote")
+    async def experiment_promote(request: Request,
+                                 experiment_id: int = EXPERIMENT_ID) -> Response:
+        posted = await pages.access.posted(request)
+        caller = posted.visitor.caller
+        try:
+            _experiment, adopted = promote_experiment(
+                services.sessions, services.clock, account_id=caller.account_id,
+                experiment_id=experiment_id, arm=posted.field("arm"), actor=caller.actor)
+        except ExperimentError as error:
+            return experiments_page(request, problem=str(error), status_code=422)
+        return _done(f"the {posted.field('arm')} arm is the policy now, as version "
+                     f"{adopted.number}")
 
 
-def _results(session, account_id: str, experiment: ExperimentSummary) -> ExperimentResults | None:
-    """How the arms do so far; none for a draft, which has assigned no one."""
-    if experiment.status == "draft":
-        return None
-    return experiment_results(session, account_id, experiment.id)
+def _done(what: str) -> RedirectResponse:
+    return RedirectResponse(f"{PREFIX}/experiments?{urlencode({'done': what})}",
+                            status_code=303)
 
 
 def _whole(text: str, what: str) -> int:

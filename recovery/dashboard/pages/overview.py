@@ -15,8 +15,9 @@ from recovery.dashboard.charts import (
     figure_json,
     recovery_curve_figure,
 )
-from recovery.dashboard.overview import Overview, OverviewPeriod, account_overview
+from recovery.dashboard.overview import Overview, account_overview
 from recovery.dashboard.rendering import Pages
+from recovery.reports.cohort import Period
 from recovery.wiring import Services
 
 DAY_CHOICES = (7, 30, 90, 365)
@@ -28,7 +29,7 @@ def add_routes(router: APIRouter, pages: Pages, services: Services) -> None:
     def overview_page(request: Request, days: int = Query(30, ge=1, le=3650),
                       within: int = Query(30, ge=1, le=365)) -> Response:
         account_id = pages.access.signed_in(request).account_id
-        period = OverviewPeriod.last_days(services.clock.now(), days, within)
+        period = Period.last_days(services.clock.now(), days, within)
         figures = account_overview(services.sessions, account_id, period)
         return pages.render(request, "overview.html", {
             "nav": "overview", "figures": figures, "days": days, "within": within,

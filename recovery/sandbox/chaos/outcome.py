@@ -116,8 +116,8 @@ def judge(sandbox: ChaosSandbox, label: str) -> ChaosOutcome:
         _judge_messages(session, sandbox, outcome)
         report = audit_charges(sandbox.fake.audit, engine_attempts(session))
         cohort_start = config.start + timedelta(days=config.warmup_days)
-        metrics = measure(session, sandbox.policy.name, cohort_start,
-                          config.start + timedelta(days=config.days))
+        metrics = measure(session, sandbox.services.settings.account_id, sandbox.policy.name,
+                          cohort_start, config.start + timedelta(days=config.days))
     outcome.max_paid_charges_per_invoice = report.max_paid_per_invoice
     outcome.charges_of_closed_invoices = len(report.charges_of_settled_invoices)
     outcome.charges_of_canceled_subscriptions = len(report.charges_of_canceled_subscriptions)

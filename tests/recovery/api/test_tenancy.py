@@ -11,6 +11,7 @@ from sqlalchemy import inspect, text
 from models import ChargeAttempt, Message, RecoveryCase
 from recovery.accounts.outbound_endpoints import create_endpoint
 from recovery.accounts.secret_box import SecretBox
+from recovery.engine.experiments import ExperimentPlan, start_experiment
 from recovery.engine.policy_versions import replace_policy
 from recovery.runtime.db import transaction
 
@@ -24,8 +25,8 @@ NOT_TOKEN_ROUTES = ("/webhooks/stripe", "/links/", "/healthz")
 
 
 def seed_first_account(services) -> dict[str, str]:
-    """A case with an attempt and a message, and a policy version, in the settings' account; the
-    path parameters that name them."""
+    """A case with an attempt and a message, policy versions and a running experiment between
+    two of them, in the settings' account; the path parameters that name them."""
     account_id, now = services.settings.account_id, services.clock.now()
     invoice = f"in_{MARK}"
     with transaction(services.sessions) as session:
@@ -48,8 +49,12 @@ def seed_first_account(services) -> dict[str, str]:
     for n in range(POLICY_VERSIONS):
         replace_policy(services.sessions, services.clock, account_id=account_id,
                        document={"name": f"policy {n} {MARK}"}, author="test")
-    return {"invoice_id": invoice, "case_id": str(case.id), "number": str(POLICY_VERSIONS),
-            "endpoint_id": str(endpoint.endpoint.id)}
+    experiment = start_experiment(services.sessions, services.clock, account_id=account_id,
+                                  plan=ExperimentPlan(f"experiment {MARK}", 1, 2),
+                                  actor="test")
+    return {"invoice_id": invoice, "case_id": str(case.id),
+            "endpoint_id": str(endpoint.endpoint.id), "number": str(POLICY_VERSIONS),
+            "experiment_id": str(experiment.id)}
 
 
 def first_account_rows(services) -> str:

@@ -129,15 +129,12 @@ def test_a_user_reads_the_overview_and_a_case_edits_the_policy_and_starts_an_exp
     stored = active_policy(services.sessions, account_id=services.settings.account_id)
     assert stored.version.number == 2 and stored.document["timing"] == "smart"
 
-    # An experiment between the two versions, made as a draft, then started.
+    # An experiment between the two versions, started from the experiments page.
     browser.find_element(By.LINK_TEXT, "Experiments").click()
     replace_text(wait_for(browser, "#experiment-name"), "weekly vs smart")
     replace_text(browser.find_element(By.ID, "experiment-control"), "1")
     replace_text(browser.find_element(By.ID, "experiment-treatment"), "2")
-    browser.find_element(By.ID, "create-experiment").click()
-    start = wait_for(browser, "#experiments button[id^=start-]")
-    experiment_id = start.get_attribute("id").removeprefix("start-")
-    start.click()
-    wait_for(browser, "#started")
-    row = browser.find_element(By.ID, f"experiment-{experiment_id}").text
+    browser.find_element(By.ID, "start-experiment").click()
+    assert "is running" in wait_for(browser, "#done").text
+    row = browser.find_element(By.CSS_SELECTOR, "#experiments tbody tr").text
     assert "weekly vs smart" in row and "running" in row

@@ -40,6 +40,9 @@ def test_the_overview_shows_the_rates_revenue_and_a_chart_per_breakdown(dashboar
     assert curve["y"][2] == 0 and curve["y"][3] > 0.33  # recovered on its third day
     brands = figures["chart-card_brand"]["data"][0]
     assert list(brands["x"]) == ["mastercard", "visa"]
+    assert list(brands["y"]) == [1.0, 0.0]
+    # The first failure's card country, from the reports' cohort.
+    assert list(figures["chart-country"]["data"][0]["x"]) == ["FR", "US"]
 
 
 def test_the_overview_period_leaves_out_older_failures(dashboard, tokens):
@@ -217,37 +220,48 @@ def test_pages_load_no_script_from_elsewhere(dashboard, tokens):
     assert sources and all(source.startswith("/dashboard/static/") for source in sources)
 
 
-def test_an_experiment_is_created_as_a_draft_then_started(dashboard, tokens):
+def experiment_row(page_html: str, experiment_id: str | None = None) -> tuple[str, str]:
+    wanted = experiment_id or r"\d+"
+    found = re.search(rf'<tr id="experiment-({wanted})">(.*?)</tr>', page_html, re.S)
+    return found.group(1), found.group(2)
+
+
+def test_an_experiment_is_started_then_stopped_and_its_treatment_adopted(dashboard, tokens,
+                                                                         services):
     sign_in(dashboard, tokens.owner)
     save_policy(dashboard, '{"offsets_days": [7, 14, 21]}')
     save_policy(dashboard, '{"timing": "smart"}')
     csrf = csrf_token(dashboard.get("/dashboard/experiments").text)
-    made = dashboard.post("/dashboard/experiments", data={
+    started = dashboard.post("/dashboard/experiments", data={
         "csrf_token": csrf, "name": "weekly vs smart", "control": "1", "treatment": "2",
-        "treatment_percent": "30"}, follow_redirects=False)
-    assert made.status_code == 303
-    page = dashboard.get("/dashboard/experiments").text
-    row = re.search(r'<tr id="experiment-(\d+)">(.*?)</tr>', page, re.S)
-    assert "weekly vs smart" in row.group(2) and "draft" in row.group(2)
-    assert "version 1" in row.group(2) and "version 2" in row.group(2)
-    started = dashboard.post(f"/dashboard/experiments/{row.group(1)}/start",
-                             data={"csrf_token": csrf})
+        "treatment_percent": "30"})
     assert started.status_code == 200  # followed to the list
-    running = re.search(rf'<tr id="experiment-{row.group(1)}">(.*?)</tr>', started.text, re.S)
-    assert "running" in running.group(1) and "0.0% of 0" in running.group(1)
+    experiment_id, row = experiment_row(started.text)
+    assert f"experiment {experiment_id} is running" in started.text
+    assert "weekly vs smart" in row and "running" in row and "30%" in row
+    assert "version 1" in row and "version 2" in row and "0.0% of 0" in row
+    stopped = dashboard.post(f"/dashboard/experiments/{experiment_id}/stop",
+                             data={"csrf_token": csrf})
+    assert "stopped" in experiment_row(stopped.text, experiment_id)[1]
+    adopted = dashboard.post(f"/dashboard/experiments/{experiment_id}/promote",
+                             data={"csrf_token": csrf, "arm": "treatment"})
+    assert "the treatment arm is the policy now, as version 3" in adopted.text
+    assert "promoted" in experiment_row(adopted.text, experiment_id)[1]
+    stored = active_policy(services.sessions, account_id=services.settings.account_id)
+    assert (stored.version.number, stored.document["timing"]) == (3, "smart")
 
 
 def test_an_experiment_that_cannot_work_is_refused_on_the_page(dashboard, tokens):
     sign_in(dashboard, tokens.owner)
     csrf = csrf_token(dashboard.get("/dashboard/experiments").text)
-    answer = dashboard.post("/dashboard/experiments", data={
-        "csrf_token": csrf, "name": "same twice", "control": "3", "treatment": "3"})
-    assert answer.status_code == 422
-    assert "different policy versions" in answer.text
-    assert "No experiment yet" in answer.text
-    answer = dashboard.post("/dashboard/experiments", data={
-        "csrf_token": csrf, "name": "unknown", "control": "1", "treatment": "two"})
-    assert answer.status_code == 422 and "whole number" in answer.text
+    for fields, problem in (({"control": "3", "treatment": "3"}, "different versions"),
+                            ({"control": "1", "treatment": "2"}, "no policy version 1"),
+                            ({"control": "1", "treatment": "two"}, "whole number")):
+        answer = dashboard.post("/dashboard/experiments", data={
+            "csrf_token": csrf, "name": "refused", **fields})
+        assert answer.status_code == 422
+        assert problem in answer.text
+        assert "No experiment yet" in answer.text
 
 
 def test_a_read_only_token_cannot_start_experiments(dashboard, tokens):
