@@ -40,8 +40,11 @@ EXPERIMENT_ID = Path(..., ge=1, description="The experiment's id")
 
 class StartIn(BaseModel):
     name: str = Field(min_length=1, max_length=200)
-    control_version: int = Field(ge=1, description="policy version number of the control arm")
-    treatment_version: int = Field(ge=1, description="policy version number being tried")
+    # Version numbers are 32-bit integers: PostgreSQL refuses a larger one in a query.
+    control_version: int = Field(ge=1, le=2**31 - 1,
+                                 description="policy version number of the control arm")
+    treatment_version: int = Field(ge=1, le=2**31 - 1,
+                                   description="policy version number being tried")
     treatment_percent: int = Field(50, ge=1, le=99, description="share of customers, in whole "
                                    "percent, given the treatment")
 
