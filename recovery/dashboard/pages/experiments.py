@@ -20,7 +20,8 @@ from recovery.errors import ExperimentError, NotFound
 from recovery.reports.experiments import experiment_results, list_experiments, version_numbers
 from recovery.wiring import Services
 
-EXPERIMENT_ID = Path(..., ge=1, le=2**31 - 1)
+MAX_NUMBER = 2**31 - 1  # ids and version numbers are 32-bit integers in the database
+EXPERIMENT_ID = Path(..., ge=1, le=MAX_NUMBER)
 
 
 def add_routes(router: APIRouter, pages: Pages, services: Services) -> None:
@@ -90,7 +91,11 @@ def _done(what: str) -> RedirectResponse:
 
 
 def _whole(text: str, what: str) -> int:
+    """A whole number the database can hold (its integers are 32-bit)."""
     try:
-        return int(text.strip())
+        number = int(text.strip())
     except ValueError:
         raise ExperimentError(f"the {what} must be a whole number, not {text!r}") from None
+    if not 0 < number <= MAX_NUMBER:
+        raise ExperimentError(f"the {what} must be from 1 to {MAX_NUMBER}, not {number}")
+    return number

@@ -58,7 +58,7 @@ def add_routes(router: APIRouter, pages: Pages, services: Services) -> None:
         return RedirectResponse(f"{PREFIX}/policies?saved={saved.number}", status_code=303)
 
     @router.post("/policies/versions/{number}/rollback")
-    async def rollback(request: Request, number: int = Path(..., ge=1)) -> Response:
+    async def rollback(request: Request, number: int = Path(..., ge=1, le=2**31 - 1)) -> Response:
         caller = (await pages.access.posted(request)).visitor.caller
         saved = rollback_policy(services.sessions, services.clock, account_id=caller.account_id,
                                 number=number, author=caller.actor)

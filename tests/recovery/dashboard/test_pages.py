@@ -176,6 +176,15 @@ def test_rolling_back_makes_an_old_version_the_policy_again(dashboard, tokens, s
     assert stored.document["offsets_days"] == [2, 5, 9] and stored.version.number == 3
 
 
+def test_rolling_back_to_a_version_that_does_not_exist_is_refused_on_a_page(dashboard, tokens):
+    sign_in(dashboard, tokens.owner)
+    csrf = csrf_token(dashboard.get("/dashboard/policies").text)
+    for number, status in (("7", 404), (str(2**31), 422)):  # past 32 bits: refused unread
+        answer = dashboard.post(f"/dashboard/policies/versions/{number}/rollback",
+                                data={"csrf_token": csrf})
+        assert answer.status_code == status and "<html" in answer.text
+
+
 def test_a_policy_field_error_names_its_path(dashboard, tokens):
     sign_in(dashboard, tokens.owner)
     answer = save_policy(dashboard, '{"segments": [{"name": "annual", "match": '
@@ -256,7 +265,8 @@ def test_an_experiment_that_cannot_work_is_refused_on_the_page(dashboard, tokens
     csrf = csrf_token(dashboard.get("/dashboard/experiments").text)
     for fields, problem in (({"control": "3", "treatment": "3"}, "different versions"),
                             ({"control": "1", "treatment": "2"}, "no policy version 1"),
-                            ({"control": "1", "treatment": "two"}, "whole number")):
+                            ({"control": "1", "treatment": "two"}, "whole number"),
+                            ({"control": "1", "treatment": str(2**31)}, "from 1 to")):
         answer = dashboard.post("/dashboard/experiments", data={
             "csrf_token": csrf, "name": "refused", **fields})
         assert answer.status_code == 422
