@@ -219,10 +219,14 @@ def wait_for(condition, timeout: float, what: str) -> None:
 
 
 def answering(url: str, process: subprocess.Popen) -> bool:
+    """The engine answers its health check on ``url``. The port was free when chosen, but a
+    server of another test running at the same time may take it meanwhile: only the engine's
+    own answer (its health document) counts."""
     assert process.poll() is None, "the server exited before answering"
     try:
-        return httpx.get(url, timeout=1).status_code < 500
-    except httpx.HTTPError:
+        answer = httpx.get(url, timeout=1)
+        return answer.status_code < 500 and "webhooks" in answer.json()
+    except (httpx.HTTPError, ValueError):
         return False
 
 
