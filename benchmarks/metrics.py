@@ -28,13 +28,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
-from sqlalchemy import event
+from sqlalchemy import event, func, select
 from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from models import RecoveryCase  # noqa: E402
+from models.recovery_case import TALLY_COLUMNS  # noqa: E402
 from recovery.accounts.tokens import create_token  # noqa: E402
 from recovery.app import create_app  # noqa: E402
+from recovery.engine.case_tallies import recount  # noqa: E402
 from recovery.reports import at_risk, channels, effort, offenders, recovered_by  # noqa: E402
 from recovery.reports.cohort import Period  # noqa: E402
 from recovery.reports.groups import Grouping  # noqa: E402
@@ -146,10 +149,36 @@ def message_rows(rng: random.Random, cases: list[dict]):
                    kind, status, 0, moment, moment if status == "sent" else None)
 
 
+def tallies(cases: list[dict], attempts: list[tuple], messages: list[tuple]) -> None:
+    """Each case's tallies (``recovery/engine/case_tallies.py``), as the engine keeps them while
+    it records the attempts and messages; attempts are numbered in time order."""
+    by_case: dict[int, list[tuple]] = {}
+    for row in sorted(attempts, key=lambda r: r[4]):
+        by_case.setdefault(row[1], []).append(row)
+    sent: dict[int, list[tuple]] = {}
+    for row in sorted(messages, key=lambda r: r[10] or NOW):
+        sent.setdefault(row[1], []).append(row)
+    for c in cases:
+        rows = by_case.get(c["id"], [])
+        failed = [row for row in rows if not row[6]]
+        counted = [row for row in sent.get(c["id"], []) if row[7] == "sent"
+                   and (c["closed"] is None or row[10] <= c["closed"])]
+        c["tallies"] = (
+            failed[0][7] if failed else None, failed[0][8] if failed else None,
+            failed[0][9] if failed else None, len(rows),
+            sum(1 for row in rows if row[5] == "engine"), len(failed),
+            next((n for n, row in enumerate(rows, start=1) if row[6]), None), len(counted),
+            counted[-1][5] if counted else None, counted[-1][10] if counted else None)
+
+
 def seed(url: str, cases_count: int, attempts: int) -> tuple[int, int, int]:
     rng = random.Random(20261201)
     cases = make_cases(rng, cases_count)
     fit_attempts(rng, cases, attempts)
+    # Attempts and messages in time order, as they are written on a live database.
+    attempts_made = sorted(attempt_rows(rng, cases), key=lambda r: r[4])
+    messages_made = sorted(message_rows(rng, cases), key=lambda r: r[9])
+    tallies(cases, attempts_made, messages_made)
     counts = [0, 0, 0]
     with psycopg.connect(url) as connection:
         connection.execute(
@@ -160,21 +189,22 @@ def seed(url: str, cases_count: int, attempts: int) -> tuple[int, int, int]:
             "id", "account_id", "stripe_invoice_id", "stripe_customer_id", "amount_due",
             "currency", "status", "waiting_for", "recovered_by", "customer_timezone",
             "plan_interval_days", "engine_retries", "policy_version", "experiment_arm",
-            "first_failed_at", "closed_at", "created_at", "updated_at"),
+            "first_failed_at", "closed_at", "created_at", "updated_at", "first_decline_class",
+            "first_card_brand", "first_card_country", "attempt_count", "engine_attempt_count",
+            "failed_attempt_count", "paying_attempt_number", "message_count",
+            "last_message_channel", "last_message_at"),
             ((c["id"], c["account"], f"in_{c['id']}", c["customer"], c["amount"], c["currency"],
               c["status"], "retry" if c["status"] == "open" else "nothing", c["how"], "UTC",
               c["plan"], c["failures"] - 1, c["policy"], c["arm"], c["first"], c["closed"],
-              c["first"], c["closed"] or c["first"]) for c in cases))
+              c["first"], c["closed"] or c["first"], *c["tallies"]) for c in cases))
         connection.execute("SELECT setval('recovery_case_id_seq', %s)", (cases_count,))
-        # Attempts and messages in time order, as they are written on a live database.
         counts[1] = _copy(connection, "charge_attempt", (
             "account_id", "case_id", "stripe_invoice_id", "stripe_charge_id", "attempted_at",
             "by", "succeeded", "decline_class", "card_brand", "card_country", "amount",
-            "currency", "created_at"), sorted(attempt_rows(rng, cases), key=lambda r: r[4]))
+            "currency", "created_at"), attempts_made)
         counts[2] = _copy(connection, "message", (
             "account_id", "case_id", "message_id", "stripe_customer_id", "kind", "channel",
-            "subject", "status", "tries", "created_at", "sent_at"),
-            sorted(message_rows(rng, cases), key=lambda r: r[9]))
+            "subject", "status", "tries", "created_at", "sent_at"), messages_made)
     with psycopg.connect(url, autocommit=True) as connection:
         connection.execute("VACUUM ANALYZE")  # as autovacuum would have on a live database
     return tuple(counts)
@@ -256,6 +286,20 @@ def explain(services, name: str, run: Callable) -> None:
         raw.close()
 
 
+def check_tallies(services, sample: int = 300) -> None:
+    """The seeded tallies are the engine's: a sample of cases recounted from their rows by
+    ``recovery/engine/case_tallies.py`` must come out the same."""
+    with services.sessions() as session:
+        cases = session.scalars(select(RecoveryCase).order_by(func.random()).limit(sample)).all()
+        seeded = [{name: getattr(c, name) for name in TALLY_COLUMNS} for c in cases]
+        for case in cases:
+            recount(session, case)
+        recounted = [{name: getattr(c, name) for name in TALLY_COLUMNS} for c in cases]
+        session.rollback()
+    if seeded != recounted:
+        raise SystemExit("the seeded case tallies differ from the engine's recount")
+
+
 def measure(url: str, args) -> list[tuple[str, float, float, float, float]]:
     clock = VirtualClock(NOW)
     settings = Settings(database_url=url, account_id=ACCOUNT, run_worker=False)
@@ -264,6 +308,8 @@ def measure(url: str, args) -> list[tuple[str, float, float, float, float]]:
     results = []
     try:
         from fastapi.testclient import TestClient
+
+        check_tallies(services)
 
         _info, token = create_token(services.sessions, clock, account_id=ACCOUNT, name="bench",
                                     scopes=["read"], actor="benchmark")

@@ -38,6 +38,13 @@ class RecoveredBy(enum.StrEnum):
     offer = "offer"
 
 
+# The case's tallies of its attempts and messages (see the fields below), written as they arrive
+# so that the recovery-rate reports read them off the case instead of looking them up per case.
+TALLY_COLUMNS = ("first_decline_class", "first_card_brand", "first_card_country",
+                 "attempt_count", "engine_attempt_count", "failed_attempt_count",
+                 "paying_attempt_number", "message_count", "last_message_channel")
+
+
 class RecoveryCase(SQLModel, table=True):
     __tablename__ = "recovery_case"
     __table_args__ = (
@@ -48,7 +55,7 @@ class RecoveryCase(SQLModel, table=True):
         # PostgreSQL the columns every report reads ride along, for index-only scans.
         Index("ix_recovery_case_account_id_first_failed_at", "account_id", "first_failed_at",
               postgresql_include=["id", "status", "closed_at", "currency", "amount_due",
-                                  "recovered_by", "stripe_customer_id"]),
+                                  "recovered_by", "stripe_customer_id", *TALLY_COLUMNS]),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -82,6 +89,23 @@ class RecoveryCase(SQLModel, table=True):
     policy_version: int | None = Field(default=None)
     experiment_arm: str | None = Field(default=None, max_length=32)
     first_failed_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    # Tallies, kept by the engine as attempts and messages are recorded
+    # (``recovery/engine/case_tallies.py``). The first failure is the earliest failed charge
+    # attempt (by time, then id): the decline that opened the case.
+    first_decline_class: str | None = Field(default=None, max_length=32)
+    first_card_brand: str | None = Field(default=None, max_length=20)
+    first_card_country: str | None = Field(default=None, max_length=2)
+    attempt_count: int = 0  # Stripe's and the engine's, failed and succeeded
+    engine_attempt_count: int = 0
+    failed_attempt_count: int = 0
+    # The attempt that paid, counted in time order (1: the charge that first failed); NULL
+    # while no successful charge is on record.
+    paying_attempt_number: int | None = Field(default=None)
+    # Messages a channel accepted while the case was open (sent no later than it closed), and
+    # the channel of the latest of them.
+    message_count: int = 0
+    last_message_channel: str | None = Field(default=None, max_length=16)
+    last_message_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     card_changed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     closed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))

@@ -18,6 +18,7 @@ from sqlmodel import Session
 
 from models import ChargeAttempt, RecoveryCase
 from recovery.engine import case_store as cases
+from recovery.engine.case_tallies import refresh_attempt_tallies
 from recovery.rules.declines import Classification, DeclineClass
 from recovery.rules.network_rules import budget_key
 from recovery.stripe_api.results import AttemptDetails, PaymentOutcome
@@ -89,12 +90,24 @@ def record_attempt(session: Session, case: RecoveryCase | None, facts: AttemptFa
             existing.stripe_charge_id = facts.charge_id
             existing.stripe_payment_intent_id = facts.intent_id
     if existing is not None:
-        return existing, _merge(existing, case, facts)
+        plan_again = _merge(existing, case, facts)
+        _refresh_tallies(session, existing, case)
+        return existing, plan_again
     row = ChargeAttempt(account_id=account_id, created_at=now, attempted_at=facts.at)
     _fill(row, case, facts)
     session.add(row)
     session.flush()
+    _refresh_tallies(session, row, case)
     return row, case is not None
+
+
+def _refresh_tallies(session: Session, row: ChargeAttempt, case: RecoveryCase | None) -> None:
+    if row.case_id is None:
+        return
+    if case is None or case.id != row.case_id:
+        case = session.get(RecoveryCase, row.case_id)
+    if case is not None:
+        refresh_attempt_tallies(session, case)
 
 
 def _merge(row: ChargeAttempt, case: RecoveryCase | None, facts: AttemptFacts) -> bool:

@@ -13,7 +13,7 @@ import logging
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import case, or_, select, update
 from sqlmodel import Session
 
 from models import Message, MessageStatus, RecoveryCase
@@ -81,10 +81,28 @@ def deliver(sessions: SessionFactory, clock: Clock, channel: MessageChannel,
                         max_tries)
         return False
     with transaction(sessions) as session:
-        session.execute(_still_pending(queued.row_id).values(
+        sent = session.execute(_still_pending(queued.row_id).values(
             status=MessageStatus.sent.value, sent_at=clock.now(), next_attempt_at=None,
-            error=None))
+            error=None).returning(MESSAGES.c.case_id, MESSAGES.c.channel,
+                                  MESSAGES.c.sent_at)).first()
+        if sent is not None and sent.case_id is not None:
+            _count_on_case(session, sent.case_id, sent.channel, sent.sent_at)
     return True
+
+
+def _count_on_case(session: Session, case_id: int, channel: str, sent_at: datetime) -> None:
+    """Add the message to its case's tallies (``recovery/engine/case_tallies.py``) if the case
+    was open when it was sent; the latest message's channel is the case's last channel. One
+    statement on the case row: concurrent deliveries for one case take turns on its lock."""
+    cases = RecoveryCase.__table__.c
+    is_latest = or_(cases.last_message_at.is_(None), cases.last_message_at <= sent_at)
+    session.execute(
+        update(RecoveryCase.__table__)
+        .where(cases.id == case_id, or_(cases.closed_at.is_(None), cases.closed_at >= sent_at))
+        .values(message_count=cases.message_count + 1,
+                last_message_channel=case((is_latest, channel),
+                                          else_=cases.last_message_channel),
+                last_message_at=case((is_latest, sent_at), else_=cases.last_message_at)))
 
 
 def resend_pending(sessions: SessionFactory, clock: Clock, channel: MessageChannel, *,

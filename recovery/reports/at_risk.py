@@ -20,14 +20,12 @@ from datetime import datetime
 from sqlalchemy import Float, Integer, String, and_, func, literal, select, union_all
 from sqlmodel import Session
 
-from models import CaseStatus, ChargeAttempt, RecoveryCase
+from models import CaseStatus, RecoveryCase
 from recovery.reports.cohort import (
     UNKNOWN,
     Period,
     chosen_currency,
     count_where,
-    failed_attempts,
-    first_failure,
     in_cohort,
     recovered_within,
 )
@@ -103,9 +101,7 @@ def cases_at_risk(session: Session, account_id: str, period: Period, *,
     prepare(session)
     currency = chosen_currency(session, account_id, period, currency)
     history = closed_history(session, account_id, period)
-    # Materialized: each open case's first failure and attempts are looked up once.
-    open_cases = (_open_cases(account_id, period, currency).cte("open_cases")
-                  .prefix_with("MATERIALIZED"))
+    open_cases = _open_cases(account_id, period, currency).cte("open_cases")
     source, chance = _with_chances(history, open_cases)
     expected = (chance * open_cases.c.amount_due).label("expected")
     ranked = session.execute(
@@ -121,7 +117,7 @@ def closed_history(session: Session, account_id: str, period: Period) -> History
     """The cohort's closed cases by first decline class and failed attempts, with how many of
     them were recovered within N days."""
     closed = (select(_first_class().label("decline_class"),
-                     failed_attempts().label("attempts"),
+                     RecoveryCase.failed_attempt_count.label("attempts"),
                      recovered_within(period).label("recovered"))
               .where(*in_cohort(account_id, period),
                      RecoveryCase.status != CaseStatus.open.value).subquery())
@@ -135,7 +131,8 @@ def _open_cases(account_id: str, period: Period, currency: str | None):
     return (select(RecoveryCase.id, RecoveryCase.stripe_invoice_id,
                    RecoveryCase.stripe_customer_id, RecoveryCase.first_failed_at,
                    RecoveryCase.currency, RecoveryCase.amount_due,
-                   _first_class().label("decline_class"), failed_attempts().label("attempts"))
+                   _first_class().label("decline_class"),
+                   RecoveryCase.failed_attempt_count.label("attempts"))
             .where(*in_cohort(account_id, period), RecoveryCase.status == CaseStatus.open.value,
                    RecoveryCase.currency == currency))
 
@@ -180,7 +177,7 @@ def _with_chances(history: History, open_cases):
 
 
 def _first_class():
-    return func.coalesce(first_failure(ChargeAttempt.decline_class), UNKNOWN)
+    return func.coalesce(RecoveryCase.first_decline_class, UNKNOWN)
 
 
 def _row(row, chance: Chance) -> AtRiskCase:

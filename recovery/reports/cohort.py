@@ -13,7 +13,9 @@ The definitions, the same wherever a recovery rate is shown (CLI, API, simulatio
   currency in the period: the one most of the cohort's cases are in (alphabetical on a tie).
 - The first failure: a case's earliest failed charge attempt (by ``attempted_at``, then id), the
   decline that opened the case. Decline class, card brand and card country are read from it
-  (``unknown`` when no failed attempt is linked to the case).
+  (``unknown`` when no failed attempt is linked to the case). The engine keeps it, the attempt
+  and message counts and the paying attempt on the case itself (its tallies,
+  ``recovery/engine/case_tallies.py``), and the reports read them there.
 - Messages counted: those a channel accepted (``status = 'sent'``) while the case was open (sent
   no later than it closed): the note confirming a recovery is not part of the dunning.
 
@@ -28,7 +30,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, and_, case, func, or_, select
 from sqlmodel import Session
 
-from models import CaseStatus, ChargeAttempt, Message, MessageStatus, RecoveryCase
+from models import CaseStatus, Message, MessageStatus, RecoveryCase
 from recovery.errors import InvalidReportQuery
 from recovery.reports.dialect import DAY_SECONDS, seconds_between
 
@@ -97,21 +99,6 @@ def recovered_within(period: Period) -> ColumnElement[bool]:
                 RecoveryCase.closed_at.is_not(None),
                 seconds_between(RecoveryCase.closed_at, RecoveryCase.first_failed_at)
                 <= period.window_seconds)
-
-
-def first_failure(column) -> ColumnElement:
-    """``column`` of the case's first failed attempt (correlated to ``RecoveryCase``)."""
-    return (select(column)
-            .where(ChargeAttempt.case_id == RecoveryCase.id, ~ChargeAttempt.succeeded)
-            .order_by(ChargeAttempt.attempted_at, ChargeAttempt.id).limit(1)
-            .correlate(RecoveryCase).scalar_subquery())
-
-
-def failed_attempts() -> ColumnElement[int]:
-    """How many failed attempts the case has had (correlated to ``RecoveryCase``)."""
-    return (select(func.count()).select_from(ChargeAttempt)
-            .where(ChargeAttempt.case_id == RecoveryCase.id, ~ChargeAttempt.succeeded)
-            .correlate(RecoveryCase).scalar_subquery())
 
 
 def counted_message() -> ColumnElement[bool]:

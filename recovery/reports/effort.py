@@ -11,22 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, literal_column, select
+from sqlalchemy import ColumnElement, case, func, select
 from sqlmodel import Session
 
-from models import ChargeAttempt, Message, RecoveryCase
-from recovery.reports.cohort import (
-    Period,
-    case_id_bounds,
-    count_where,
-    counted_message,
-    in_cohort,
-    recovered_within,
-    share,
-)
+from models import RecoveryCase
+from recovery.reports.cohort import Period, count_where, in_cohort, recovered_within, share
 from recovery.reports.dialect import prepare
 from recovery.reports.tables import ReportTable
-from recovery.reports.tallies import fold, tally
 
 
 @dataclass(frozen=True)
@@ -72,21 +63,20 @@ class Effort:
 
 
 def effort_per_recovery(session: Session, account_id: str, period: Period) -> Effort:
+    """Read off the cohort's cases: each keeps its attempt and message counts
+    (``recovery/engine/case_tallies.py``)."""
     prepare(session)
-    cohort, recovered = in_cohort(account_id, period), recovered_within(period)
-    totals = fold(tally(session, account_id, period, literal_column("1")), None)
-    bounds = case_id_bounds(session, account_id, period)
-    by_engine = ChargeAttempt.by == "engine"
-    attempts = session.execute(
-        select(func.count(), count_where(by_engine), count_where(recovered),
-               count_where(recovered & by_engine))
-        .select_from(ChargeAttempt).join(RecoveryCase, ChargeAttempt.case_id == RecoveryCase.id)
-        .where(*cohort, ChargeAttempt.case_id.between(*bounds))).one()
-    messages = session.execute(
-        select(func.count(), count_where(recovered))
-        .select_from(Message).join(RecoveryCase, Message.case_id == RecoveryCase.id)
-        .where(*cohort, counted_message(), Message.case_id.between(*bounds))).one()
-    (all_attempts, engine, on_recovered, engine_on_recovered) = (int(v or 0) for v in attempts)
-    all_messages, messages_on_recovered = (int(v or 0) for v in messages)
-    return Effort(account_id, period, totals.cases, totals.recovered, all_attempts, engine,
-                  all_messages, on_recovered, engine_on_recovered, messages_on_recovered)
+    recovered = recovered_within(period)
+    cases, recoveries, *sums = (int(value or 0) for value in session.execute(
+        select(func.count(), count_where(recovered),
+               func.sum(RecoveryCase.attempt_count), func.sum(RecoveryCase.engine_attempt_count),
+               func.sum(RecoveryCase.message_count),
+               sum_where(recovered, RecoveryCase.attempt_count),
+               sum_where(recovered, RecoveryCase.engine_attempt_count),
+               sum_where(recovered, RecoveryCase.message_count))
+        .where(*in_cohort(account_id, period))).one())
+    return Effort(account_id, period, cases, recoveries, *sums)
+
+
+def sum_where(condition: ColumnElement[bool], column) -> ColumnElement[int]:
+    return func.sum(case((condition, column), else_=0))

@@ -3,6 +3,10 @@
 - ``week``: the Monday (UTC) of the week of the case's first failure, ``YYYY-MM-DD``.
 - ``decline_class``, ``card_brand``, ``country``: of the case's first failed attempt, the decline
   that opened the case (not its latest one); ``unknown`` when it has none.
+
+The per-case keys (first failure, paying attempt, last channel) are the case's tallies, which
+the engine keeps on the case as attempts and messages are recorded
+(``recovery/engine/case_tallies.py``), so a report reads them off the cohort's cases alone.
 - ``policy``: ``recovery_case.policy_version`` (``default`` when NULL); ``experiment_arm``: the
   case's arm (``none`` when NULL).
 - ``attempt_number``: the attempt that recovered the case (1 is the charge that first failed, 2
@@ -13,9 +17,9 @@
 - ``segment``: the plan's billing interval (``monthly``: 28-31 days, ``yearly``: 365-366 days,
   ``other``: anything else or unknown) and the invoice's amount band in major units of its
   currency (``<10``, ``10-50``, ``50-200``, ``200+``), e.g. ``monthly 10-50``.
-- ``channel``: the channel of the last message sent on the case within its recovery window, that
-  is before the earlier of its close and N days after its first failure: for a recovered case,
-  the message that preceded the recovery. ``none`` when no message was sent by then.
+- ``channel``: the channel of the last message sent on the case while it was open (no later
+  than its close): for a recovered case, the message that preceded the recovery. ``none`` when
+  no message was sent while it was open.
 - ``currency``: the case's currency (each row's amounts are in its own currency).
 """
 
@@ -23,11 +27,11 @@ from __future__ import annotations
 
 import enum
 
-from sqlalchemy import ColumnElement, String, case, cast, func, literal, or_, select
+from sqlalchemy import ColumnElement, String, case, cast, func, literal
 
-from models import ChargeAttempt, Message, MessageStatus, RecoveryCase
-from recovery.reports.cohort import UNKNOWN, Period, first_failure
-from recovery.reports.dialect import seconds_between, week_start
+from models import RecoveryCase
+from recovery.reports.cohort import UNKNOWN, Period
+from recovery.reports.dialect import week_start
 
 
 class Grouping(enum.StrEnum):
@@ -54,14 +58,14 @@ def group_key(by: Grouping, period: Period) -> ColumnElement[str]:
     """The group a cohort case falls in (not for ``attempt_number``: see ``recovery_rates``)."""
     keys = {
         Grouping.week: lambda: week_start(RecoveryCase.first_failed_at),
-        Grouping.decline_class: lambda: _or_unknown(first_failure(ChargeAttempt.decline_class)),
-        Grouping.card_brand: lambda: _or_unknown(first_failure(ChargeAttempt.card_brand)),
-        Grouping.country: lambda: _or_unknown(first_failure(ChargeAttempt.card_country)),
+        Grouping.decline_class: lambda: _or_unknown(RecoveryCase.first_decline_class),
+        Grouping.card_brand: lambda: _or_unknown(RecoveryCase.first_card_brand),
+        Grouping.country: lambda: _or_unknown(RecoveryCase.first_card_country),
         Grouping.policy: lambda: func.coalesce(cast(RecoveryCase.policy_version, String),
                                                "default"),
         Grouping.experiment_arm: lambda: func.coalesce(RecoveryCase.experiment_arm, "none"),
         Grouping.segment: _segment,
-        Grouping.channel: lambda: func.coalesce(_last_channel(period), "none"),
+        Grouping.channel: lambda: func.coalesce(RecoveryCase.last_message_channel, "none"),
         Grouping.currency: lambda: RecoveryCase.currency,
     }
     return keys[by]()
@@ -78,14 +82,3 @@ def _segment() -> ColumnElement[str]:
     band = case(*((RecoveryCase.amount_due < bound, label) for bound, label in AMOUNT_BANDS),
                 else_=TOP_BAND)
     return interval + literal(" ") + band
-
-
-def _last_channel(period: Period) -> ColumnElement[str]:
-    return (select(Message.channel)
-            .where(Message.case_id == RecoveryCase.id,
-                   Message.status == MessageStatus.sent.value,
-                   seconds_between(Message.sent_at, RecoveryCase.first_failed_at)
-                   <= period.window_seconds,
-                   or_(RecoveryCase.closed_at.is_(None), Message.sent_at <= RecoveryCase.closed_at))
-            .order_by(Message.sent_at.desc(), Message.id.desc()).limit(1)
-            .correlate(RecoveryCase).scalar_subquery())

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, case, func, literal_column, select
+from sqlalchemy import ColumnElement, case, func, literal_column
 from sqlmodel import Session
 
-from models import ChargeAttempt, RecoveryCase
+from models import RecoveryCase
 from recovery.errors import InvalidReportQuery
 from recovery.reports.cohort import Period, recovered_within, share
 from recovery.reports.dialect import prepare
@@ -100,20 +100,14 @@ def _key(grouping: Grouping | None, period: Period) -> ColumnElement:
     if grouping is None:
         return literal_column(f"'{ALL}'")
     if grouping is Grouping.attempt_number:
-        # Counted for recovered cases only: CASE runs the lookups just for them.
         return case((recovered_within(period), _recovering_attempt_number()), else_=None)
     return group_key(grouping, period)
 
 
 def _recovering_attempt_number() -> ColumnElement[int]:
-    """Attempts on the case up to its first successful one; 0 when none succeeded."""
-    paid_at = (select(func.min(ChargeAttempt.attempted_at))
-               .where(ChargeAttempt.case_id == RecoveryCase.id, ChargeAttempt.succeeded)
-               .correlate(RecoveryCase).scalar_subquery())
-    return (select(func.count()).select_from(ChargeAttempt)
-            .where(ChargeAttempt.case_id == RecoveryCase.id,
-                   ChargeAttempt.attempted_at <= paid_at)
-            .correlate(RecoveryCase).scalar_subquery())
+    """The attempt that paid, kept on the case (``recovery_case.paying_attempt_number``); 0
+    when none succeeded."""
+    return func.coalesce(RecoveryCase.paying_attempt_number, 0)
 
 
 def _by_attempt_number(tallies: list[Tally], total: RateRow) -> tuple[RateRow, ...]:

@@ -491,3 +491,75 @@ def test_outbound_webhooks_migrate_up_and_down_on_sqlite(tmp_path):
 @pytest.mark.postgres
 def test_outbound_webhooks_migrate_up_and_down_on_postgres():
     on_fresh_postgres("recovery_migrations_outbound", outbound_webhooks_come_and_go)
+
+
+def case_tallies_come_and_go(url: str) -> None:
+    """0017_case_tallies fills each stored case's tallies from its rows: the first failure by
+    time (not by id), the counts, the attempt that paid, and the messages sent while it was
+    open; reverting it removes only those columns."""
+    before = revision_before("0017_case_tallies")
+    migrations.upgrade(url, before)
+    engine = make_engine(url, pool_size=1)
+    opened = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
+    times = {f"h{n}": opened.replace(hour=10 + n) for n in range(6)}
+    attempt = text(
+        "INSERT INTO charge_attempt (account_id, case_id, attempted_at, by, succeeded, "
+        "details_pending, decline_class, card_brand, card_country, amount, currency, "
+        "created_at) VALUES ('acct_t', :case, :at, :by, :ok, false, :cls, :brand, 'US', 900, "
+        "'usd', :at)")
+    message = text(
+        "INSERT INTO message (account_id, case_id, message_id, kind, channel, subject, status, "
+        "tries, created_at, sent_at) VALUES ('acct_t', 1, :id, 'payment_failed', :channel, "
+        "'s', :status, 0, :at, :sent)")
+    try:
+        with engine.begin() as connection:
+            connection.execute(text(
+                "INSERT INTO account (id, name, livemode, webhook_secrets, created_at) "
+                "VALUES ('acct_t', '', false, '', :at)"), {"at": opened})
+            for case_id, closed in ((1, times["h4"]), (2, None)):
+                connection.execute(text(
+                    "INSERT INTO recovery_case (id, account_id, stripe_invoice_id, amount_due, "
+                    "currency, status, waiting_for, customer_timezone, engine_retries, "
+                    "first_failed_at, closed_at, created_at, updated_at) VALUES (:id, 'acct_t', "
+                    ":invoice, 900, 'usd', 'recovered', 'nothing', 'UTC', 0, :at, :closed, :at, "
+                    ":at)"), {"id": case_id, "invoice": f"in_{case_id}", "at": opened,
+                              "closed": closed})
+            # Written out of time order: the first failure is the earliest, not the first row.
+            for at, by, ok, cls, brand in (("h2", "engine", False, "retry", "visa"),
+                                           ("h0", "stripe", False, "new_payment_method", "amex"),
+                                           ("h3", "engine", True, None, "visa")):
+                connection.execute(attempt, {"case": 1, "at": times[at], "by": by, "ok": ok,
+                                             "cls": cls, "brand": brand})
+            for n, (channel, status, sent) in enumerate((("email", "sent", "h1"),
+                                                         ("sms", "sent", "h3"),
+                                                         ("email", "pending", None),
+                                                         ("email", "sent", "h5"))):
+                connection.execute(message, {"id": f"<m{n}@t>", "channel": channel,
+                                             "status": status, "at": opened,
+                                             "sent": times[sent] if sent else None})
+        migrations.upgrade(url, "0017_case_tallies")
+        with engine.connect() as connection:
+            rows = connection.execute(text(
+                "SELECT id, first_decline_class, first_card_brand, first_card_country, "
+                "attempt_count, engine_attempt_count, failed_attempt_count, "
+                "paying_attempt_number, message_count, last_message_channel FROM recovery_case "
+                "ORDER BY id")).all()
+        # Case 1: the sms at h3 is its last message while open (closed at h4; the h5 email
+        # came after). Case 2 has no rows.
+        assert [tuple(row) for row in rows] == [
+            (1, "new_payment_method", "amex", "US", 3, 2, 2, 3, 2, "sms"),
+            (2, None, None, None, 0, 0, 0, None, 0, None)]
+        migrations.downgrade(url, before)
+        assert "attempt_count" not in columns_of(url, "recovery_case")
+        migrations.upgrade(url)
+    finally:
+        engine.dispose()
+
+
+def test_case_tallies_migrate_up_and_down_on_sqlite(tmp_path):
+    case_tallies_come_and_go(f"sqlite:///{tmp_path / 'm.db'}")
+
+
+@pytest.mark.postgres
+def test_case_tallies_migrate_up_and_down_on_postgres():
+    on_fresh_postgres("recovery_test_case_tallies", case_tallies_come_and_go)

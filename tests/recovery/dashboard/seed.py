@@ -13,6 +13,7 @@ from models import (
     RecoveryCase,
     ScheduledAction,
 )
+from recovery.engine.case_tallies import recount
 from recovery.runtime.db import transaction
 
 OTHER_ACCOUNT = "acct_other"
@@ -57,8 +58,11 @@ def seed_cases(services) -> None:
                           decline_class="stop", amount=2000, status="exhausted",
                           closed_at=now - day)
         _attempt(session, exhausted, now - 10 * day, "stolen_card", "visa", "US")
-        _case(session, OTHER_ACCOUNT, OTHER_INVOICE, now - day, brand="amex",
-              decline_class="retry", amount=999)
+        other = _case(session, OTHER_ACCOUNT, OTHER_INVOICE, now - day, brand="amex",
+                      decline_class="retry", amount=999)
+        session.flush()
+        for case in (open_case, recovered, exhausted, other):
+            recount(session, case)  # the tallies the engine keeps as it records them
 
 
 def _case(session, account_id, invoice, failed_at, *, brand, decline_class, amount,

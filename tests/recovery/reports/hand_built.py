@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from models import Account, ChargeAttempt, Message, RecoveryCase
+from recovery.engine.case_tallies import recount
 from recovery.reports.cohort import Period
 from recovery.runtime.db import SessionFactory, transaction
 
@@ -168,4 +169,6 @@ def _write(session, account_id: str, spec: Case, now: datetime) -> int:
             account_id=account_id, case_id=case.id, message_id=f"<{spec.name}-{n}@test>",
             stripe_customer_id=spec.customer, kind=kind, channel=channel, status=status,
             created_at=sent_at, sent_at=sent_at if status == "sent" else None))
+    session.flush()
+    recount(session, case)  # the tallies the engine keeps as it records them
     return case.id

@@ -77,11 +77,12 @@ GROUPED = {
                 ("monthly 50-200", 1, 0, "usd", 8000, 0),
                 ("other 200+", 1, 0, "usd", 25000, 0), ("other <10", 1, 1, "usd", 700, 700),
                 ("yearly 10-50", 1, 0, "usd", 0, 0), ("yearly 50-200", 1, 1, "usd", 5000, 5000)],
-    # The last message sent within the window: C2's sms came after its email; C3's sms of 11-15
-    # is past its 30 days (its email reminder counts); C5's failed sms and C8's note after the
-    # recovery do not count; C7 and C11 got none.
-    "channel": [("email", 6, 3, "usd", 1000 + 2000 + 8000 + 1500 + 700, 1700),
-                ("none", 2, 0, "usd", 25000 + 1200, 0), ("sms", 2, 1, "usd", 5000, 5000)],
+    # The last message sent while the case was open: C2's sms came after its email; C3's sms
+    # of 11-15 came before it closed (11-20), though past its 30 days; C5's failed sms and C8's
+    # note after the recovery do not count; C7 and C11 got none.
+    "channel": [("email", 5, 3, "usd", 1000 + 8000 + 1500 + 700, 1000 + 700),
+                ("none", 2, 0, "usd", 25000 + 1200, 0),
+                ("sms", 3, 1, "usd", 5000 + 2000, 5000)],
     "currency": [("eur", 2, 1, "eur", 7000, 3000), ("usd", 8, 3, "usd", 44400, 6700)],
     # C1 and C8 paid on their 2nd attempt, C2 on its 3rd; C4 was paid without a charge. Every
     # row is over the whole cohort.
