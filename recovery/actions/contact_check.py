@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlmodel import Session
 
-from models import Account, Message, MessageStatus
+from models import Account, CaseStatus, Message, MessageStatus, RecoveryCase
 from recovery.messaging.preferences import preferences_of
-from recovery.rules.communication import CommunicationPolicy
+from recovery.rules.communication import DUNNING_KINDS, CommunicationPolicy
 from recovery.rules.contact import WEEK, ContactDecision, SentRecord, contact_decision
 
 MESSAGES = Message.__table__
@@ -64,4 +64,26 @@ def decide_contact(session: Session, *, kind: str, now: datetime, account_id: st
     """The contact rules' answer for one message, from what the database holds now."""
     history = sent_history(session, account_id, customer_id, case_id, now, policy)
     return contact_decision(kind, now, timezone, case_id, history, policy,
-                            unsubscribed(session, account_id, customer_id))
+                            unsubscribed(session, account_id, customer_id),
+                            unanswered_messages(session, account_id, customer_id))
+
+
+def unanswered_messages(session: Session, account_id: str, customer_id: str | None) -> int:
+    """Dunning messages the customer got (or has scheduled) since they last answered: their
+    latest recovered invoice or card change on any of their cases (ever, when neither). A
+    message the channel refused for good never reached them and does not count."""
+    if customer_id is None:
+        return 0
+    of_customer = (RecoveryCase.account_id == account_id,
+                   RecoveryCase.stripe_customer_id == customer_id)
+    recovered, card_changed = session.execute(
+        select(func.max(case((RecoveryCase.status == CaseStatus.recovered.value,
+                              RecoveryCase.closed_at))),
+               func.max(RecoveryCase.card_changed_at)).where(*of_customer)).one()
+    answered = max((at for at in (recovered, card_changed) if at is not None), default=None)
+    counted = [MESSAGES.c.account_id == account_id, MESSAGES.c.stripe_customer_id == customer_id,
+               MESSAGES.c.kind.in_(DUNNING_KINDS),
+               MESSAGES.c.status != MessageStatus.failed.value]
+    if answered is not None:
+        counted.append(MESSAGES.c.created_at > answered)
+    return session.execute(select(func.count()).select_from(MESSAGES).where(*counted)).scalar_one()

@@ -64,13 +64,16 @@ DEFAULT_SEQUENCE = (
     SequenceStep("payment_failed"),
     SequenceStep("card_update_request"),
     SequenceStep("authentication_required"),
-    # One reminder: every dunning message past the second makes some customers cancel rather
-    # than pay (the "dunning fatigue" the sandbox's World models), so the default keeps the
-    # sequence short; an account that wants more lists them.
+    # One reminder and no final notice by default: past a customer's second unanswered message,
+    # more dunning makes some customers cancel rather than pay ("dunning fatigue"), and a
+    # cancellation loses every later invoice, not one. An account that wants more lists them
+    # (and raises ``max_unanswered``).
     SequenceStep("reminder", after_days=7),
-    SequenceStep("final_notice", before_end_days=3),
     SequenceStep("payment_recovered"),
 )
+# The messages that ask the customer to act on a failed payment (``max_unanswered`` counts
+# them); the receipt and the card-expiring notice are not dunning.
+DUNNING_KINDS = OPENING_KINDS + ("reminder", "final_notice")
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,10 @@ class CommunicationPolicy:
     max_per_case: int = 6
     max_per_customer_week: int = 3
     min_gap_hours: float = 24
+    # At most this many dunning messages to a customer who has not answered them: counted since
+    # their latest recovered invoice or card change, across all their cases, so a customer whose
+    # card keeps failing is not sent a fresh sequence every month. 0: no limit.
+    max_unanswered: int = 2
     final_notice_must_send: bool = True  # a legal notice: sent even to an unsubscribed customer
     channels: tuple[str, ...] = ("email",)
 
@@ -123,7 +130,7 @@ class CommunicationPolicy:
             "quiet_start_hour": self.quiet_start_hour, "quiet_end_hour": self.quiet_end_hour,
             "max_per_case": self.max_per_case,
             "max_per_customer_week": self.max_per_customer_week,
-            "min_gap_hours": self.min_gap_hours,
+            "min_gap_hours": self.min_gap_hours, "max_unanswered": self.max_unanswered,
             "final_notice_must_send": self.final_notice_must_send,
             "channels": list(self.channels),
         }
@@ -140,7 +147,7 @@ class CommunicationPolicy:
 
 _FIELDS = ("enabled", "sequence", "card_update_at_once", "card_expiring_days_before",
            "quiet_start_hour", "quiet_end_hour", "max_per_case", "max_per_customer_week",
-           "min_gap_hours", "final_notice_must_send", "channels")
+           "min_gap_hours", "max_unanswered", "final_notice_must_send", "channels")
 
 
 def _unchecked(values: dict) -> CommunicationPolicy:
@@ -188,6 +195,7 @@ def _field_problems(policy: CommunicationPolicy):
         yield from _whole_number(name, getattr(policy, name), 0, 23)
     yield from _whole_number("max_per_case", policy.max_per_case, 1, 50)
     yield from _whole_number("max_per_customer_week", policy.max_per_customer_week, 1, 50)
+    yield from _whole_number("max_unanswered", policy.max_unanswered, 0, 50)
     gap = policy.min_gap_hours
     if not _finite_number(gap) or not 0 <= gap <= 24 * 14:
         yield FieldProblem("min_gap_hours", "must be a number of hours between 0 and 336")

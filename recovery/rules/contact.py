@@ -5,7 +5,10 @@ The rules, for every message (must-sends included, so they hold for everything a
 - quiet hours in the customer's time zone: a message due in them waits for their end;
 - at most ``max_per_customer_week`` messages to a customer in any rolling 7 days, and at least
   ``min_gap_hours`` between two of them: a message waits until both hold;
-- at most ``max_per_case`` messages per case: one more is refused (waiting would not help).
+- at most ``max_per_case`` messages per case: one more is refused (waiting would not help);
+- at most ``max_unanswered`` dunning messages (``DUNNING_KINDS``) to a customer who has not
+  answered: ``unanswered`` is how many they got since their latest recovered invoice or card
+  change; one more is refused (0: no limit).
 
 Unsubscribe: an unsubscribed customer gets only must-sends (``CommunicationPolicy.must_send``:
 the receipt, which is transactional, and the final notice when ``final_notice_must_send``, a
@@ -23,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from recovery.rules.communication import CommunicationPolicy
+from recovery.rules.communication import DUNNING_KINDS, CommunicationPolicy
 
 WEEK = timedelta(days=7)
 
@@ -49,12 +52,16 @@ class ContactDecision:
 
 def contact_decision(kind: str, now: datetime, timezone: str, case_id: int | None,
                      sent: Sequence[SentRecord], policy: CommunicationPolicy,
-                     unsubscribed: bool) -> ContactDecision:
+                     unsubscribed: bool, unanswered: int = 0) -> ContactDecision:
     """The earliest time this message may go to the customer, or why it may not."""
     if not policy.enabled:
         return ContactDecision(False, None, "communication is turned off for the account")
     if unsubscribed and not policy.must_send(kind):
         return ContactDecision(False, None, "the customer unsubscribed")
+    if kind in DUNNING_KINDS and 0 < policy.max_unanswered <= unanswered:
+        return ContactDecision(False, None, f"the customer has not answered {unanswered} "
+                                            f"messages (max_unanswered "
+                                            f"{policy.max_unanswered})")
     if case_id is not None:
         of_case = sum(1 for record in sent if record.case_id == case_id)
         if of_case >= policy.max_per_case:

@@ -89,15 +89,30 @@ def rows(services) -> list[Message]:
         return list(session.exec(select(Message).order_by(Message.created_at, Message.id)))
 
 
+# A sequence with a final notice, and the room to send it (the default stops at two unanswered).
+WITH_FINAL_NOTICE = {"sequence": [{"kind": "payment_failed"}, {"kind": "reminder", "after_days": 7},
+                                  {"kind": "final_notice", "before_end_days": 3}],
+                     "max_unanswered": 3}
+
+
+def set_policy(services, policy: dict) -> None:
+    with services.sessions() as session:
+        account = session.exec(select(Account)).one()
+        account.policy = policy
+        session.add(account)
+        session.commit()
+
+
 def test_a_whole_case_sends_its_sequence_over_smtp_with_unsubscribe_headers(mailing, stub):
     services, handler = mailing
+    set_policy(services, {"communication": WITH_FINAL_NOTICE})
     stub.pay_results.extend(DECLINES)
     with TestClient(create_app(services, run_worker=False)) as client:
         open_case(client, services)
         run_case_to_its_end(services)
     sent = rows(services)
-    # The default sequence: the failure notice at once, a reminder on day 7 and the final
-    # notice before the 28-day window ends.
+    # The failure notice at once, a reminder on day 7 and the final notice before the 28-day
+    # window ends.
     assert [row.kind for row in sent] == ["payment_failed", "reminder", "final_notice"]
     assert all(row.status == MessageStatus.sent.value for row in sent)
     mails = [parsed(received) for received in handler.received]
@@ -137,13 +152,8 @@ def test_the_card_update_link_opens_a_new_billing_portal_session(mailing, stub):
 
 def test_the_final_notice_carries_the_accounts_offer_and_its_link_applies_it(mailing, stub):
     services, handler = mailing
-    with services.sessions() as session:
-        account = session.exec(select(Account)).one()
-        account.policy = {"offers": {"rules": [
-            {"kind": "discount", "percent_off": 25, "months": 3,
-             "in_messages": ["final_notice"]}]}}
-        session.add(account)
-        session.commit()
+    set_policy(services, {"communication": WITH_FINAL_NOTICE, "offers": {"rules": [
+        {"kind": "discount", "percent_off": 25, "months": 3, "in_messages": ["final_notice"]}]}})
     stub.pay_results.extend(DECLINES)
     with TestClient(create_app(services, run_worker=False)) as client:
         open_case(client, services)

@@ -87,6 +87,8 @@ def test_a_message_over_the_case_cap_is_canceled_with_the_reason(client, service
 
 
 def test_an_unsubscribed_customer_gets_only_the_must_sends(client, services, stub):
+    set_communication(services, sequence=[{"kind": "payment_failed"},
+                                          {"kind": "final_notice", "before_end_days": 3}])
     services.steps.context = replace(services.steps.context,
                                      unsubscribed=lambda session, account, customer: True)
     open_case(client, services)

@@ -170,8 +170,8 @@ def test_call_issuer_tells_the_customer(client, services, stub):
     deliver(client, services, failed_event(services))
 
     assert len(live(services, ActionKind.retry)) == 1
-    # Told at once, then the default sequence's reminder (day 7) and final notice.
-    assert notices(services) == ["payment_failed", "reminder", "final_notice"]
+    # Told at once, then the default sequence's reminder (day 7).
+    assert notices(services) == ["payment_failed", "reminder"]
 
 
 def test_a_radar_block_does_not_ask_the_customer_for_a_card(client, services, stub):

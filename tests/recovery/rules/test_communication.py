@@ -23,7 +23,8 @@ def test_no_stored_policy_gives_the_defaults_and_they_round_trip():
     assert policy == CommunicationPolicy() == CommunicationPolicy.from_mapping({})
     assert [step.key for step in policy.sequence] == [
         "payment_failed", "card_update_request", "authentication_required", "reminder@7",
-        "final_notice", "payment_recovered"]
+        "payment_recovered"]
+    assert policy.max_unanswered == 2
     assert CommunicationPolicy.from_mapping(policy.to_dict()) == policy
 
 
@@ -106,4 +107,4 @@ def test_reminders_and_the_final_notice_fall_inside_the_window():
     assert [n.key for n in follow_up_notices(THREE_REMINDERS, FAILED, short, FAILED)] == \
         ["reminder@3", "final_notice"]
     assert [n.key for n in follow_up_notices(CommunicationPolicy(), FAILED, END, FAILED)] == \
-        ["reminder@7", "final_notice"]
+        ["reminder@7"]

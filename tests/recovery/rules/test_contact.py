@@ -34,6 +34,21 @@ def test_a_message_in_quiet_hours_waits_for_the_morning_in_the_customers_zone():
     assert decision.reason == "deferred: quiet hours in the customer's time zone"
 
 
+def test_a_customer_who_left_two_messages_unanswered_gets_no_more_dunning():
+    now = datetime(2026, 1, 10, 15, 0, tzinfo=UTC)
+    for kind in ("payment_failed", "card_update_request", "reminder", "final_notice"):
+        refused = contact_decision(kind, now, "UTC", 1, [], policy(), False, unanswered=2)
+        assert (refused.allowed, refused.reason) == (
+            False, "the customer has not answered 2 messages (max_unanswered 2)")
+        assert contact_decision(kind, now, "UTC", 1, [], policy(), False, unanswered=1).allowed
+    # Not dunning: the receipt and the card-expiring notice still go.
+    for kind in ("payment_recovered", "card_expiring"):
+        assert contact_decision(kind, now, "UTC", 1, [], policy(), False, unanswered=9).allowed
+    # 0: no limit.
+    assert contact_decision("reminder", now, "UTC", 1, [], policy(max_unanswered=0), False,
+                            unanswered=40).allowed
+
+
 def test_quiet_hours_follow_daylight_saving_time():
     # 8 March 2026: New York moves to EDT; 08:00 local is then 12:00 UTC, not 13:00.
     now = datetime(2026, 3, 8, 6, 0, tzinfo=UTC)  # 01:00 EST
