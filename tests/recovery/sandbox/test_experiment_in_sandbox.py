@@ -36,13 +36,22 @@ def test_an_experiment_needs_two_policies_an_account_can_hold(spec):
         experiment_policies(spec)
 
 
-def test_the_command_prints_each_arm(monkeypatch, tmp_path):
+def test_the_command_prints_each_arm_and_keeps_its_database(monkeypatch, tmp_path):
     monkeypatch.setenv("RECOVERY_DATABASE_URL", f"sqlite:///{tmp_path}/cli.db")
-    result = CliRunner().invoke(app, ["simulate", "--experiment", "default:smart",
-                                      "--subscribers", "40", "--days", "10",
-                                      "--warmup-days", "0"])
+    kept = tmp_path / "kept" / "experiment.db"
+    result = CliRunner(env={"COLUMNS": "200"}).invoke(app, [
+        "simulate", "--experiment", "default:smart", "--subscribers", "40", "--days", "10",
+        "--warmup-days", "0", "--keep-database", str(kept)])
     assert result.exit_code == 0, result.output
     assert "control: engine default" in result.output and "treatment: smart" in result.output
-    assert "sequential test" in result.output
+    assert "sequential test" in result.output and "recovery rate by amount" in result.output
+    assert f"database kept: {kept} (experiment 1)" in result.output
+    # The kept run reads back as the run printed it.
+    shown = CliRunner(env={"COLUMNS": "200"}).invoke(
+        app, ["experiments", "show", "1"], env={"RECOVERY_DATABASE_URL": f"sqlite:///{kept}"})
+    assert shown.exit_code == 0, shown.output
+    for line in result.output.splitlines():
+        if line.startswith(("recovery rate", "net revenue per", "sequential test")):
+            assert line in shown.output
     refused = CliRunner().invoke(app, ["simulate", "--experiment", "smart"])
     assert refused.exit_code == 2
