@@ -32,12 +32,14 @@ class CurveSeries:
 
 @dataclass(frozen=True)
 class RateBar:
-    """One group of a breakdown: its recovery rate by count and by amount, out of ``cases``."""
+    """One group of a breakdown: its recovery rate by count and by amount, out of ``cases``
+    (``amount_rate`` None: none of the group's cases is in the amounts' currency, so there is
+    no rate to draw, rather than a rate of 0)."""
 
     group: str
     cases: int
     rate: float
-    amount_rate: float
+    amount_rate: float | None
 
 
 def recovery_curve_figure(series: Sequence[CurveSeries], *,
