@@ -346,26 +346,21 @@ def test_another_accounts_experiment_is_not_found(dashboard, tokens, services):
 
 def test_a_group_with_no_case_in_the_amounts_currency_has_no_bar_by_amount(dashboard, tokens,
                                                                            services):
-    """A euro case on a card from Germany: counted by count, but the amounts are in dollars
-    (the main currency), so Germany has no rate by amount, not a rate of 0."""
+    """A euro case under policy version 7: counted by count, but the amounts are in dollars
+    (the main currency), so version 7 has no rate by amount, not a rate of 0."""
     from datetime import timedelta
 
     from models import RecoveryCase
     from recovery.runtime.db import transaction
-    from tests.recovery.dashboard.seed import _attempt
 
     with transaction(services.sessions) as session:
-        now = services.clock.now() - timedelta(hours=1)
-        euro = RecoveryCase(
+        failed = services.clock.now() - timedelta(hours=1)
+        session.add(RecoveryCase(
             account_id=services.settings.account_id, stripe_invoice_id="in_euro",
             stripe_customer_id="cus_euro", amount_due=5000, currency="eur", status="open",
-            last_decline_class="retry", first_failed_at=now, created_at=now, updated_at=now)
-        session.add(euro)
-        session.flush()
-        _attempt(session, euro, now, "insufficient_funds", "visa", "DE")
+            policy_version=7, first_failed_at=failed, created_at=failed, updated_at=failed))
     sign_in(dashboard, tokens.owner)
     page = dashboard.get("/dashboard/", params={"days": 30, "within": 30}).text
-    by_count, by_amount = figures_on(page)["chart-country"]["data"]
-    assert list(by_amount["x"]) == ["DE", "FR", "US"]
-    assert list(by_count["y"])[0] == 0.0 and list(by_amount["y"])[0] is None
-    assert None not in list(by_amount["y"])[1:]
+    by_count, by_amount = figures_on(page)["chart-policy"]["data"]
+    assert list(by_amount["x"]) == ["7", "default"]
+    assert (list(by_count["y"]), list(by_amount["y"])) == ([0.0, 1 / 3], [None, 100 / 162])
