@@ -39,10 +39,11 @@ bench-tools:
 browser-tools:
 	command -v chromedriver >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium chromium-driver)
 
-# The README's email screenshots: headless Chromium, Debian's package.
-screenshots: $(STAMP)
-	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+# The README's screenshots: the emails, then the dashboard on a sandbox run (a few minutes);
+# headless Chromium and its driver, Debian's packages.
+screenshots: $(STAMP) browser-tools
 	$(BIN)/python docs/screenshots/render_emails.py
+	$(BIN)/python docs/screenshots/render_dashboard.py
 
 clean:
 	rm -rf $(VENV) var

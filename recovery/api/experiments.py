@@ -68,7 +68,7 @@ class ExperimentOut(BaseModel):
     created_at: datetime
 
 
-class IntervalOut(BaseModel):
+class ExperimentIntervalOut(BaseModel):
     low: float | None
     high: float | None
     confidence: float
@@ -76,8 +76,10 @@ class IntervalOut(BaseModel):
 
 class DifferenceOut(BaseModel):
     estimate: float | None = Field(description="treatment minus control")
-    interval: IntervalOut | None = Field(description="null: too few ended cases for one")
-    method: str
+    interval: ExperimentIntervalOut | None = Field(
+        description="null: too few ended cases for one")
+    method: str = Field(description="newcombe-hybrid-score (rates by count) | "
+                        "delta-method-mover (rates by amount) | welch (money per case)")
 
 
 class ArmOut(BaseModel):
@@ -89,14 +91,22 @@ class ArmOut(BaseModel):
     ended_cases: int
     recovered: int
     recovery_rate: float = Field(description="recovered out of ended cases")
-    recovery_rate_interval: IntervalOut = Field(description="Wilson score interval")
-    amount_due: int = Field(description="of the ended cases, minor units")
-    amount_recovered: int
-    amount_rate: float = Field(description="recovery rate by amount")
+    recovery_rate_interval: ExperimentIntervalOut = Field(description="Wilson score interval")
+    amount_cases: int = Field(description="ended cases in the results' currency: those the "
+                              "amounts cover")
+    amount_due: int = Field(description="of the ended cases in the results' currency, minor "
+                            "units")
+    amount_recovered: int = Field(description="minor units of the results' currency")
+    amount_rate: float = Field(description="recovery rate by amount: amount_recovered / "
+                               "amount_due")
+    amount_rate_interval: ExperimentIntervalOut | None = Field(
+        description="linearised (delta-method) interval of the ratio, on the log-odds scale; "
+                    "null: fewer than two ended cases")
     attempts: int
     messages: int
     cancellations: int
-    revenue_given_up: int = Field(description="by applied offers (discounts, pauses)")
+    revenue_given_up: int = Field(description="by applied offers (discounts, pauses), minor "
+                                  "units of the results' currency")
     net_revenue: int = Field(description="amount recovered less revenue given up")
     attempts_per_case: float
     messages_per_case: float
@@ -109,15 +119,21 @@ class SequentialOut(BaseModel):
     leader: str | None
     winner: str | None
     estimate: float | None
-    interval: IntervalOut = Field(description="confidence sequence on the difference of rates")
+    interval: ExperimentIntervalOut = Field(
+        description="confidence sequence on the difference of rates")
     looks: int
     alpha: float
 
 
 class ResultsOut(BaseModel):
+    currency: str | None = Field(description="of every amount: the experiment's main currency "
+                                 "(most cases); null: no case yet")
     control: ArmOut
     treatment: ArmOut
-    recovery_rate_difference: DifferenceOut
+    recovery_rate_difference: DifferenceOut = Field(
+        description="of the recovery rates by count (Newcombe's hybrid score interval)")
+    amount_rate_difference: DifferenceOut = Field(
+        description="of the recovery rates by amount, built from the arms' intervals")
     amount_recovered_per_case_difference: DifferenceOut
     net_revenue_per_case_difference: DifferenceOut
     sequential: SequentialOut
@@ -135,8 +151,8 @@ def _finite(value: float | None) -> float | None:
     return value if value is not None and math.isfinite(value) else None
 
 
-def _interval(interval: Interval) -> IntervalOut:
-    return IntervalOut(low=_finite(interval.low), high=_finite(interval.high),
+def _interval(interval: Interval) -> ExperimentIntervalOut:
+    return ExperimentIntervalOut(low=_finite(interval.low), high=_finite(interval.high),
                        confidence=interval.confidence)
 
 
@@ -152,8 +168,10 @@ def _arm(arm: ArmResults, numbers: dict[int, int]) -> ArmOut:
         customers=arm.customers, cases=arm.cases, open_cases=arm.open_cases,
         ended_cases=arm.recovered.trials, recovered=arm.recovered.successes,
         recovery_rate=arm.recovered.rate, recovery_rate_interval=_interval(arm.recovered.interval),
-        amount_due=arm.amount_due, amount_recovered=arm.amount_recovered,
-        amount_rate=arm.amount_rate, attempts=arm.attempts, messages=arm.messages,
+        amount_cases=arm.amount.cases, amount_due=arm.amount_due,
+        amount_recovered=arm.amount_recovered, amount_rate=arm.amount_rate,
+        amount_rate_interval=_interval(arm.amount.interval) if arm.amount.interval else None,
+        attempts=arm.attempts, messages=arm.messages,
         cancellations=arm.cancellations, revenue_given_up=arm.revenue_given_up,
         net_revenue=arm.net_revenue, attempts_per_case=arm.attempts_per_case,
         messages_per_case=arm.messages_per_case, cancellation_rate=arm.cancellation_rate)
@@ -170,8 +188,10 @@ def _sequential(result: SequentialResult) -> SequentialOut:
 
 def results_out(results: ExperimentResults, numbers: dict[int, int]) -> ResultsOut:
     return ResultsOut(
+        currency=results.currency,
         control=_arm(results.control, numbers), treatment=_arm(results.treatment, numbers),
         recovery_rate_difference=_difference(results.recovery_rate_difference),
+        amount_rate_difference=_difference(results.amount_rate_difference),
         amount_recovered_per_case_difference=_difference(
             results.amount_recovered_per_case_difference),
         net_revenue_per_case_difference=_difference(results.net_revenue_per_case_difference),

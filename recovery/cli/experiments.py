@@ -142,16 +142,18 @@ def print_results(results, labels: tuple[str, str]) -> None:
     headed by ``labels``, then the differences and the sequential test."""
     table = Table("", *labels)
     arms = (results.control, results.treatment)
+    unit = f" {results.currency.upper()}" if results.currency else ""
     rows = [
         ("cases (ended / open)", lambda a: f"{a.recovered.trials} / {a.open_cases}"),
         ("customers", lambda a: str(a.customers)),
         ("recovered (count)", lambda a: f"{_pct(a.recovered.rate)} "
                                         f"{_span(a.recovered.interval)}"),
-        ("recovered (amount)", lambda a: f"{_pct(a.amount_rate)} of {_money(a.amount_due)}"),
+        ("recovered (amount)", lambda a: f"{_pct(a.amount_rate)} {_span(a.amount.interval)}"),
+        ("amount due (ended)", lambda a: f"{_money(a.amount_due)}{unit}"),
         ("attempts per case", lambda a: f"{a.attempts_per_case:.2f}"),
         ("messages per case", lambda a: f"{a.messages_per_case:.2f}"),
         ("cancellations", lambda a: f"{a.cancellations} ({_pct(a.cancellation_rate)})"),
-        ("net revenue", lambda a: f"{_money(a.net_revenue)} (offers gave up "
+        ("net revenue", lambda a: f"{_money(a.net_revenue)}{unit} (offers gave up "
                                   f"{_money(a.revenue_given_up)})"),
     ]
     for label, cell in rows:
@@ -160,11 +162,15 @@ def print_results(results, labels: tuple[str, str]) -> None:
     rate = results.recovery_rate_difference
     console.print(f"recovery rate, treatment - control: {100 * rate.estimate:+.1f} points "
                   f"{_span(rate.interval)} ({rate.method})")
+    amount = results.amount_rate_difference
+    console.print(f"recovery rate by amount, treatment - control: "
+                  f"{100 * amount.estimate:+.1f} points {_span(amount.interval)} "
+                  f"({amount.method})")
     net = results.net_revenue_per_case_difference
     low_high = "-" if net.interval is None else \
         f"[{_money(net.interval.low)}, {_money(net.interval.high)}]"
     console.print(f"net revenue per ended case, treatment - control: {_money(net.estimate)} "
-                  f"{low_high} ({net.method})")
+                  f"{low_high}{unit} ({net.method})")
     seq = results.sequential
     verdict = f"stop: {seq.winner.value} wins" if seq.winner else "keep running"
     console.print(f"sequential test (always valid): p = {seq.p_value:.4f} after {seq.looks} "

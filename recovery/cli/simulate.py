@@ -43,8 +43,10 @@ def simulate(
              "restarted, dropped database connections; then judge what was lost."),
     workers: int = typer.Option(1, min=1, help="With --chaos: worker processes."),
     keep_database: Path | None = typer.Option(
-        None, help="Copy the (one) policy's SQLite database here when the run ends, e.g. to "
-                   "judge other policies on its log with `recovery evaluate-policy`."),
+        None, help="Copy the (one) policy's SQLite database, or the --experiment run's, here "
+                   "when the run ends, e.g. to judge other policies on its log with `recovery "
+                   "evaluate-policy`, or to serve it (RECOVERY_DATABASE_URL) and read it on the "
+                   "dashboard."),
     chaos_database: str | None = typer.Option(
         None, help="With --chaos: an empty PostgreSQL database to run on (default: SQLite in "
                    "a temporary folder)."),
@@ -63,7 +65,7 @@ def simulate(
                               warmup_days=warmup_days, seed=seed,
                               keep_renewing=compare if keep_renewing is None else keep_renewing)
     if experiment is not None:
-        _run_experiment(config, experiment, settings.database_url)
+        _run_experiment(config, experiment, settings.database_url, keep_database)
         return
     try:
         chosen = sim_policies.comparison_policies(world) if compare else [
@@ -82,7 +84,8 @@ def simulate(
     _present(results, config, report, processes, time.perf_counter() - started)
 
 
-def _run_experiment(config, spec: str, database_url: str | None) -> None:
+def _run_experiment(config, spec: str, database_url: str | None,
+                    keep_database: Path | None) -> None:
     from recovery.cli.experiments import print_results  # noqa: PLC0415
     from recovery.sandbox.experiment import experiment_policies, run_experiment  # noqa: PLC0415
 
@@ -92,11 +95,13 @@ def _run_experiment(config, spec: str, database_url: str | None) -> None:
         console.print(f"[red]{problem}[/red]")
         raise typer.Exit(2) from None
     with console.status(f"simulating an experiment: {control.name} against {treatment.name}"):
-        run = run_experiment(config, control, treatment)
+        run = run_experiment(config, control, treatment, keep_database=keep_database)
     console.print(f"experiment {run.control} (control) against {run.treatment} (treatment): "
                   f"{config.subscribers} subscribers, {config.days} days, seed {config.seed}")
     print_results(run.results, (f"control: {run.control}", f"treatment: {run.treatment}"))
     console.print(f"wall time {run.wall_seconds:.1f} s; {run.invoices_simulated} invoices")
+    if keep_database is not None:
+        console.print(f"database kept: {keep_database} (experiment {run.results.experiment_id})")
 
 
 def _run_all(config, policies, processes: int, keep_database: Path | None = None) -> list:

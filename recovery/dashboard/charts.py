@@ -32,12 +32,14 @@ class CurveSeries:
 
 @dataclass(frozen=True)
 class RateBar:
-    """One group of a breakdown: its recovery rate by count and by amount, out of ``cases``."""
+    """One group of a breakdown: its recovery rate by count and by amount, out of ``cases``
+    (``amount_rate`` None: none of the group's cases is in the amounts' currency, so there is
+    no rate to draw, rather than a rate of 0)."""
 
     group: str
     cases: int
     rate: float
-    amount_rate: float
+    amount_rate: float | None
 
 
 def recovery_curve_figure(series: Sequence[CurveSeries], *,
@@ -75,6 +77,51 @@ def breakdown_figure(title: str, bars: Sequence[RateBar]) -> go.Figure:
     figure.update_xaxes(type="category", title_text=None)
     figure.update_yaxes(title_text="recovery rate", tickformat=".0%", range=[0, 1])
     return figure
+
+
+@dataclass(frozen=True)
+class ArmRates:
+    """One arm of an experiment: its recovery rate by count and by amount, each with its
+    interval (None: too few cases for one)."""
+
+    arm: str
+    rate: float
+    rate_interval: tuple[float, float] | None
+    amount_rate: float
+    amount_interval: tuple[float, float] | None
+
+
+def arm_rates_figure(title: str, arms: Sequence[ArmRates]) -> go.Figure:
+    """Each arm's rate by count and by amount side by side, the intervals as error bars."""
+    figure = go.Figure(layout=_layout(title))
+    names = [arm.arm for arm in arms]
+    for name, colour, rates, intervals in (
+            ("by count", COLOURS[1], [a.rate for a in arms], [a.rate_interval for a in arms]),
+            ("by amount", COLOURS[2], [a.amount_rate for a in arms],
+             [a.amount_interval for a in arms])):
+        above, below = _error_bars(rates, intervals)
+        spans = [list(span) if span else [None, None] for span in intervals]
+        figure.add_trace(go.Bar(
+            x=names, y=rates, name=name, marker_color=colour, customdata=spans,
+            error_y={"type": "data", "symmetric": False, "array": above,
+                     "arrayminus": below, "color": INK, "thickness": 1.5, "width": 6},
+            hovertemplate="%{x}: %{y:.1%} (%{customdata[0]:.1%} to %{customdata[1]:.1%})"
+                          "<extra>" + name + "</extra>"))
+    figure.update_layout(barmode="group")
+    figure.update_xaxes(type="category", title_text=None)
+    figure.update_yaxes(title_text="recovery rate", tickformat=".0%", range=[0, 1])
+    return figure
+
+
+def _error_bars(rates: Sequence[float], intervals: Sequence[tuple[float, float] | None]
+                ) -> tuple[list[float], list[float]]:
+    """How far each interval reaches above and below its rate (no bar without an interval)."""
+    above, below = [], []
+    for rate, interval in zip(rates, intervals, strict=True):
+        low, high = interval if interval else (rate, rate)
+        above.append(high - rate)
+        below.append(rate - low)
+    return above, below
 
 
 def figure_json(figure: go.Figure) -> str:

@@ -61,4 +61,5 @@ def account_overview(sessions: SessionFactory, account_id: str, period: Period) 
 
 
 def _bars(rates: RecoveryRates) -> tuple[RateBar, ...]:
-    return tuple(RateBar(row.group, row.cases, row.rate, row.amount_rate) for row in rates.rows)
+    return tuple(RateBar(row.group, row.cases, row.rate,
+                         row.amount_rate if row.amount_due else None) for row in rates.rows)

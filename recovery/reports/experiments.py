@@ -6,7 +6,12 @@ The experiment's cases are those of its assigned customers (joined through
 an open case's outcome is not known yet. Activity (attempts, messages, cancellations, revenue
 given up) counts every case. Customers are randomised, cases are counted: a customer with
 several failed invoices in the window weighs more than one, which the intervals treat as
-independent cases. Amounts are summed over currencies unless ``currency`` is given.
+independent cases.
+
+Amounts are never added across currencies: with ``currency`` given, only that currency's cases
+count; otherwise counts cover every currency and money (amounts due and recovered, revenue
+given up, the rate by amount and the money per case) the experiment's main currency, the one
+most of its cases are in (as the recovery-rate reports do for a period).
 
 The sequential test looks after every ended case, in the order cases ended. A policy that ends
 its cases sooner (it gives up sooner, or recovers sooner) shows its outcomes sooner: while many
@@ -39,10 +44,13 @@ from recovery.reports.experiment_statistics import (
     DEFAULT_MIXING_VARIANCE,
     Difference,
     Proportion,
+    RatioOfSums,
     SequentialResult,
     mean_difference,
     proportion,
     proportion_difference,
+    ratio_difference,
+    ratio_of_sums,
     sequential_test,
 )
 from recovery.rules.experiment_assignment import Arm
@@ -56,16 +64,26 @@ class ArmResults:
     cases: int  # of those customers, opened while the experiment ran
     open_cases: int  # not ended yet: outside the rates
     recovered: Proportion  # recovered out of ended cases, with its Wilson interval
-    amount_due: int  # of the ended cases, minor units
-    amount_recovered: int  # minor units
+    # Recovered amount over amount due of the ended cases in the results' currency, with its
+    # interval (``experiment_statistics.ratio_of_sums``).
+    amount: RatioOfSums
     attempts: int  # charge attempts on the arm's cases, Stripe's and the engine's
     messages: int  # emails and SMS written for the arm's cases
     cancellations: int  # the cases' subscriptions canceled since the experiment started
     revenue_given_up: int  # by offers applied on the arm's cases, minor units
 
     @property
+    def amount_due(self) -> int:
+        """Of the ended cases in the results' currency, minor units."""
+        return round(self.amount.denominator)
+
+    @property
+    def amount_recovered(self) -> int:
+        return round(self.amount.numerator)
+
+    @property
     def amount_rate(self) -> float:
-        return self.amount_recovered / self.amount_due if self.amount_due else 0.0
+        return self.amount.rate
 
     @property
     def net_revenue(self) -> int:
@@ -91,9 +109,11 @@ class ExperimentResults:
     name: str
     status: str
     treatment_percent: int
+    currency: str | None  # of every amount; None: no case yet
     control: ArmResults
     treatment: ArmResults
     recovery_rate_difference: Difference  # Newcombe, treatment minus control
+    amount_rate_difference: Difference  # of the rates by amount, from the arms' intervals
     amount_recovered_per_case_difference: Difference  # Welch, minor units per ended case
     net_revenue_per_case_difference: Difference  # Welch, minor units per ended case
     sequential: SequentialResult  # on the recovery rate by count
@@ -103,6 +123,7 @@ class ExperimentResults:
 class _EndedCase:
     arm: Arm
     recovered: bool
+    currency: str
     amount_due: int
     net_revenue: int  # recovered amount less the revenue its applied offers gave up
     ended_at: datetime
@@ -142,17 +163,20 @@ def experiment_results(session: Session, account_id: str, experiment_id: int, *,
     sequential test at ``alpha`` (see ``experiment_statistics.sequential_test``)."""
     experiment = find_experiment(session, account_id, experiment_id)
     cases = _experiment_cases(experiment, currency).subquery()
+    money = currency or _main_currency(session, cases)
     given_up = _revenue_given_up_by_case(session, cases)
     ended = _ended_cases(session, cases, given_up)
     control, treatment = (
-        _arm_results(session, experiment, cases, arm, ended, given_up, confidence)
+        _arm_results(session, experiment, cases, arm, ended, given_up, money, confidence)
         for arm in (Arm.control, Arm.treatment))
-    control_ended = [case for case in ended if case.arm == Arm.control]
-    treatment_ended = [case for case in ended if case.arm == Arm.treatment]
+    control_ended, treatment_ended = (
+        [case for case in ended if case.arm == arm and case.currency == money]
+        for arm in (Arm.control, Arm.treatment))
     return ExperimentResults(
         experiment.id, experiment.name, experiment.status, experiment.treatment_percent,
-        control, treatment,
+        money, control, treatment,
         proportion_difference(control.recovered, treatment.recovered),
+        ratio_difference(control.amount, treatment.amount),
         mean_difference(_amounts_recovered(control_ended), _amounts_recovered(treatment_ended),
                         confidence=confidence),
         mean_difference([case.net_revenue for case in control_ended],
@@ -163,7 +187,7 @@ def experiment_results(session: Session, account_id: str, experiment_id: int, *,
 def _experiment_cases(experiment: Experiment, currency: str | None):
     """The experiment's cases with their arm: its customers' cases opened while it ran."""
     query = select(
-        RecoveryCase.id, RecoveryCase.status, RecoveryCase.amount_due,
+        RecoveryCase.id, RecoveryCase.status, RecoveryCase.amount_due, RecoveryCase.currency,
         RecoveryCase.stripe_subscription_id,
         func.coalesce(RecoveryCase.closed_at, RecoveryCase.updated_at).label("ended_at"),
         ExperimentAssignment.arm,
@@ -182,6 +206,12 @@ def _experiment_cases(experiment: Experiment, currency: str | None):
     return query
 
 
+def _main_currency(session: Session, cases) -> str | None:
+    """The currency most of the experiment's cases are in (alphabetical first on a tie)."""
+    counts = session.execute(select(cases.c.currency, func.count()).group_by(cases.c.currency))
+    return min(((-count, found) for found, count in counts), default=(0, None))[1]
+
+
 def _revenue_given_up_by_case(session: Session, cases) -> dict[int, int]:
     rows = session.execute(
         select(Offer.case_id, func.sum(Offer.revenue_given_up))
@@ -198,7 +228,7 @@ def _ended_cases(session: Session, cases, given_up: dict[int, int]) -> list[_End
     for row in rows:
         recovered = row.status == CaseStatus.recovered.value
         amount = row.amount_due if recovered else 0
-        ended.append(_EndedCase(Arm(row.arm), recovered, row.amount_due,
+        ended.append(_EndedCase(Arm(row.arm), recovered, row.currency, row.amount_due,
                                 amount - given_up.get(row.id, 0), row.ended_at, row.id))
     return sorted(ended, key=lambda case: (case.ended_at, case.case_id))
 
@@ -208,10 +238,12 @@ def _amounts_recovered(ended: list[_EndedCase]) -> list[int]:
 
 
 def _arm_results(session: Session, experiment: Experiment, cases, arm: Arm,
-                 ended: list[_EndedCase], given_up: dict[int, int],
+                 ended: list[_EndedCase], given_up: dict[int, int], money: str | None,
                  confidence: float) -> ArmResults:
     mine = [case for case in ended if case.arm == arm]
-    case_ids = session.scalars(select(cases.c.id).where(cases.c.arm == arm.value)).all()
+    in_money = [case for case in mine if case.currency == money]
+    case_currencies = dict(session.execute(
+        select(cases.c.id, cases.c.currency).where(cases.c.arm == arm.value)).all())
     recovered = sum(case.recovered for case in mine)
     return ArmResults(
         arm=arm,
@@ -220,17 +252,18 @@ def _arm_results(session: Session, experiment: Experiment, cases, arm: Arm,
         customers=_count(session, select(func.count(ExperimentAssignment.id)).where(
             ExperimentAssignment.experiment_id == experiment.id,
             ExperimentAssignment.arm == arm.value)),
-        cases=len(case_ids),
-        open_cases=len(case_ids) - len(mine),
+        cases=len(case_currencies),
+        open_cases=len(case_currencies) - len(mine),
         recovered=proportion(recovered, len(mine), confidence=confidence),
-        amount_due=sum(case.amount_due for case in mine),
-        amount_recovered=sum(_amounts_recovered(mine)),
+        amount=ratio_of_sums(_amounts_recovered(in_money),
+                             [case.amount_due for case in in_money], confidence=confidence),
         attempts=_count(session, select(func.count(ChargeAttempt.id)).join(
             cases, ChargeAttempt.case_id == cases.c.id).where(cases.c.arm == arm.value)),
         messages=_count(session, select(func.count(Message.id)).join(
             cases, Message.case_id == cases.c.id).where(cases.c.arm == arm.value)),
         cancellations=_cancellations(session, experiment, cases, arm),
-        revenue_given_up=sum(given_up.get(case_id, 0) for case_id in case_ids),
+        revenue_given_up=sum(given_up.get(case_id, 0)
+                             for case_id, found in case_currencies.items() if found == money),
     )
 
 

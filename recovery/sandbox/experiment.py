@@ -6,6 +6,7 @@ team sees the experiment work (assignment, per-arm planning, results) before run
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,9 +58,11 @@ def _split(spec: str) -> tuple[str, str]:
     return joined[0], joined[1]
 
 
-def run_experiment(config: SimulationConfig, control: RetryPolicy,
-                   treatment: RetryPolicy) -> ExperimentRun:
-    """One full run with the experiment running from the start; its per-arm results."""
+def run_experiment(config: SimulationConfig, control: RetryPolicy, treatment: RetryPolicy, *,
+                   keep_database: Path | None = None) -> ExperimentRun:
+    """One full run with the experiment running from the start; its per-arm results.
+    ``keep_database``: copy the run's SQLite file there before its temporary folder goes (to
+    read it later: ``recovery experiments show``, the dashboard)."""
     logging.getLogger().setLevel(logging.WARNING)  # the engine's INFO lines would drown a run
     started = time.perf_counter()
     with temporary_workdir() as workdir:
@@ -75,5 +78,8 @@ def run_experiment(config: SimulationConfig, control: RetryPolicy,
             invoices = sandbox.invoices
         finally:
             sandbox.close()
+        if keep_database is not None:
+            Path(keep_database).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(Path(workdir) / "sandbox.db", keep_database)
     return ExperimentRun(control.name, treatment.name, results, invoices,
                          time.perf_counter() - started)

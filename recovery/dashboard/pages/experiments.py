@@ -1,14 +1,17 @@
 """Experiments: the account's A/B experiments between two policy versions, how each arm does so
-far, and the forms that start, stop and promote one (through the engine's experiment
-functions, as the API's routes do)."""
+far (one page per experiment: each arm's rates with their intervals, the differences and the
+sequential test), and the forms that start, stop and promote one (through the engine's
+experiment functions, as the API's routes do)."""
 
 from __future__ import annotations
 
+import json
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import RedirectResponse, Response
 
+from recovery.dashboard.charts import ArmRates, arm_rates_figure, figure_json
 from recovery.dashboard.rendering import PREFIX, Pages
 from recovery.engine.experiments import (
     ExperimentPlan,
@@ -17,7 +20,15 @@ from recovery.engine.experiments import (
     stop_experiment,
 )
 from recovery.errors import ExperimentError, NotFound
-from recovery.reports.experiments import experiment_results, list_experiments, version_numbers
+from recovery.reports.experiment_statistics import Interval
+from recovery.reports.experiments import (
+    ArmResults,
+    ExperimentResults,
+    experiment_results,
+    find_experiment,
+    list_experiments,
+    version_numbers,
+)
 from recovery.wiring import Services
 
 MAX_NUMBER = 2**31 - 1  # ids and version numbers are 32-bit integers in the database
@@ -43,6 +54,18 @@ def add_routes(router: APIRouter, pages: Pages, services: Services) -> None:
     @router.get("/experiments")
     def experiments_list(request: Request) -> Response:
         return experiments_page(request)
+
+    @router.get("/experiments/{experiment_id}")
+    def experiment_detail(request: Request, experiment_id: int = EXPERIMENT_ID) -> Response:
+        account_id = pages.access.signed_in(request).account_id
+        with services.sessions() as session:
+            experiment = find_experiment(session, account_id, experiment_id)
+            results = experiment_results(session, account_id, experiment_id)
+            numbers = version_numbers(session, account_id, {
+                experiment.control_policy_version_id, experiment.treatment_policy_version_id})
+        return pages.render(request, "experiment.html", {
+            "nav": "experiments", "e": experiment, "r": results, "numbers": numbers,
+            "chart": arms_chart(results, numbers)})
 
     @router.post("/experiments")
     async def experiment_start(request: Request) -> Response:
@@ -83,6 +106,24 @@ def add_routes(router: APIRouter, pages: Pages, services: Services) -> None:
             return experiments_page(request, problem=str(error), status_code=422)
         return _done(f"the {posted.field('arm')} arm is the policy now, as version "
                      f"{adopted.number}")
+
+
+def arms_chart(results: ExperimentResults, numbers: dict[int, int]) -> dict:
+    """The arms' rates with their intervals, as plotly.js reads the figure."""
+    def arm(results_of_arm: ArmResults) -> ArmRates:
+        version = numbers.get(results_of_arm.policy_version_id, "?")
+        return ArmRates(f"{results_of_arm.arm.value} (version {version})",
+                        results_of_arm.recovered.rate, _span(results_of_arm.recovered.interval),
+                        results_of_arm.amount_rate, _span(results_of_arm.amount.interval))
+
+    confidence = results.control.recovered.interval.confidence
+    title = f"Recovery rate of ended cases, with {confidence:.0%} intervals"
+    figure = arm_rates_figure(title, [arm(results.control), arm(results.treatment)])
+    return {"id": "chart-arms", "title": title, "figure": json.loads(figure_json(figure))}
+
+
+def _span(interval: Interval | None) -> tuple[float, float] | None:
+    return (interval.low, interval.high) if interval else None
 
 
 def _done(what: str) -> RedirectResponse:

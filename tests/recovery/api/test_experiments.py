@@ -64,6 +64,13 @@ def test_start_read_stop_and_promote(api, tokens, services):
     assert control["recovery_rate"] == 1.0 and control["amount_recovered"] == \
         1000 * control["cases"]
     assert 0 < control["recovery_rate_interval"]["low"] < 1.0
+    # Every case recovered: the rate by amount is 1 and its interval reaches below it.
+    assert results["currency"] == "usd"
+    assert (control["amount_rate"], control["amount_cases"]) == (1.0, control["cases"])
+    assert 0 < control["amount_rate_interval"]["low"] < control["amount_rate_interval"]["high"] \
+        == 1.0
+    assert results["amount_rate_difference"]["estimate"] == 0.0
+    assert results["amount_rate_difference"]["method"] == "delta-method-mover"
     assert control["policy_version"] == 1 and treatment["policy_version"] == 2
     assert results["sequential"]["looks"] > 0 and not results["sequential"]["stop"]
     assert results["recovery_rate_difference"]["method"]
@@ -134,3 +141,15 @@ def test_every_route_is_documented(api):
             assert "application/json" in operation["responses"][
                 next(code for code in operation["responses"] if code.startswith("2"))]["content"]
             assert "404" in operation["responses"]
+
+
+def test_the_results_schema_documents_the_amount_intervals(api):
+    schemas = api.get("/openapi.json").json()["components"]["schemas"]
+    arm, results = schemas["ArmOut"]["properties"], schemas["ResultsOut"]["properties"]
+    for field in ("amount_cases", "amount_due", "amount_recovered", "amount_rate",
+                  "amount_rate_interval"):
+        assert field in arm and arm[field].get("description"), field
+    interval = {"$ref": "#/components/schemas/ExperimentIntervalOut"}
+    assert interval in arm["amount_rate_interval"]["anyOf"]
+    assert results["amount_rate_difference"]["$ref"] == "#/components/schemas/DifferenceOut"
+    assert results["currency"]["description"]

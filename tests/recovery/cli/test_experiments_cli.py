@@ -22,6 +22,7 @@ def test_start_list_show_stop_and_promote(services):
     shown = run(services, "experiments", "show", "1")
     assert shown.exit_code == 0 and "recovered (count)" in shown.output, shown.output
     assert "sequential test" in shown.output
+    assert "recovered (amount)" in shown.output and "recovery rate by amount" in shown.output
     assert run(services, "experiments", "show", "9").exit_code == 2
     assert run(services, "experiments", "stop", "1").exit_code == 0
     assert run(services, "experiments", "stop", "1").exit_code == 2

@@ -3,7 +3,8 @@
 temporary SQLite database seeded with a few cases.
 
 One flow, as a user would go: sign in with a token, read the overview (its charts drawn by
-plotly.js), open a case's timeline, save an invalid then a valid policy, start an experiment.
+plotly.js), open a case's timeline, save an invalid then a valid policy, start an experiment
+and open its page.
 Skipped where Chromium or its driver is missing, unless ``RECOVERY_TEST_BROWSER=required``
 (``.ci/run`` installs both and sets it, so CI never skips it silently).
 """
@@ -82,6 +83,18 @@ def wait_for(browser, css: str):
         expected_conditions.presence_of_element_located((By.CSS_SELECTOR, css)))
 
 
+def click_and_wait_for_the_next_page(browser, button) -> None:
+    """Click, then wait until the page it was on is gone: the next page may carry an element
+    the last one had too (a second save's "saved"), which must not be read off the old one."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    page = browser.find_element(By.TAG_NAME, "html")
+    button.click()
+    WebDriverWait(browser, WAIT_SECONDS).until(expected_conditions.staleness_of(page))
+
+
 def replace_text(field, text: str) -> None:
     field.clear()
     field.send_keys(text)
@@ -121,7 +134,7 @@ def test_a_user_reads_the_overview_and_a_case_edits_the_policy_and_starts_an_exp
     assert "offsets_days: must increase" in errors and "timing: must be" in errors
     for document in ('{"offsets_days": [2, 6, 12]}', '{"timing": "smart"}'):
         replace_text(browser.find_element(By.ID, "document"), document)
-        browser.find_element(By.ID, "save-button").click()
+        click_and_wait_for_the_next_page(browser, browser.find_element(By.ID, "save-button"))
         wait_for(browser, "#saved")
     assert "Saved as version 2" in browser.find_element(By.ID, "saved").text
     versions = browser.find_element(By.ID, "versions").text
@@ -138,3 +151,9 @@ def test_a_user_reads_the_overview_and_a_case_edits_the_policy_and_starts_an_exp
     assert "is running" in wait_for(browser, "#done").text
     row = browser.find_element(By.CSS_SELECTOR, "#experiments tbody tr").text
     assert "weekly vs smart" in row and "running" in row
+
+    # Its own page: the arms' table and their chart, drawn by plotly.js.
+    browser.find_element(By.LINK_TEXT, "weekly vs smart").click()
+    wait_for(browser, "#chart-arms .main-svg")
+    assert "Recovered by amount" in browser.find_element(By.ID, "arms").text
+    assert "Keep running" in browser.find_element(By.ID, "sequential").text

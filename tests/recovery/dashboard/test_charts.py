@@ -6,9 +6,13 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
+
 from recovery.dashboard.charts import (
+    ArmRates,
     CurveSeries,
     RateBar,
+    arm_rates_figure,
     breakdown_figure,
     figure_json,
     recovery_curve_figure,
@@ -53,3 +57,17 @@ def test_the_simulate_report_draws_the_dashboards_curve_and_works_offline():
     for trace in json.loads(figure_json(expected))["data"]:
         assert json.dumps(trace["name"]) in page
     assert '"dtick":5' in page and '"tickformat":".0%"' in page
+
+
+def test_the_arms_chart_draws_each_interval_as_an_error_bar_around_its_rate():
+    figure = json.loads(figure_json(arm_rates_figure("Arms", [
+        ArmRates("control", 0.5, (0.4, 0.62), 0.45, (0.3, 0.55)),
+        ArmRates("treatment", 0.6, (0.5, 0.7), 0.7, None)])))
+    by_count, by_amount = figure["data"]
+    assert list(by_count["x"]) == ["control", "treatment"]
+    assert (list(by_count["y"]), list(by_amount["y"])) == ([0.5, 0.6], [0.45, 0.7])
+    assert by_count["error_y"]["array"] == [pytest.approx(0.12), pytest.approx(0.1)]
+    assert by_count["error_y"]["arrayminus"] == [pytest.approx(0.1), pytest.approx(0.1)]
+    # No interval (too few cases): no bar either way.
+    assert by_amount["error_y"]["array"][1] == by_amount["error_y"]["arrayminus"][1] == 0.0
+    assert figure["layout"]["yaxis"]["range"] == [0, 1]

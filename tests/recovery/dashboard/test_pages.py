@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
+
 from recovery.reports.policies import active_policy
 from tests.recovery.dashboard.conftest import csrf_token, sign_in
 from tests.recovery.dashboard.seed import (
@@ -281,3 +283,84 @@ def test_a_read_only_token_cannot_start_experiments(dashboard, tokens):
     answer = dashboard.post("/dashboard/experiments", data={
         "csrf_token": csrf_token(page), "name": "x", "control": "1", "treatment": "2"})
     assert answer.status_code == 403
+
+
+def experiment_with_cases(services) -> int:
+    """A running experiment: two control cases (one of 1000 recovered, one of 3000 not), three
+    treatment cases (3000 and 1000 recovered, 1000 not), all in dollars."""
+    from datetime import timedelta
+
+    from recovery.rules.experiment_assignment import Arm
+    from tests.recovery.reports.test_experiments import add_case, add_experiment, assign
+
+    account, now = services.settings.account_id, services.clock.now()
+    with services.sessions() as session:
+        experiment = add_experiment(session, account, now, name="weekly vs smart")
+        for customer, arm, status, amount in (
+                ("cus_a", Arm.control, "recovered", 1000),
+                ("cus_b", Arm.control, "exhausted", 3000),
+                ("cus_c", Arm.treatment, "recovered", 3000),
+                ("cus_d", Arm.treatment, "recovered", 1000),
+                ("cus_e", Arm.treatment, "exhausted", 1000)):
+            assign(session, experiment, customer, arm)
+            add_case(session, account, customer, now + timedelta(hours=1), status=status,
+                     amount=amount, ended_after=timedelta(days=1))
+        session.commit()
+        return experiment.id
+
+
+def test_an_experiments_page_shows_each_arms_rates_with_their_intervals(dashboard, tokens,
+                                                                       services):
+    from recovery.reports.experiments import experiment_results
+
+    experiment_id = experiment_with_cases(services)
+    with services.sessions() as session:
+        results = experiment_results(session, services.settings.account_id, experiment_id)
+    sign_in(dashboard, tokens.reader)
+    listed = dashboard.get("/dashboard/experiments").text
+    assert f'href="/dashboard/experiments/{experiment_id}"' in listed
+    assert "by amount: 25.0% / 80.0%" in experiment_row(listed, str(experiment_id))[1]
+    page = dashboard.get(f"/dashboard/experiments/{experiment_id}")
+    assert page.status_code == 200
+    rate_row = re.search(r'<tr id="arm-amount-rate">(.*?)</tr>', page.text, re.S).group(1)
+    interval = results.treatment.amount.interval
+    assert "25.0%" in rate_row and "80.0%" in rate_row
+    assert f"{interval.low:.1%} to {interval.high:.1%}" in rate_row
+    assert "+55.0 points" in page.text  # 80% - 25% by amount
+    assert "$10.00 of $40.00" in page.text and "$40.00 of $50.00" in page.text
+    bars = figures_on(page.text)["chart-arms"]["data"]
+    assert [trace["name"] for trace in bars] == ["by count", "by amount"]
+    assert list(bars[1]["y"]) == [0.25, 0.8]
+    assert bars[1]["error_y"]["array"][1] == pytest.approx(interval.high - 0.8)
+    assert bars[1]["error_y"]["arrayminus"][1] == pytest.approx(0.8 - interval.low)
+
+
+def test_another_accounts_experiment_is_not_found(dashboard, tokens, services):
+    experiment_id = experiment_with_cases(services)
+    sign_in(dashboard, tokens.other)
+    answer = dashboard.get(f"/dashboard/experiments/{experiment_id}")
+    assert answer.status_code == 404 and "weekly vs smart" not in answer.text
+    assert dashboard.get("/dashboard/experiments/0").status_code == 422
+    assert dashboard.get(f"/dashboard/experiments/{2**31}").status_code == 422
+
+
+def test_a_group_with_no_case_in_the_amounts_currency_has_no_bar_by_amount(dashboard, tokens,
+                                                                           services):
+    """A euro case under policy version 7: counted by count, but the amounts are in dollars
+    (the main currency), so version 7 has no rate by amount, not a rate of 0."""
+    from datetime import timedelta
+
+    from models import RecoveryCase
+    from recovery.runtime.db import transaction
+
+    with transaction(services.sessions) as session:
+        failed = services.clock.now() - timedelta(hours=1)
+        session.add(RecoveryCase(
+            account_id=services.settings.account_id, stripe_invoice_id="in_euro",
+            stripe_customer_id="cus_euro", amount_due=5000, currency="eur", status="open",
+            policy_version=7, first_failed_at=failed, created_at=failed, updated_at=failed))
+    sign_in(dashboard, tokens.owner)
+    page = dashboard.get("/dashboard/", params={"days": 30, "within": 30}).text
+    by_count, by_amount = figures_on(page)["chart-policy"]["data"]
+    assert list(by_amount["x"]) == ["7", "default"]
+    assert (list(by_count["y"]), list(by_amount["y"])) == ([0.0, 1 / 3], [None, 100 / 162])

@@ -183,7 +183,29 @@ def test_one_currency_at_a_time(services, world):
         everything = experiment_results(session, account, world)
     assert (euros.control.cases, euros.treatment.cases, euros.treatment.amount_recovered) == (
         0, 1, 800)
-    assert everything.treatment.amount_recovered == 4800
+    assert euros.currency == "eur"
+    # Without a currency the counts cover both, the amounts only the main one (dollars: six of
+    # the seven cases); euros are never added to dollars.
+    assert (everything.currency, everything.treatment.cases) == ("usd", 4)
+    assert everything.treatment.recovered.successes == 3
+    assert (everything.treatment.amount_due, everything.treatment.amount_recovered) == (
+        5000, 4000)
+    assert everything.treatment.amount.cases == 3
+
+
+def test_each_arm_has_its_rate_by_amount_with_an_interval_and_so_has_the_difference(
+        services, world):
+    with services.sessions() as session:
+        results = experiment_results(session, services.settings.account_id, world)
+    control, treatment = results.control.amount, results.treatment.amount
+    # Control: c1 (1000 of 1000) and c2 (0 of 2000) ended; treatment: 4000 of 5000 over three.
+    assert (control.cases, control.rate) == (2, pytest.approx(1 / 3))
+    assert (treatment.cases, treatment.rate) == (3, pytest.approx(0.8))
+    assert control.interval.contains(1 / 3) and treatment.interval.contains(0.8)
+    difference = results.amount_rate_difference
+    assert difference.estimate == pytest.approx(0.8 - 1 / 3)
+    assert difference.method == "delta-method-mover"
+    assert difference.interval.low < difference.estimate < difference.interval.high
 
 
 def test_a_draft_has_no_cases(services, world):

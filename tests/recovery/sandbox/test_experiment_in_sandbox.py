@@ -4,6 +4,8 @@ policy, and the per-arm results come back with intervals."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from typer.testing import CliRunner
 
@@ -36,13 +38,26 @@ def test_an_experiment_needs_two_policies_an_account_can_hold(spec):
         experiment_policies(spec)
 
 
-def test_the_command_prints_each_arm(monkeypatch, tmp_path):
+def test_the_command_prints_each_arm_and_keeps_its_database(monkeypatch, tmp_path):
     monkeypatch.setenv("RECOVERY_DATABASE_URL", f"sqlite:///{tmp_path}/cli.db")
-    result = CliRunner().invoke(app, ["simulate", "--experiment", "default:smart",
-                                      "--subscribers", "40", "--days", "10",
-                                      "--warmup-days", "0"])
+    kept = tmp_path / "kept" / "experiment.db"
+    result = CliRunner().invoke(app, [
+        "simulate", "--experiment", "default:smart", "--subscribers", "40", "--days", "10",
+        "--warmup-days", "0", "--keep-database", str(kept)])
     assert result.exit_code == 0, result.output
-    assert "control: engine default" in result.output and "treatment: smart" in result.output
-    assert "sequential test" in result.output
+    printed = unwrapped(result.output)  # the console wraps at its width
+    assert "control:enginedefault" in printed and "treatment:smart" in printed
+    assert "sequentialtest" in printed and "recoveryratebyamount" in printed
+    assert unwrapped(f"database kept: {kept} (experiment 1)") in printed
+    # The kept run reads back as the run printed it: the same differences and test.
+    shown = CliRunner().invoke(app, ["experiments", "show", "1"],
+                               env={"RECOVERY_DATABASE_URL": f"sqlite:///{kept}"})
+    assert shown.exit_code == 0, shown.output
+    differences = printed.split("recoveryrate,treatment-control")[1].split("walltime")[0]
+    assert unwrapped(shown.output).endswith("recoveryrate,treatment-control" + differences)
     refused = CliRunner().invoke(app, ["simulate", "--experiment", "smart"])
     assert refused.exit_code == 2
+
+
+def unwrapped(text: str) -> str:
+    return re.sub(r"\s+", "", text)
