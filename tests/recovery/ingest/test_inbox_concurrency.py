@@ -122,7 +122,7 @@ def test_two_workers_ingest_each_event_once_and_plan_each_case_once(
     assert case_count == INVOICES
     assert set(attempts.values()) == {1} and len(attempts) == INVOICES
     assert set(retries.values()) == {1} and len(retries) == INVOICES
-    # Each step of the message sequence once per case: the failure notice, three reminders and
-    # the final notice.
-    assert set(notices.values()) == {1} and len(notices) == 3 * INVOICES
+    # Each step of the default message sequence once per case: the failure notice and the
+    # day-7 reminder.
+    assert set(notices.values()) == {1} and len(notices) == 2 * INVOICES
     assert Counter(key for _case, key in notices)["payment_failed"] == INVOICES
