@@ -9,6 +9,11 @@ paying attempt and messages; looked up per case, those cost a join over a quarte
 attempts (benchmarks/metrics.py: 200-250 ms at rest). The engine now keeps them on the case
 (``recovery/engine/case_tallies.py``); this revision adds the columns, fills them for the cases
 already stored, and includes them in the cohort index so the reports stay index-only.
+
+The messages' case index now carries (on PostgreSQL) the columns the channel and template
+reports read, so a period's messages are read from the index alone (a third of the time of the
+index scan with a quarter of a million heap reads it replaces); the partial index of sent
+messages that the per-case lookups used goes, as nothing reads it any more.
 """
 
 from collections import defaultdict
@@ -60,9 +65,19 @@ def upgrade() -> None:
     op.drop_index(COHORT_INDEX, table_name='recovery_case')
     op.create_index(COHORT_INDEX, 'recovery_case', ['account_id', 'first_failed_at'],
                     postgresql_include=COHORT_INCLUDE + TALLIES)
+    op.drop_index('ix_message_case_id_sent', table_name='message')
+    op.drop_index('ix_message_case_id', table_name='message')
+    op.create_index('ix_message_case_id', 'message', ['case_id'],
+                    postgresql_include=['status', 'channel', 'kind', 'sent_at'])
 
 
 def downgrade() -> None:
+    op.drop_index('ix_message_case_id', table_name='message')
+    op.create_index('ix_message_case_id', 'message', ['case_id'])
+    op.create_index('ix_message_case_id_sent', 'message', ['case_id', 'sent_at'],
+                    postgresql_where=sa.text("status = 'sent'"),
+                    sqlite_where=sa.text("status = 'sent'"),
+                    postgresql_include=['channel', 'kind'])
     op.drop_index(COHORT_INDEX, table_name='recovery_case')
     op.create_index(COHORT_INDEX, 'recovery_case', ['account_id', 'first_failed_at'],
                     postgresql_include=COHORT_INCLUDE)
