@@ -271,6 +271,19 @@ def retry_of_case(session: Session, case_id: int, idempotency_key: str | None) -
     return action_id
 
 
+def end_of_dunning_of_case(session: Session, case_id: int,
+                           idempotency_key: str | None) -> int | None:
+    """The id of this case's end-of-dunning action the key belongs to (its invoice step sends
+    ``<action key>:invoice``), while that action is still to finish (scheduled or claimed)."""
+    action_id = action_id_of_key(idempotency_key)
+    action = session.get(ScheduledAction, action_id) if action_id is not None else None
+    if action is None or action.case_id != case_id \
+            or action.kind != ActionKind.end_dunning.value \
+            or action.status not in (ActionStatus.scheduled.value, ActionStatus.claimed.value):
+        return None
+    return action_id
+
+
 def cancel_actions(session: Session, case_id: int, now: datetime,
                    kinds: Sequence[str] | None = None) -> int:
     return cancel_actions_of(session, [case_id], now, kinds)
