@@ -81,6 +81,18 @@ def unnamed_success_of_action(session: Session, account_id: str,
     ).first()
 
 
+def decline_of_action(session: Session, account_id: str,
+                      action_id: int) -> ChargeAttempt | None:
+    """The newest decline recorded for this retry (Stripe's event reported it, carrying the
+    retry's key), if any."""
+    return session.exec(
+        select(ChargeAttempt).where(ChargeAttempt.account_id == account_id,
+                                    ChargeAttempt.action_id == action_id,
+                                    ChargeAttempt.succeeded.is_(False))
+        .order_by(ChargeAttempt.attempted_at.desc(), ChargeAttempt.id.desc())
+    ).first()
+
+
 def attempt_by_charge(
     session: Session, account_id: str, charge_id: str | None
 ) -> ChargeAttempt | None:
