@@ -39,7 +39,7 @@ from recovery.runtime.settings import Settings
 from recovery.scoring.retraining import Retrainer
 from recovery.scoring.smart import MlParts, SmartScorer
 from recovery.stripe_api.access import key_livemode
-from recovery.stripe_api.gateway import TRANSIENT_RETRIES, StripeGateway
+from recovery.stripe_api.gateway import StripeGateway
 from recovery.stripe_api.rate_limit import RateLimiter, TokenBucket, default_rate
 from recovery.stripe_api.shared_rate_limit import SharedRateLimiter
 from webhooks.facts import AnyFact
@@ -104,7 +104,7 @@ def build_gateway(settings: Settings, transport=None,
     rate = settings.stripe_rate_limit_per_second or default_rate(livemode)
     return StripeGateway(key, api_base=settings.stripe_api_base, transport=transport,
                          rate_limiter=build_rate_limiter(rate, db_engine),
-                         transient_retries=TRANSIENT_RETRIES)
+                         transient_retries=settings.stripe_transient_retries)
 
 
 def account_desk(services: Services) -> AccountDesk:

@@ -64,11 +64,10 @@ T = TypeVar("T")
 READ_METHODS = frozenset({"retrieve", "list", "retrieve_current", "next_page"})
 # Writes Stripe does not replay by idempotency key (DELETE): sent once, whatever happens.
 UNREPEATABLE_WRITES = frozenset({"cancel", "delete"})
-# How many times a safe request is sent again at once, and the waits between sends (Stripe's
-# advice: retry 429, 409, 5xx and network errors with a short exponential backoff,
+# The waits before a safe request is sent again (Stripe's advice: retry 429, 409, 5xx and
+# network errors with a short exponential backoff,
 # https://docs.stripe.com/error-low-level#idempotency). A longer Retry-After is left to the
 # caller's own backoff.
-TRANSIENT_RETRIES = 2
 RETRY_WAIT_SECONDS = 0.5
 MAX_RETRY_WAIT_SECONDS = 2.0
 
