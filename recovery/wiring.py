@@ -103,7 +103,8 @@ def build_gateway(settings: Settings, transport=None,
     livemode = key_livemode(key) is True  # restricted live keys are live too
     rate = settings.stripe_rate_limit_per_second or default_rate(livemode)
     return StripeGateway(key, api_base=settings.stripe_api_base, transport=transport,
-                         rate_limiter=build_rate_limiter(rate, db_engine))
+                         rate_limiter=build_rate_limiter(rate, db_engine),
+                         transient_retries=settings.stripe_transient_retries)
 
 
 def account_desk(services: Services) -> AccountDesk:

@@ -108,6 +108,8 @@ class InvoiceClosed(Fact):
     invoice_id: str
     status: str  # void | uncollectible
     reason: str | None = None  # status_details.uncollectible.reason on endive
+    # Set when our own API call closed it (the end of dunning's invoice step).
+    idempotency_key: str | None = None
 
 
 @dataclass(frozen=True)

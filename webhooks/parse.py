@@ -210,6 +210,7 @@ def _invoice_closed(event: _Event) -> InvoiceClosed:
         invoice_id=event.obj.identifier("id", required=True),
         status="void" if voided else "uncollectible",
         reason=None if voided else uncollectible.text("reason"),
+        idempotency_key=event.idempotency_key,
     )
 
 

@@ -55,6 +55,10 @@ def run_retry(ctx: StepContext, claimed: ClaimedAction) -> None:
     if target is None:
         _ask_for_a_card(ctx, claimed, "no payment method is known for the customer")
         return
+    made = _answer_reported_by_stripe(ctx, claimed)
+    if made is not None:
+        _record(ctx, claimed, target, made, account)
+        return
     decision = _budget_refusal(ctx, case.account_id, target)
     if decision is not None:
         _refused_by_rules(ctx, claimed, target, decision)
@@ -111,6 +115,23 @@ def _case(ctx: StepContext, session, claimed: ClaimedAction,
     if target is not None and target.read_from_stripe:
         ctx.engine.planner.learn_card(case, target.card())
     return case
+
+
+def _answer_reported_by_stripe(ctx: StepContext,
+                               claimed: ClaimedAction) -> PaymentOutcome | None:
+    """This retry's charge was already made and declined: an earlier run lost the answer (a
+    timeout or reset after the call, a dead worker, a 5xx after the charge) and Stripe's event,
+    carrying the retry's key, reported the decline meanwhile. That decline is this retry's
+    outcome. Going on would charge again for one decision, or have the network rules refuse the
+    retry for its own charge and plan it anew a day later."""
+    with ctx.sessions() as session:
+        row = cases.decline_of_action(session, claimed.case.account_id, claimed.action.id)
+    if row is None:
+        return None
+    decline = replace(cases.decline_of(row), charge_id=row.stripe_charge_id,
+                      payment_intent_id=row.stripe_payment_intent_id)
+    return PaymentOutcome(paid=False, decline=decline, card=None, charge_id=row.stripe_charge_id,
+                          payment_intent_id=row.stripe_payment_intent_id)
 
 
 def _budget_refusal(ctx: StepContext, account_id: str, target: ChargeTarget):

@@ -81,6 +81,18 @@ def unnamed_success_of_action(session: Session, account_id: str,
     ).first()
 
 
+def decline_of_action(session: Session, account_id: str,
+                      action_id: int) -> ChargeAttempt | None:
+    """The newest decline recorded for this retry (Stripe's event reported it, carrying the
+    retry's key), if any."""
+    return session.exec(
+        select(ChargeAttempt).where(ChargeAttempt.account_id == account_id,
+                                    ChargeAttempt.action_id == action_id,
+                                    ChargeAttempt.succeeded.is_(False))
+        .order_by(ChargeAttempt.attempted_at.desc(), ChargeAttempt.id.desc())
+    ).first()
+
+
 def attempt_by_charge(
     session: Session, account_id: str, charge_id: str | None
 ) -> ChargeAttempt | None:
@@ -267,6 +279,19 @@ def retry_of_case(session: Session, case_id: int, idempotency_key: str | None) -
     action_id = action_id_of_key(idempotency_key)
     action = session.get(ScheduledAction, action_id) if action_id is not None else None
     if action is None or action.case_id != case_id or action.kind != ActionKind.retry.value:
+        return None
+    return action_id
+
+
+def end_of_dunning_of_case(session: Session, case_id: int,
+                           idempotency_key: str | None) -> int | None:
+    """The id of this case's end-of-dunning action the key belongs to (its invoice step sends
+    ``<action key>:invoice``), while that action is still to finish (scheduled or claimed)."""
+    action_id = action_id_of_key(idempotency_key)
+    action = session.get(ScheduledAction, action_id) if action_id is not None else None
+    if action is None or action.case_id != case_id \
+            or action.kind != ActionKind.end_dunning.value \
+            or action.status not in (ActionStatus.scheduled.value, ActionStatus.claimed.value):
         return None
     return action_id
 

@@ -457,8 +457,19 @@ class RecoveryEngine:
         traces.record_finished_invoice(session, account_id, fact.invoice_id, fact.status,
                                        fact.event_id, fact.occurred_at)
         case = cases.case_for_invoice(session, account_id, fact.invoice_id)
-        if case is not None and case.status == CaseStatus.open.value:
-            cases.close_case(session, case, CaseStatus.closed_elsewhere, self.clock.now())
+        if case is None or case.status != CaseStatus.open.value:
+            return
+        own_end = cases.end_of_dunning_of_case(session, case.id, fact.idempotency_key)
+        if own_end is not None:
+            # Our own end of dunning closed the invoice, and its run was cut short before the
+            # subscription step (Stripe unavailable, an answer lost, a dead worker): closing the
+            # case here would cancel that action and leave the subscription renewing. The action
+            # runs again, finds the invoice already closed, ends the subscription and closes the
+            # case as exhausted.
+            log.info("invoice closed by the end of dunning; it finishes the case",
+                     extra={"invoice": fact.invoice_id, "action": own_end})
+            return
+        cases.close_case(session, case, CaseStatus.closed_elsewhere, self.clock.now())
 
     def _subscription_canceled(self, session: Session, account_id: str,
                                fact: SubscriptionCanceled) -> None:

@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     # Requests/s per Stripe account for the whole deployment: every process using the database
     # shares it (recovery/shared_rate_limit.py). None: 25 for a test key, 80 for a live one.
     stripe_rate_limit_per_second: float | None = Field(default=None, gt=0)
+    # How many times a request that is safe to repeat (a read, a keyed write) is sent again at
+    # once after a 429, 409, timeout or connection error, before its action is put off.
+    stripe_transient_retries: int = Field(default=2, ge=0, le=5)
 
     # Webhook receiver. Stripe's own libraries allow 300 s; above 10 minutes a captured request
     # could be replayed for too long, and 0 would switch the age check off.

@@ -3,13 +3,17 @@ It returns our own values, never ``stripe.*`` objects.
 
 Card declines come back as ``PaymentOutcome`` values; transport trouble (429, 5xx, 409, network)
 becomes ``GatewayUnavailable`` so the caller retries later with the same idempotency key
-(``error_translation``). Every method's ``stripe_account`` says whose data it reaches
+(``error_translation``). Before that, a request that is safe to send again (a read, or a keyed
+write Stripe replays) is repeated at once a few times (``transient_retries``): a blip then costs a
+second, not the action's backoff, and the action keeps the moment it was planned for.
+Every method's ``stripe_account`` says whose data it reaches
 (``access.StripeAccess``): the gateway's key, a Connect account, or an account's own key.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
@@ -17,7 +21,7 @@ from typing import Any, TypeVar
 import httpx
 import stripe
 
-from recovery.errors import GatewayError
+from recovery.errors import GatewayError, GatewayUnavailable
 from recovery.runtime.logs import redact_http_loggers
 from recovery.stripe_api import history
 from recovery.stripe_api.access import StripeAccess, pacing_key, request_options
@@ -56,6 +60,16 @@ PINNED_API_VERSION = "2026-10-28.endive"
 PAUSE_BEHAVIORS = frozenset({"keep_as_draft", "mark_uncollectible", "void"})
 
 T = TypeVar("T")
+# Stripe's SDK methods that only read (GET): sending them again changes nothing.
+READ_METHODS = frozenset({"retrieve", "list", "retrieve_current", "next_page"})
+# Writes Stripe does not replay by idempotency key (DELETE): sent once, whatever happens.
+UNREPEATABLE_WRITES = frozenset({"cancel", "delete"})
+# The waits before a safe request is sent again (Stripe's advice: retry 429, 409, 5xx and
+# network errors with a short exponential backoff,
+# https://docs.stripe.com/error-low-level#idempotency). A longer Retry-After is left to the
+# caller's own backoff.
+RETRY_WAIT_SECONDS = 0.5
+MAX_RETRY_WAIT_SECONDS = 2.0
 
 
 def _build_http_client(timeout: float, transport: httpx.BaseTransport | None) -> stripe.HTTPXClient:
@@ -80,6 +94,8 @@ class StripeGateway:
         transport: httpx.BaseTransport | None = None,
         max_network_retries: int = 0,
         timeout: float = 30,
+        transient_retries: int = 0,
+        wait: Callable[[float], None] = time.sleep,
     ) -> None:
         self._http_client = _build_http_client(timeout, transport)
         self._client = stripe.StripeClient(
@@ -92,6 +108,8 @@ class StripeGateway:
         # None: no client-side pacing. The composition root passes a limiter sized with
         # rate_limit.default_rate(livemode) for real accounts (shared through the database).
         self._limiter = rate_limiter if rate_limiter is not None else TokenBucket(None)
+        self._retries = transient_retries
+        self._wait = wait
         self.api_version = PINNED_API_VERSION
         # The SDK logs response bodies at DEBUG (a new endpoint's signing secret among them):
         # mask secrets there whether or not the process configured logging.
@@ -108,15 +126,24 @@ class StripeGateway:
         key: str | None = None,
         passthrough: tuple[type[stripe.StripeError], ...] = (),
     ) -> T:
-        """Take a rate-limit token for the account, then make one request as ``method(*args,
-        options)`` and translate its errors (except the ``passthrough`` ones)."""
-        self._limiter.acquire(pacing_key(account))
-        try:
-            return method(*args, request_options(account, key))
-        except passthrough:
-            raise
-        except stripe.StripeError as err:
-            raise translate_error(err, keyed=key is not None) from err
+        """Take a rate-limit token for the account, then make the request as ``method(*args,
+        options)`` and translate its errors (except the ``passthrough`` ones). Stripe trouble on
+        a request that is safe to repeat (``_repeatable``) sends it again at once, up to
+        ``transient_retries`` times, before it is raised."""
+        repeatable = _repeatable(method, key)
+        for attempt in range(self._retries + 1):
+            self._limiter.acquire(pacing_key(account))
+            try:
+                return method(*args, request_options(account, key))
+            except passthrough:
+                raise
+            except stripe.StripeError as err:
+                error = translate_error(err, keyed=key is not None)
+                wait = _retry_wait(error, attempt) if repeatable else None
+                if wait is None or attempt == self._retries:
+                    raise error from err
+            self._wait(wait)
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     # Invoices
 
@@ -482,3 +509,26 @@ def _step_key(idempotency_key: str | None, step: str) -> str | None:
     """One key per request of a multi-request action: Stripe rejects a key reused for a
     different request (https://docs.stripe.com/api/idempotent_requests)."""
     return None if idempotency_key is None else f"{idempotency_key}:{step}"
+
+
+def _repeatable(method: Callable[..., Any], key: str | None) -> bool:
+    """A read, or a write Stripe replays for its idempotency key: sending it again cannot do
+    anything twice."""
+    name = getattr(method, "__name__", "")
+    if name in READ_METHODS:
+        return True
+    return key is not None and name not in UNREPEATABLE_WRITES
+
+
+def _retry_wait(error: GatewayError, attempt: int) -> float | None:
+    """How long to wait before sending a failed request again, or None to raise it now: not
+    Stripe trouble, a 5xx Stripe stored under the key (it would answer the same again), or a
+    Retry-After longer than a retry at once is worth."""
+    if not isinstance(error, GatewayUnavailable) or error.key_spent:
+        return None
+    wait = RETRY_WAIT_SECONDS * 2 ** attempt
+    if error.retry_after_seconds is not None:
+        if error.retry_after_seconds > MAX_RETRY_WAIT_SECONDS:
+            return None
+        wait = max(wait, error.retry_after_seconds)
+    return min(wait, MAX_RETRY_WAIT_SECONDS)

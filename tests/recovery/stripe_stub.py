@@ -67,6 +67,9 @@ class StripeStub:
     subscription_updates: list[dict] = field(default_factory=list)  # each update's form
     # Answers to coupon creations and subscription updates before they succeed, as pay_errors.
     offer_errors: deque = field(default_factory=deque)
+    # Answers to subscription cancels: (status, error, after), where ``after`` says the cancel
+    # was made before the answer was lost.
+    cancel_errors: deque = field(default_factory=deque)
 
     def install(self, router: respx.MockRouter) -> None:
         router.route(host="api.stripe.com").mock(side_effect=self._outage)
@@ -132,6 +135,17 @@ class StripeStub:
 
     def _cancel(self, request, sub):
         self.calls.append("cancel_subscription")
+        if self.cancel_errors and not self.cancel_errors[0][2]:
+            status, error, _after = self.cancel_errors.popleft()
+            return httpx.Response(status, json={"error": error})
+        if self.subscription_status == "canceled":
+            return httpx.Response(400, json={"error": {
+                "type": "invalid_request_error",
+                "message": "This subscription has already been canceled."}})
+        self.subscription_status = "canceled"
+        if self.cancel_errors:
+            status, error, _after = self.cancel_errors.popleft()
+            return httpx.Response(status, json={"error": error})
         return httpx.Response(200, json=p.subscription_object(p.LATEST, subscription_id=sub,
                                                               status="canceled"))
 

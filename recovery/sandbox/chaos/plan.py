@@ -27,12 +27,14 @@ KILL_POINTS = ("kill_before_charge", "kill_after_charge")
 class ChaosPlan:
     """The faults of one chaos run. Shares are probabilities per event, per request or per batch.
 
-    The defaults give a 2,000-subscriber, 90-day run dozens of every fault. The engine's gateway
-    makes no SDK-level retries (``max_network_retries=0``), so each API fault reaches the engine
-    as ``GatewayUnavailable`` and the action is tried again later: with the same idempotency key
-    after a 429, a timeout or a reset, under a new one after a 5xx (Stripe keeps a 5xx under its
-    key). The faults "after" a request therefore test that a charge made but never reported is
-    neither lost nor made twice.
+    The defaults give a 2,000-subscriber, 90-day run dozens of every fault. Each send of a
+    request meets its own draw. The engine's gateway makes no SDK-level retries
+    (``max_network_retries=0``); it sends a request that is safe to repeat (a read, a keyed POST)
+    again at once, twice at most, and a fault that outlasts that, or a 5xx on a keyed call (Stripe
+    keeps a 5xx under its key), or any fault on a DELETE, reaches the engine as
+    ``GatewayUnavailable``: the action is tried again later, with the same idempotency key after
+    a 429, a timeout or a reset, under a new one after a 5xx. The faults "after" a request
+    therefore test that a charge made but never reported is neither lost nor made twice.
     """
 
     seed: int

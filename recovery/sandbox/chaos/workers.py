@@ -94,7 +94,11 @@ def build_worker_services(spec: WorkerSpec, conn: Connection,
         # Each process start draws its own faults: a restarted worker must not meet, for the
         # same request, the very fault that killed its predecessor, forever.
         transport = ChaoticTransport(transport, spec.plan, incarnation=worker_id)
-    gateway = StripeGateway("sk_test_sandbox", api_base=spec.fake_stripe_url, transport=transport)
+    # Like the composition root's gateway, it sends a safe request again at once after Stripe
+    # trouble, without the waits: the virtual clock stands still within a step.
+    gateway = StripeGateway("sk_test_sandbox", api_base=spec.fake_stripe_url, transport=transport,
+                            transient_retries=settings.stripe_transient_retries,
+                            wait=lambda _seconds: None)
     planner = Planner(clock, scorer=build_scorer(services.settings), policy_override=spec.policy,
                       timezone_of=_timezone_lookup(spec.timezones))
     wire_engine(services, gateway, PipeChannel(conn), planner)

@@ -278,6 +278,36 @@ def test_a_retry_decline_reported_while_its_worker_is_dead_is_counted_if_the_cas
     assert declined.card_fingerprint == first.card_fingerprint
 
 
+def test_a_retry_decline_reported_while_its_worker_is_dead_is_its_outcome_when_it_runs_again(
+        client, services, stub, monkeypatch):
+    """The retry was declined and its worker died before recording it; Stripe's failure event
+    (with the retry's key) counts the decline meanwhile. Run again once the lease runs out, the
+    retry takes that decline as its outcome: no second charge, no refusal by the network rules
+    for its own charge, and the next retry planned as after any decline (day 5, not a day
+    later)."""
+    stub.pay_results.append(Decline("insufficient_funds"))
+    retry = retry_dies_after_stripe_answered(client, services, monkeypatch)
+    stub.latest_charge_id = "ch_retry1"
+    failed = failed_event(services)
+    failed["request"] = {"id": "req_retry", "idempotency_key": f"recovery:{retry.id}"}
+    deliver(client, services, failed)
+    services.clock.advance(actions.LEASE + timedelta(seconds=1))
+    actions.release_stale_actions(services.sessions, services.clock)
+    run_actions(services)
+
+    assert stub.pay_keys == [f"recovery:{retry.id}"]
+    with services.sessions() as session:
+        done = session.get(ScheduledAction, retry.id)
+    assert (done.status, done.result["charge"], done.result["decline"]) == (
+        ActionStatus.done.value, "ch_retry1", "insufficient_funds")
+    (_first, declined) = attempts(services)
+    assert (declined.stripe_charge_id, declined.by, declined.action_id) == \
+        ("ch_retry1", "engine", retry.id)
+    (following,) = scheduled(services, ActionKind.retry)
+    assert following.reason.startswith("retry 2 of 5, day 5")
+    assert following.due_at - retry.due_at == timedelta(days=3)
+
+
 def test_stripe_unavailable_defers_the_retry_with_the_same_key(client, services, stub):
     deliver(client, services, failed_event(services))
     run_actions(services)

@@ -719,3 +719,98 @@ def test_customer_contact_of_a_deleted_customer_has_no_address(stripe_api, gatew
         "id": "cus_gone", "object": "customer", "deleted": True})
     contact = gateway.customer_contact("cus_gone")
     assert contact.deleted and contact.email is None and contact.preferred_locales == ()
+
+
+# Sending a request again at once after Stripe trouble (``transient_retries``)
+
+
+@pytest.fixture
+def repeating():
+    waits: list[float] = []
+    built = StripeGateway("sk_test_gateway", transient_retries=2, wait=waits.append)
+    yield built, waits
+    built.close()
+
+
+RATE_LIMITED = error_body("invalid_request_error", "rate_limit", "Too many")
+SERVER_ERROR = error_body("api_error", None, "Something went wrong")
+
+
+def test_a_read_that_met_stripe_trouble_is_sent_again_at_once(stripe_api, repeating):
+    gateway, waits = repeating
+    route = stripe_api.get("/v1/invoices/in_1").mock(side_effect=[
+        httpx.Response(429, json=RATE_LIMITED), httpx.ConnectError("reset"),
+        httpx.Response(200, json=invoice()),
+    ])
+
+    assert gateway.retrieve_invoice("in_1").status == "open"
+    assert route.call_count == 3 and waits == [0.5, 1.0]
+
+
+def test_a_keyed_pay_whose_answer_was_lost_is_sent_again_under_its_key(stripe_api, repeating):
+    """Stripe replays the first call's answer for the key: the charge is made once."""
+    gateway, waits = repeating
+    route = stripe_api.post("/v1/invoices/in_1/pay").mock(side_effect=[
+        httpx.ReadTimeout("slow"), httpx.Response(200, json=invoice(status="paid")),
+    ])
+
+    assert gateway.pay_invoice("in_1", idempotency_key="recovery:7").paid
+    keys = [call.request.headers["Idempotency-Key"] for call in route.calls]
+    assert keys == ["recovery:7", "recovery:7"] and waits == [0.5]
+
+
+def test_a_5xx_on_a_keyed_write_is_not_sent_again(stripe_api, repeating):
+    """Stripe stored it under the key: the same key would only get it again."""
+    gateway, waits = repeating
+    route = stripe_api.post("/v1/invoices/in_1/pay").respond(500, json=SERVER_ERROR)
+
+    with pytest.raises(GatewayUnavailable) as raised:
+        gateway.pay_invoice("in_1", idempotency_key="recovery:7")
+
+    assert raised.value.key_spent and route.call_count == 1 and waits == []
+
+
+def test_a_cancel_is_never_sent_twice(stripe_api, repeating):
+    """A DELETE is not replayed by key: a cancel that ran before its answer was lost would be
+    refused as already canceled."""
+    gateway, waits = repeating
+    route = stripe_api.delete("/v1/subscriptions/sub_1").mock(
+        side_effect=httpx.ReadTimeout("slow"))
+
+    with pytest.raises(GatewayUnavailable):
+        gateway.cancel_subscription("sub_1", idempotency_key="recovery:9:subscription")
+
+    assert route.call_count == 1 and waits == []
+
+
+def test_trouble_that_lasts_is_raised_after_the_retries(stripe_api, repeating):
+    gateway, waits = repeating
+    route = stripe_api.get("/v1/invoices/in_1").respond(429, json=RATE_LIMITED)
+
+    with pytest.raises(GatewayUnavailable):
+        gateway.retrieve_invoice("in_1")
+
+    assert route.call_count == 3 and waits == [0.5, 1.0]
+
+
+def test_a_long_retry_after_is_left_to_the_callers_backoff(stripe_api, repeating):
+    gateway, waits = repeating
+    route = stripe_api.get("/v1/invoices/in_1").respond(
+        429, json=RATE_LIMITED, headers={"Retry-After": "30"})
+
+    with pytest.raises(GatewayUnavailable) as raised:
+        gateway.retrieve_invoice("in_1")
+
+    assert raised.value.retry_after_seconds == 30
+    assert route.call_count == 1 and waits == []
+
+
+def test_a_refusal_is_not_sent_again(stripe_api, repeating):
+    gateway, waits = repeating
+    route = stripe_api.get("/v1/invoices/in_1").respond(
+        404, json=error_body("invalid_request_error", "resource_missing", "No such invoice"))
+
+    with pytest.raises(GatewayError):
+        gateway.retrieve_invoice("in_1")
+
+    assert route.call_count == 1 and waits == []

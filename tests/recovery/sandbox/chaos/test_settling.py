@@ -1,5 +1,6 @@
 """When the chaos driver wakes its workers, and when a run counts as settled: inbox rows a dead
-worker claimed or a failed try put off keep the run unsettled and wake the workers in time."""
+worker claimed or a failed try put off keep the run unsettled and wake the workers in time, as
+does a failure waiting for its decline details."""
 
 from __future__ import annotations
 
@@ -7,9 +8,14 @@ from datetime import timedelta
 
 from sqlalchemy import update
 
-from models import InboxStatus, WebhookEvent
+from models import ChargeAttempt, InboxStatus, WebhookEvent
 from recovery.ingest.inbox import CLAIM_LEASE, release_stale_claims
-from recovery.sandbox.chaos.settling import PAST_LEASE, next_wakeup, unsettled
+from recovery.sandbox.chaos.settling import (
+    DETAILS_REFRESH,
+    PAST_LEASE,
+    next_wakeup,
+    unsettled,
+)
 from tests.recovery.ingest.test_inbox import invoice_event, put
 
 INBOX = WebhookEvent.__table__
@@ -79,3 +85,18 @@ def test_processed_and_failed_rows_are_settled(services):
     set_row(services, "evt_given_up", status=InboxStatus.failed.value)
     assert not settled_state(services)
     assert wakeup(services) is None
+
+
+def test_a_failure_waiting_for_its_decline_details_wakes_the_refresh_job(services, clock):
+    """Its case waits unplanned until the details are read: the workers are woken at the
+    refresh job's next run, not whenever something else happens to be due."""
+    with services.sessions() as session:
+        session.add(ChargeAttempt(account_id=services.settings.account_id,
+                                  stripe_invoice_id="in_waiting", attempted_at=clock.now(),
+                                  details_pending=True, created_at=clock.now()))
+        session.commit()
+    assert wakeup(services) == clock.now() + DETAILS_REFRESH
+    # A step an hour later could not read them either: the next run is a refresh period on.
+    step = clock.now() + timedelta(hours=1)
+    assert wakeup(services, last_step=step) == step + DETAILS_REFRESH
+    assert not settled_state(services)  # waiting for Stripe is not work held by the engine
