@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 import models
 from models import BackfillRun, RecoveryCase
 from recovery.cli import app
+from recovery.runtime.settings import Settings
 from tests.recovery.history_stub import UNCOLLECTIBLE, sample_history
 
 KEY = "sk_test_BackfillCommandKey0123456789"
@@ -55,7 +56,9 @@ def test_backfill_imports_the_history_and_prints_a_summary(services, stub):
 
 
 def test_an_interrupted_backfill_resumes_when_run_again(services, stub):
-    stub.fail(f"invoices:{UNCOLLECTIBLE}", 500)
+    # Stripe stays down through the gateway's repeats of the read (``stripe_transient_retries``).
+    down = [500] * (1 + Settings().stripe_transient_retries)
+    stub.fail(f"invoices:{UNCOLLECTIBLE}", *down)
 
     stopped = run(services)
 
