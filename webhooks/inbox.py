@@ -9,13 +9,10 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import JSON, Column, MetaData, Table
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session
 
-from models import InboxStatus, WebhookEvent
+from models import InboxStatus
+from webhooks.inbox_insert import insert_rows
 
 
 class NotAnEvent(ValueError):
@@ -112,47 +109,12 @@ def inbox_row(account_id: str, entry: InboxEntry, received_at: datetime) -> dict
 
 def store_rows(session: Session, rows: list[dict]) -> set[tuple[str, str]]:
     """Insert the rows (``inbox_row``) not there yet, the caller commits; returns the
-    ``(account_id, stripe_event_id)`` of those this call stored. Many rows run as multi-row
-    INSERTs (SQLAlchemy's "insertmanyvalues"), RETURNING included; a conflict returns no row,
-    and of two rows for one event only the first is stored."""
+    ``(account_id, stripe_event_id)`` of those this call stored. One statement for them all
+    (``inbox_insert``); a conflict returns no row, and of two rows for one event only the first
+    is stored."""
     if not rows:
         return set()
-    statement = _INSERT_IGNORING_DUPLICATES[session.get_bind().dialect.name]
-    # The Core connection skips the ORM's per-statement machinery, which an insert never needs.
-    return {tuple(row) for row in session.connection().execute(statement, rows)}
-
-
-class _JSONText(TypeDecorator):
-    """A JSON column written from text that is JSON already: the receiver stores the body as it
-    came rather than dumping the decoded document again (PostgreSQL's ``json`` type keeps the
-    text it is given, SQLite stores text). Reading is the JSON type's own."""
-
-    impl = JSON
-    cache_ok = True
-
-    def bind_processor(self, dialect):
-        return None  # the value is JSON text; PostgreSQL's cast to json still applies
-
-
-def _inbox_with_text_payload() -> Table:
-    """The inbox table as inserts see it: the model's columns, ``payload`` bound as text."""
-    table = Table(WebhookEvent.__tablename__, MetaData())
-    for column in WebhookEvent.__table__.columns:
-        kind = _JSONText() if column.name == "payload" else column.type
-        table.append_column(Column(column.name, kind, primary_key=column.primary_key))
-    return table
-
-
-def _insert_ignoring_duplicates(dialect_insert, table: Table):
-    # Built once per dialect: building and caching a 14-column statement per request was a
-    # measurable share of the receiver's CPU.
-    return (dialect_insert(table)
-            .on_conflict_do_nothing(index_elements=["account_id", "stripe_event_id"])
-            .returning(table.c.account_id, table.c.stripe_event_id))
-
-
-_INBOX_INSERT_TABLE = _inbox_with_text_payload()
-_INSERT_IGNORING_DUPLICATES = {
-    "postgresql": _insert_ignoring_duplicates(pg_insert, _INBOX_INSERT_TABLE),
-    "sqlite": _insert_ignoring_duplicates(sqlite_insert, _INBOX_INSERT_TABLE),
-}
+    unique: dict[tuple[str, str], dict] = {}
+    for row in rows:
+        unique.setdefault((row["account_id"], row["stripe_event_id"]), row)
+    return insert_rows(session.connection(), list(unique.values()))
