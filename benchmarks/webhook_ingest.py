@@ -322,7 +322,13 @@ def run_wrk(url: str, directory: Path, phase: str, plan: LoadPlan, seconds: floa
 
 class EmptyStripe(BaseHTTPRequestHandler):
     """``invoice_payments.list`` finds nothing, so a failure is planned without decline details;
-    a read or update of one object (``/v1/invoices/in_…``) answers an open invoice."""
+    a read or update of one object (``/v1/invoices/in_…``) answers an open invoice. HTTP/1.1,
+    so the worker's client keeps its connections open as it would with Stripe."""
+
+    protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes: with Nagle's algorithm on a kept-alive connection,
+    # the body would wait for the client's delayed ACK (40 ms a call).
+    disable_nagle_algorithm = True
 
     def _answer(self) -> None:
         length = int(self.headers.get("content-length") or 0)

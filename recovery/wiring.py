@@ -73,6 +73,9 @@ class Services:
     worker_id: str = field(default_factory=lambda: worker_id_for(os.getpid()))
     # Set when the process is stopping: jobs finish the batch in hand and start no other.
     stopping: threading.Event = field(default_factory=threading.Event)
+    # True while webhooks arrive in a burst: jobs end their drain after the batch in hand
+    # (``recovery.worker.yielding``; a ``recovery worker`` process sets it).
+    give_way: Callable[[], bool] = field(default=lambda: False)
     # Retrains smart-timing accounts' models, remembering what each last trained on.
     retrainer: Retrainer | None = None
     # Signs and opens customers' links; None with a real Stripe key and no link secret.

@@ -9,6 +9,7 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from sqlalchemy import Connection
 from sqlmodel import Session
 
 from models import InboxStatus
@@ -107,8 +108,9 @@ def inbox_row(account_id: str, entry: InboxEntry, received_at: datetime) -> dict
     }
 
 
-def store_rows(session: Session, rows: list[dict]) -> set[tuple[str, str]]:
-    """Insert the rows (``inbox_row``) not there yet, the caller commits; returns the
+def store_rows(db: Session | Connection, rows: list[dict]) -> set[tuple[str, str]]:
+    """Insert the rows (``inbox_row``) not there yet, the caller commits (through the session or
+    connection ``db``); returns the
     ``(account_id, stripe_event_id)`` of those this call stored. One statement for them all
     (``inbox_insert``); a conflict returns no row, and of two rows for one event only the first
     is stored."""
@@ -117,4 +119,5 @@ def store_rows(session: Session, rows: list[dict]) -> set[tuple[str, str]]:
     unique: dict[tuple[str, str], dict] = {}
     for row in rows:
         unique.setdefault((row["account_id"], row["stripe_event_id"]), row)
-    return insert_rows(session.connection(), list(unique.values()))
+    connection = db.connection() if isinstance(db, Session) else db
+    return insert_rows(connection, list(unique.values()))

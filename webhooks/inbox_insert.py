@@ -1,12 +1,13 @@
 """The inbox's batch insert: many rows in one statement whose text the driver has seen before.
 
-``INSERT .. ON CONFLICT DO NOTHING RETURNING`` as SQLAlchemy builds it for many rows names every
-parameter (``%(account_id__12)s``): a statement text longer than psycopg caches, so the driver
-parsed it again on every call, and that was most of the receiver's database CPU. Here the text
-is a ``VALUES`` list of anonymous placeholders, one text per batch size and kept: short enough
-for psycopg to cache (and, used often, prepare) for the batches concurrent deliveries make, and
-in sqlite3's statement cache. (An ``unnest`` of arrays keeps one text for every size, but
-psycopg escapes each JSON body into the array text in Python, which cost more again.)
+``INSERT .. ON CONFLICT DO NOTHING RETURNING`` as SQLAlchemy builds it for many rows is compiled
+per call, and psycopg parses a statement of more than 50 parameters for its ``%s`` placeholders
+on every call (it caches only small ones): together most of the receiver's database CPU. Here the
+text is a ``VALUES`` list, one text per batch size and kept; on PostgreSQL it is sent through
+psycopg's raw cursor with the server's own ``$n`` placeholders, which need no parsing (and,
+used often, is prepared); on SQLite it stays in sqlite3's statement cache. (An ``unnest`` of
+arrays keeps one text for every size, but psycopg escapes each JSON body into the array text in
+Python, which cost more again.)
 
 Values pass through the columns' own bind processors (the UTC datetimes as the ORM stores them),
 so rows written here read back exactly as rows written by the ORM.
@@ -17,7 +18,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import lru_cache
 
-from sqlalchemy import Connection, Dialect
+from psycopg import RawCursor
+from sqlalchemy import Connection, Dialect, exc
 
 from models import WebhookEvent
 
@@ -27,8 +29,6 @@ COLUMNS = ("account_id", "stripe_event_id", "type", "api_version", "livemode", "
 _CONFLICT_RETURNING = ("ON CONFLICT (account_id, stripe_event_id) DO NOTHING "
                        "RETURNING account_id, stripe_event_id")
 _COLUMN_LIST = ", ".join(COLUMNS)
-# The driver's placeholder (its DB-API paramstyle: psycopg's "format", sqlite3's "qmark").
-_PLACEHOLDERS = {"format": "%s", "pyformat": "%s", "qmark": "?"}
 
 
 def insert_rows(connection: Connection, rows: list[dict]) -> set[tuple[str, str]]:
@@ -36,10 +36,33 @@ def insert_rows(connection: Connection, rows: list[dict]) -> set[tuple[str, str]
     their event is stored already; the ``(account_id, stripe_event_id)`` of those inserted.
     The caller owns the transaction."""
     dialect = connection.dialect
+    if not connection.in_transaction():
+        # As a statement through SQLAlchemy would: the caller's commit then ends it (the raw
+        # cursor's statement alone would leave SQLAlchemy unaware of the open transaction).
+        connection.begin()
     flat = tuple(value for row in _bound_values(dialect, rows) for value in row)
-    statement = _values_insert(_PLACEHOLDERS[dialect.paramstyle], len(rows))
-    result = connection.exec_driver_sql(statement, flat)
+    if dialect.name == "postgresql":
+        return _insert_postgres(connection, _values_insert("$", len(rows)), flat)
+    result = connection.exec_driver_sql(_values_insert("?", len(rows)), flat)
     return {tuple(row) for row in result}
+
+
+def _insert_postgres(connection: Connection, statement: str,
+                     values: tuple) -> set[tuple[str, str]]:
+    driver = connection.connection.driver_connection
+    try:
+        with RawCursor(driver) as cursor:
+            cursor.execute(statement, values)
+            return {tuple(row) for row in cursor.fetchall()}
+    except connection.dialect.loaded_dbapi.Error as error:
+        # As SQLAlchemy would have raised it, a lost connection marked so (and dropped).
+        disconnect = connection.dialect.is_disconnect(error, driver, None)
+        if disconnect:
+            connection.invalidate(error)
+        raise exc.DBAPIError.instance(statement, None, error,
+                                      connection.dialect.loaded_dbapi.Error,
+                                      connection_invalidated=disconnect,
+                                      dialect=connection.dialect) from error
 
 
 def _bound_values(dialect: Dialect, rows: list[dict]) -> list[tuple]:
@@ -62,6 +85,12 @@ def _processors(dialect: Dialect) -> tuple[Callable | None, ...]:
 
 @lru_cache(maxsize=128)
 def _values_insert(placeholder: str, count: int) -> str:
-    row = f"({', '.join([placeholder] * len(COLUMNS))})"
+    """``placeholder`` "?" (sqlite3) or "$" (PostgreSQL's numbered ``$1``, ``$2``...)."""
+    width = len(COLUMNS)
+    if placeholder == "$":
+        rows = (", ".join(f"${row * width + column + 1}" for column in range(width))
+                for row in range(count))
+    else:
+        rows = (", ".join(["?"] * width) for _ in range(count))
     return (f"INSERT INTO {WebhookEvent.__tablename__} ({_COLUMN_LIST}) "
-            f"VALUES {', '.join([row] * count)} {_CONFLICT_RETURNING}")
+            f"VALUES {', '.join(f'({row})' for row in rows)} {_CONFLICT_RETURNING}")

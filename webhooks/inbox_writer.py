@@ -8,6 +8,8 @@ nobody. Duplicates are told apart per request: of two deliveries of one event in
 first is stored and the second answered as a duplicate, as if they had come one after the other.
 If a batch fails, each of its entries is written again alone, so that one bad row cannot make
 Stripe re-send the others forever; an entry that still fails is answered ``StoreFailed``.
+The thread keeps one database connection for its batches (a session and a pool checkout per
+batch cost as much as the insert); after an error it takes a fresh one.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from sqlalchemy import Connection
 from sqlmodel import Session
 
 from webhooks.inbox import InboxEntry, inbox_row, store_rows
@@ -52,6 +55,7 @@ class InboxWriter:
         self._wake = threading.Condition()
         self._thread: threading.Thread | None = None
         self._stopping = False
+        self._connection: Connection | None = None  # the writer thread's own
 
     async def store(self, account_id: str, entry: InboxEntry) -> bool:
         """True when this delivery stored the event, False for a duplicate; ``StoreFailed``
@@ -81,15 +85,18 @@ class InboxWriter:
             thread.join(timeout)
 
     def _run(self) -> None:
-        while True:
-            with self._wake:
-                while not self._queue and not self._stopping:
-                    self._wake.wait()
-                if not self._queue:
-                    return
-                batch = self._queue[:self._max_batch]
-                del self._queue[:self._max_batch]
-            self._write(batch)
+        try:
+            while True:
+                with self._wake:
+                    while not self._queue and not self._stopping:
+                        self._wake.wait()
+                    if not self._queue:
+                        return
+                    batch = self._queue[:self._max_batch]
+                    del self._queue[:self._max_batch]
+                self._write(batch)
+        finally:
+            self._drop_connection()
 
     def _write(self, batch: list[_Waiting]) -> None:
         try:
@@ -110,11 +117,28 @@ class InboxWriter:
         for index, waiting in enumerate(batch):
             first_of.setdefault(waiting.key, index)
         rows = [batch[index].row for index in first_of.values()]
-        with self._sessions() as session:
-            stored = store_rows(session, rows)
-            session.commit()
+        connection = self._open_connection()
+        try:
+            stored = store_rows(connection, rows)
+            connection.commit()
+        except BaseException:
+            self._drop_connection()  # whatever state it is in, the next batch starts afresh
+            raise
         return [waiting.key in stored and first_of[waiting.key] == index
                 for index, waiting in enumerate(batch)]
+
+    def _open_connection(self) -> Connection:
+        if self._connection is None:
+            with self._sessions() as session:
+                engine = session.get_bind()
+            self._connection = engine.connect()
+        return self._connection
+
+    def _drop_connection(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            with contextlib.suppress(Exception):  # a broken connection is discarded anyway
+                connection.close()
 
     def _write_alone(self, waiting: _Waiting) -> bool | StoreFailed:
         try:

@@ -111,7 +111,9 @@ def run_worker(parent_pid: int = typer.Option(
         None, "--parent-pid", hidden=True,
         help="Stop when this process (the server that started the worker) is gone.")) -> None:
     """Run the scheduler ticks (ingest, due actions) until interrupted. Several may run at once."""
+    from recovery.ingest.inbox import inbox_high_water  # noqa: PLC0415
     from recovery.worker.scheduler import start_scheduler, stop_scheduler  # noqa: PLC0415
+    from recovery.worker.yielding import ReceiverYield  # noqa: PLC0415
 
     stop = threading.Event()
     # Set first: a SIGTERM that comes while the worker is still starting stops it all the same.
@@ -123,7 +125,11 @@ def run_worker(parent_pid: int = typer.Option(
     if stop.is_set():
         services.close()
         return
-    scheduler = start_scheduler(services)
+    receiver_yield = ReceiverYield(
+        partial(inbox_high_water, services.sessions),
+        busy_per_second=settings.worker_yield_above_per_second,
+        max_deferral_seconds=settings.worker_max_deferral_seconds)
+    scheduler = start_scheduler(services, receiver_yield=receiver_yield)
     while not stop.wait(PARENT_CHECK_SECONDS):
         if parent_pid is not None and os.getppid() != parent_pid:
             # The server was killed before it could stop this worker: an orphan would go on

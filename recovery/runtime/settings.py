@@ -46,6 +46,11 @@ class Settings(BaseSettings):
     # request path gets the CPU first; a machine kept saturated then starves the worker, which
     # /healthz shows as inbox lag).
     worker_niceness: int = Field(default=19, ge=0, le=19)
+    # A ``recovery worker`` gives way to the webhook receiver while deliveries arrive faster than
+    # this many per second (0: never), putting each job off for at most the deferral below
+    # (recovery/worker/yielding.py).
+    worker_yield_above_per_second: float = Field(default=100, ge=0)
+    worker_max_deferral_seconds: float = Field(default=30, ge=0, le=600)
     # Inbox rows claimed and handled per transaction (failures in one are planned together).
     ingest_batch_size: int = Field(default=100, ge=1)
     ingest_max_tries: int = Field(default=8, ge=1)

@@ -50,7 +50,7 @@ def ingest_inbox(services: Services) -> int:
             worker_id=services.worker_id, stop_asked=services.stopping.is_set,
         )
         total += result.total
-        if result.total < services.settings.ingest_batch_size:
+        if result.total < services.settings.ingest_batch_size or services.give_way():
             break
     return total
 
@@ -68,7 +68,7 @@ def fetch_thin_event_snapshots(services: Services) -> int:
                                    worker_id=services.worker_id,
                                    should_stop=services.stopping.is_set)
         total += result.total
-        if result.total < batch:
+        if result.total < batch or services.give_way():
             break
     return total
 
@@ -95,7 +95,7 @@ def run_actions(services: Services) -> int:
                                  max_tries=services.settings.action_max_tries,
                                  should_stop=services.stopping.is_set)
         total += result.total
-        if result.total < batch:
+        if result.total < batch or services.give_way():
             break
     return total
 
@@ -114,7 +114,7 @@ def resend_pending_messages(services: Services) -> int:
         result = resend_pending(services.sessions, services.clock, services.channel,
                                 max_tries=services.settings.message_max_tries, batch_size=batch)
         total += result.total
-        if result.total < batch:
+        if result.total < batch or services.give_way():
             break
     return total
 

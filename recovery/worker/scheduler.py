@@ -16,6 +16,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from recovery.wiring import Services
 from recovery.worker.jobs import JobSpec, job_specs, release_own_claims
+from recovery.worker.yielding import ReceiverYield
 
 log = logging.getLogger("recovery.scheduler")
 
@@ -24,8 +25,10 @@ RELEASE_ATTEMPTS = 3
 RELEASE_RETRY_SECONDS = 0.2
 
 
-def _guarded(spec: JobSpec, services: Services):
+def _guarded(spec: JobSpec, services: Services, receiver_yield: ReceiverYield | None):
     def run() -> None:
+        if receiver_yield is not None and receiver_yield.defer(spec.name):
+            return  # a webhook burst: this tick is skipped (the next one asks again)
         try:
             spec.run(services)
         except Exception:  # noqa: BLE001 - a failing tick must not stop the next one
@@ -34,13 +37,19 @@ def _guarded(spec: JobSpec, services: Services):
     return run
 
 
-def start_scheduler(services: Services, specs: list[JobSpec] | None = None) -> BackgroundScheduler:
+def start_scheduler(services: Services, specs: list[JobSpec] | None = None, *,
+                    receiver_yield: ReceiverYield | None = None) -> BackgroundScheduler:
+    """Tick every job in background threads; with ``receiver_yield`` the jobs give way to
+    bursts of webhooks (and ``services.give_way`` cuts their drains short meanwhile)."""
+    if receiver_yield is not None:
+        services.give_way = receiver_yield.busy
     scheduler = BackgroundScheduler(timezone="UTC")
     for spec in specs or job_specs(services.settings.tick_seconds,
                                     services.settings.retrain_every_hours):
         scheduler.add_job(
-            _guarded(spec, services), "interval", seconds=spec.every_seconds, id=spec.name,
-            max_instances=1, coalesce=True, misfire_grace_time=None, replace_existing=True,
+            _guarded(spec, services, receiver_yield), "interval", seconds=spec.every_seconds,
+            id=spec.name, max_instances=1, coalesce=True, misfire_grace_time=None,
+            replace_existing=True,
         )
     scheduler.start()
     log.info("worker started", extra={"jobs": [s.name for s in specs or job_specs(1)]})
