@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import Connection
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
 from webhooks.inbox import InboxEntry, inbox_row, store_rows
@@ -100,7 +101,7 @@ class InboxWriter:
 
     def _write(self, batch: list[_Waiting]) -> None:
         try:
-            outcomes = self._write_together(batch)
+            outcomes = self._write_together_reconnecting(batch)
         except Exception:  # noqa: BLE001 - each entry alone finds the culprit
             if len(batch) == 1:
                 log.exception("storing a webhook event failed",
@@ -111,6 +112,17 @@ class InboxWriter:
                             exc_info=True)
                 outcomes = [self._write_alone(waiting) for waiting in batch]
         _settle(batch, outcomes)
+
+    def _write_together_reconnecting(self, batch: list[_Waiting]) -> list[bool]:
+        try:
+            return self._write_together(batch)
+        except DBAPIError as error:
+            if not error.connection_invalidated:
+                raise
+            # The connection was gone (the database restarted, or ended it): once more on a new
+            # one. Safe even if the lost commit had landed: the insert skips stored events.
+            log.warning("the inbox writer's connection was lost; writing on a new one")
+            return self._write_together(batch)
 
     def _write_together(self, batch: list[_Waiting]) -> list[bool]:
         first_of: dict[tuple[str, str], int] = {}
