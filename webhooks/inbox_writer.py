@@ -8,8 +8,9 @@ nobody. Duplicates are told apart per request: of two deliveries of one event in
 first is stored and the second answered as a duplicate, as if they had come one after the other.
 If a batch fails, each of its entries is written again alone, so that one bad row cannot make
 Stripe re-send the others forever; an entry that still fails is answered ``StoreFailed``.
-The thread keeps one database connection for its batches (a session and a pool checkout per
-batch cost as much as the insert); after an error it takes a fresh one.
+The thread keeps one database connection while entries keep coming (a session and a pool
+checkout per batch cost as much as the insert) and gives it back when it runs out of work; after
+an error it takes a fresh one.
 """
 
 from __future__ import annotations
@@ -111,6 +112,12 @@ class InboxWriter:
                 log.warning("storing a batch of webhook events failed; storing them one by one",
                             exc_info=True)
                 outcomes = [self._write_alone(waiting) for waiting in batch]
+        with self._wake:
+            idle = not self._queue
+        if idle:
+            # Nothing else to write: the connection goes back to the pool (not held for nothing,
+            # and closed with the engine), before anyone is answered.
+            self._drop_connection()
         _settle(batch, outcomes)
 
     def _write_together_reconnecting(self, batch: list[_Waiting]) -> list[bool]:
