@@ -92,14 +92,18 @@ def test_an_unreadable_rate_lets_the_work_go_on(caplog):
     assert "arrival rate" in caplog.text
 
 
-def test_the_high_water_mark_counts_stored_events(client, services):
-    assert inbox_high_water(services.sessions) == 0
-    for number in range(3):
+def post_events(client, services, event_type: str, count: int) -> None:
+    for number in range(count):
         body, headers = signed_request(
-            p.invoice_event("invoice.payment_failed", p.LATEST, event_id=f"evt_hw_{number}",
+            p.invoice_event(event_type, p.LATEST, event_id=f"evt_{event_type}_{number}",
                             created=services.clock.now()),
             WEBHOOK_SECRET, services.clock.now())
         assert client.post("/webhooks/stripe", content=body, headers=headers).status_code == 200
+
+
+def test_the_high_water_mark_counts_stored_events(client, services):
+    assert inbox_high_water(services.sessions) == 0
+    post_events(client, services, "invoice.payment_failed", 3)
     assert inbox_high_water(services.sessions) >= 3
 
 
@@ -108,10 +112,5 @@ def test_a_drain_stops_after_the_batch_in_hand_while_webhooks_arrive_fast(client
                                                                           busy):
     services.settings = services.settings.model_copy(update={"ingest_batch_size": 2})
     services.give_way = lambda: busy
-    for number in range(5):
-        body, headers = signed_request(
-            p.invoice_event("customer.updated", p.LATEST, event_id=f"evt_drain_{number}",
-                            created=services.clock.now()),
-            WEBHOOK_SECRET, services.clock.now())
-        assert client.post("/webhooks/stripe", content=body, headers=headers).status_code == 200
+    post_events(client, services, "customer.updated", 5)
     assert ingest_inbox(services) == (2 if busy else 5)
