@@ -15,6 +15,8 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pandas as pd
 
+from ml.paydays import paydays_between
+
 NS_PER_HOUR = 3_600_000_000_000
 NS_PER_DAY = 24 * NS_PER_HOUR
 HISTORY_LIMIT = 24  # the customer's most recent payments the payday features look at
@@ -73,6 +75,7 @@ NUMERIC: tuple[str, ...] = (
     "attempt_number", "hours_since_first_failure", "hours_since_last_attempt",
     "local_hour", "local_weekday", "local_day_of_month", "days_to_month_end",
     "payday_distance_days", "days_since_payday", "paid_hour_distance", "paid_count",
+    "paydays_since_last_attempt",
     "days_since_last_success", "earlier_failures", "earlier_recoveries",
     "months_to_expiry", "log_amount", "interval_days", "tenure_days",
     "account_rate_class", "account_rate_all",
@@ -107,6 +110,7 @@ def candidate_frames(pairs: Sequence[tuple[DecisionSnapshot, Sequence[datetime]]
     columns.update(_case_numbers(snapshots, rows, at))
     columns.update(calendar.columns)
     columns.update(_history(snapshots, rows, at, calendar))
+    columns["paydays_since_last_attempt"] = _paydays_since_last_attempt(snapshots, rows, local)
     return pd.DataFrame({name: _as_column(name, columns[name]) for name in FEATURE_COLUMNS},
                         copy=False)
 
@@ -173,6 +177,20 @@ def _local_ns(at: np.ndarray, rows: _Rows, zones: list[str]) -> np.ndarray:
         offsets = index.tz_convert(zone).tz_localize(None).asi8 - steps
         local[picked] = times + offsets[(times - start) // OFFSET_STEP]
     return local
+
+
+def _paydays_since_last_attempt(snapshots: list[DecisionSnapshot], rows: _Rows,
+                                local: np.ndarray) -> np.ndarray:
+    """Common paydays (``ml.paydays``) between the last attempt's local day (the first failure's
+    when none is known) and each candidate's: a shortfall clears when wages land, so a retry
+    with none in between meets the same balance. The tree can combine it with the weekday and
+    day of month where an account's payroll calendar differs from the common one."""
+    last = np.array([epoch_ns(s.last_attempt_at or s.first_failed_at) for s in snapshots]
+                    or [0], dtype=np.int64)
+    ones = _Rows(np.ones(len(snapshots), dtype=np.int64))
+    last_day = np.floor_divide(_local_ns(last, ones, [s.timezone for s in snapshots]),
+                               NS_PER_DAY)
+    return paydays_between(rows.spread(last_day), np.floor_divide(local, NS_PER_DAY))
 
 
 def _categorical(snapshots: list[DecisionSnapshot], rows: _Rows) -> dict[str, pd.Categorical]:

@@ -15,6 +15,11 @@ number is set from the domain reference (shared/reference/stripe-and-card-networ
   on the last business day; deposits post overnight, so mornings come first.
 - Weak soft declines (``do_not_honor``, ``generic_decline``, ``call_issuer``, unknown codes):
   "RETRY-L: at most about 2-3 attempts" (reference 1.3): a low chance, mildly payday-shaped.
+- A shortfall clears when money arrives: until a common payday has passed since the last
+  decline, a retry after a funds or weak soft decline meets the same balance (reference 1.3,
+  "time for payday"; Mastercard's NSF advice codes 24-30 wait one hour to ten days), so its
+  chance is cut then. This is what spaces the prior's attempts from payday to payday instead of
+  spending them on consecutive days.
 - Each attempt already made lowers the next one's chance (Stripe stops Visa retries judged
   unlikely after repeated declines, reference 2), and a customer's own earlier payment days, when
   known, are their paydays.
@@ -25,12 +30,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import lru_cache
 
 import numpy as np
 
+from ml.paydays import payday_table, paydays_between
 from recovery.rules.decline_codes import DeclineClass
-from recovery.rules.local_time import TABLE_DAYS, epoch_hours, local_calendar
+from recovery.rules.local_time import epoch_hours, local_calendar
 
 TRANSIENT_CODES = frozenset({"processing_error", "issuer_not_available", "reenter_transaction",
                              "try_again_later", "approve_with_id"})
@@ -43,6 +48,8 @@ PAYDAY_LIFT = {"transient": (1.0, 1.0, 1.0), "funds": (1.9, 1.5, 1.2), "weak": (
                "soft": (1.4, 1.25, 1.1)}
 ATTEMPT_FATIGUE = 0.85  # per attempt already made on the invoice after the first
 OWN_PAYDAY_LIFT = 1.4  # on (or the day after) a day of month the customer paid on before
+# Multiplier of the chance while no common payday has passed since the last decline, by kind.
+NO_DEPOSIT_YET = {"transient": 1.0, "funds": 0.35, "weak": 0.7, "soft": 0.6}
 
 
 @dataclass(frozen=True)
@@ -53,6 +60,7 @@ class PriorInputs:
     timezone: str
     attempt_number: int  # attempts on this invoice so far + 1
     paid_days_of_month: Sequence[int] = field(default_factory=tuple)
+    last_attempt_at: datetime | None = None  # the latest decline; None: the first failure
 
 
 @dataclass(frozen=True)
@@ -85,6 +93,9 @@ def prior_chances(inputs: PriorInputs, hours: np.ndarray) -> PriorCurve:
         "attempt number": np.full(hours.shape,
                                   ATTEMPT_FATIGUE ** max(inputs.attempt_number - 2, 0)),
         "own pay days": _own_payday_factor(calendar.day, inputs.paid_days_of_month),
+        "payday since last decline": _deposit_factor(
+            kind, inputs.last_attempt_at or inputs.first_failed_at, inputs.timezone,
+            calendar.day_number),
     }
     chances = np.prod(np.vstack(list(factors.values())), axis=0)
     return PriorCurve(np.clip(chances, 0.001, 0.95), factors)
@@ -115,24 +126,13 @@ def _payday_factor(kind: str, day_number: np.ndarray) -> np.ndarray:
     return lift
 
 
-@lru_cache(maxsize=1)
-def payday_table() -> np.ndarray:
-    """``is_payday`` of every day number the calendar tables cover."""
-    return is_payday(np.arange(TABLE_DAYS))
-
-
-def is_payday(day_number: np.ndarray) -> np.ndarray:
-    """Common paydays: the 1st, the 15th, the last business day of the month, and Fridays."""
-    day_number = np.asarray(day_number, dtype=np.int64)
-    days = day_number.astype("datetime64[D]")
-    month_start = days.astype("datetime64[M]").astype("datetime64[D]")
-    day = (days - month_start).astype(np.int64) + 1
-    weekday = (day_number + 3) % 7
-    month_end = (days.astype("datetime64[M]") + 1).astype("datetime64[D]") - 1
-    end_weekday = (month_end.astype(np.int64) + 3) % 7
-    # A month ending on a Saturday or Sunday pays on the Friday before.
-    last_business = month_end - np.where(end_weekday == 5, 1, np.where(end_weekday == 6, 2, 0))
-    return (day == 1) | (day == 15) | (days == last_business) | (weekday == 4)
+def _deposit_factor(kind: str, last_decline: datetime, timezone: str,
+                    day_number: np.ndarray) -> np.ndarray:
+    if NO_DEPOSIT_YET[kind] == 1.0:
+        return np.ones(day_number.shape)
+    last_day = local_calendar(timezone, np.array([epoch_hours(last_decline)])).day_number[0]
+    crossed = paydays_between(np.full(day_number.shape, last_day), day_number) > 0
+    return np.where(crossed, 1.0, NO_DEPOSIT_YET[kind])
 
 
 def _own_payday_factor(day: np.ndarray, paid_days: Sequence[int]) -> np.ndarray:

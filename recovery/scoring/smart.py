@@ -114,7 +114,8 @@ class SmartScorer:
             decline_class=label.decline_class.value if label else None,
             first_failed_at=ctx.first_failed_at, timezone=ctx.timezone,
             attempt_number=snapshot.attempt_number if snapshot else ctx.retries_done + 2,
-            paid_days_of_month=snapshot.history.paid_days_of_month if snapshot else ())
+            paid_days_of_month=snapshot.history.paid_days_of_month if snapshot else (),
+            last_attempt_at=snapshot.last_attempt_at if snapshot else _latest_attempt(ctx))
         curve = prior_chances(inputs, question.candidates)
         return self._decide(question, curve.chances, PRIOR_VERSION, self._cold_start(question),
                             lambda i: {k: round(float(v[i]), 4) for k, v in curve.factors.items()},
@@ -183,6 +184,10 @@ class SmartScorer:
             ", exploring" if explored else "") + f"; {source}"
         return Choice(at, picked.propensity, reason, explanation, version,
                       features_of(picked.index))
+
+
+def _latest_attempt(ctx: Any) -> datetime | None:
+    return max((attempt.at for attempt in ctx.history), default=None)
 
 
 def curve_summary(question: RetryQuestion, chances: np.ndarray) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -105,3 +106,17 @@ def test_many_times_at_once_equal_one_time_at_a_time():
     one_by_one = pd.concat([candidate_frame(subject, [t]) for t in times], ignore_index=True)
     pd.testing.assert_frame_equal(at_once.astype({c: object for c in CATEGORICAL}),
                                   one_by_one.astype({c: object for c in CATEGORICAL}))
+
+
+def test_paydays_since_the_last_attempt_count_local_common_paydays():
+    # The last attempt was Friday 2026-10-30 06:00 in New York (a payday itself). Saturday
+    # the 31st is not a payday; Sunday 1 November is (the 1st); Friday the 6th is the next.
+    zone = ZoneInfo("America/New_York")
+    local_days = [datetime(2026, 10, 30, 20), datetime(2026, 10, 31, 9),
+                  datetime(2026, 11, 1, 9), datetime(2026, 11, 5, 23), datetime(2026, 11, 6, 9)]
+    times = [day.replace(tzinfo=zone).astimezone(UTC) for day in local_days]
+    frame = candidate_frame(snapshot(), times)
+    assert frame["paydays_since_last_attempt"].tolist() == [0, 0, 1, 1, 2]
+    # With no attempt known, the count starts from the first failure (Wednesday the 28th).
+    first_only = candidate_frame(replace(snapshot(), last_attempt_at=None), times[:2])
+    assert first_only["paydays_since_last_attempt"].tolist() == [1, 1]

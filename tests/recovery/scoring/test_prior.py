@@ -6,8 +6,9 @@ from datetime import UTC, datetime
 
 import numpy as np
 
+from ml.paydays import is_payday
 from recovery.rules.local_time import epoch_hours
-from recovery.scoring.prior import PriorInputs, is_payday, prior_chances
+from recovery.scoring.prior import PriorInputs, prior_chances
 
 FAILED = datetime(2026, 11, 3, 15, 0, tzinfo=UTC)  # a Tuesday
 HOURS = np.arange(int(epoch_hours(FAILED)) + 1, int(epoch_hours(FAILED)) + 24 * 20)
@@ -50,3 +51,23 @@ def test_a_customers_own_pay_days_lift_those_days():
     own = prior_chances(inputs("insufficient_funds", paid_days_of_month=(10,)), HOURS)
     lifted = own.chances > plain.chances
     assert lifted.any() and (own.factors["own pay days"][lifted] > 1).all()
+
+
+def test_after_a_funds_decline_the_days_before_the_next_payday_are_cut():
+    # Last decline on Tuesday 2026-11-10 at 09:00 New York; the next common payday is Friday 13.
+    declined = datetime(2026, 11, 10, 14, 0, tzinfo=UTC)
+    hours = np.arange(int(epoch_hours(declined)) + 1, int(epoch_hours(declined)) + 24 * 6)
+    curve = prior_chances(inputs("insufficient_funds", last_attempt_at=declined), hours)
+    factor = curve.factors["payday since last decline"]
+    local_days = [datetime.fromtimestamp(int(h) * 3600, UTC).astimezone(
+        __import__("zoneinfo").ZoneInfo("America/New_York")).day for h in hours]
+    before = np.array([day < 13 for day in local_days])
+    assert (factor[before] < 1).all() and (factor[~before] == 1).all()
+    # The best hour is on or after the payday, not the next morning.
+    assert local_days[int(np.argmax(curve.chances))] >= 13
+
+
+def test_issuer_trouble_does_not_wait_for_a_payday():
+    declined = datetime(2026, 11, 10, 14, 0, tzinfo=UTC)
+    curve = prior_chances(inputs("issuer_not_available", last_attempt_at=declined), HOURS)
+    assert (curve.factors["payday since last decline"] == 1).all()

@@ -56,7 +56,7 @@ class Session:
 
 def scorer(artifact: Artifact) -> SmartScorer:
     snapshot = lambda case_id: SimpleNamespace(  # noqa: E731
-        case_id=case_id, attempt_number=2,
+        case_id=case_id, attempt_number=2, last_attempt_at=None,
         history=SimpleNamespace(paid_days_of_month=()))
     parts = MlParts(active_artifact=lambda _s, _a: artifact,
                     snapshots_for_cases=lambda _s, _a, ids, _now: {i: snapshot(i) for i in ids},
