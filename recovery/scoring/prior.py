@@ -131,7 +131,7 @@ def _deposit_factor(kind: str, last_decline: datetime, timezone: str,
     if NO_DEPOSIT_YET[kind] == 1.0:
         return np.ones(day_number.shape)
     last_day = local_calendar(timezone, np.array([epoch_hours(last_decline)])).day_number[0]
-    crossed = paydays_between(np.full(day_number.shape, last_day), day_number) > 0
+    crossed = paydays_between(last_day, day_number) > 0
     return np.where(crossed, 1.0, NO_DEPOSIT_YET[kind])
 
 
